@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace achilles {
+
+// The fields of a Hugging Face config.json that the supported architectures use.
+// Defaults follow transformers' per-architecture config classes.
+struct RopeScaling {
+    std::string type;                    // "" (none), "llama3", "linear", "dynamic", "longrope", "su"
+    double factor = 1.0;
+    double low_freq_factor = 1.0, high_freq_factor = 4.0;   // llama3
+    int64_t original_max_position_embeddings = 0;           // llama3, longrope
+    std::vector<double> long_factor, short_factor;          // longrope (phi3)
+    std::optional<double> attention_factor;                  // longrope override
+};
+
+struct ModelConfig {
+    std::string model_type;              // llama, mistral, qwen2, qwen3, gemma, gemma2, phi3
+    std::string architecture;            // architectures[0], informative
+    int vocab_size = 0;
+    int hidden_size = 0;
+    int intermediate_size = 0;
+    int num_hidden_layers = 0;
+    int num_attention_heads = 0;
+    int num_key_value_heads = 0;
+    int head_dim = 0;                    // resolved: explicit head_dim or hidden/heads
+    double rms_norm_eps = 1e-6;
+    double rope_theta = 10000.0;
+    double partial_rotary_factor = 1.0;
+    RopeScaling rope_scaling;
+    int64_t max_position_embeddings = 2048;
+    bool tie_word_embeddings = false;
+    bool attention_bias = false;         // q/k/v (and o for llama) bias
+    bool mlp_bias = false;
+    std::string hidden_act = "silu";     // silu, gelu_pytorch_tanh, gelu
+    // gemma2
+    double query_pre_attn_scalar = 0.0;  // 0: use head_dim
+    double attn_logit_softcapping = 0.0; // 0: off
+    double final_logit_softcapping = 0.0;
+    int sliding_window = 0;              // 0: off
+    bool use_sliding_window = true;      // qwen2 flag
+    // special tokens from config.json (tokenizer files may override)
+    std::vector<int> bos_token_ids, eos_token_ids;
+    int pad_token_id = -1;
+    std::string torch_dtype;             // "float32", "bfloat16", ...
+    std::string source_path;             // the config.json read
+    std::string raw_json;                // for fingerprints
+};
+
+// Reads and validates config.json. Throws achilles::Error naming the file and the field
+// (unknown model_type, missing or non-positive sizes, heads not dividing, ...).
+ModelConfig load_config(const std::string& path);
+ModelConfig parse_config(const std::string& json_text, const std::string& source_name);
+
+}  // namespace achilles

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The search result document: one versioned JSON schema shared by achilles-cli and the GUI.
+#include "achilles/engine.h"
+#include "achilles/neuron.h"
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace achilles {
+
+inline constexpr const char* kResultSchema = "achilles.result/1";
+
+enum class SearchMode { paper, channel_max, channel_mean };
+enum class SearchStrategy { linear, bisect };
+std::string_view to_string(SearchMode m);
+std::string_view to_string(SearchStrategy s);
+SearchMode search_mode_from(std::string_view s);          // throws Error
+SearchStrategy search_strategy_from(std::string_view s);  // throws Error
+
+struct SearchOptions {
+    double alpha = 5.0;        // noise scale
+    int samples = 100;         // K noisy passes
+    uint64_t seed = 42;
+    double epsilon = 3.0;      // stop when log10 PPL_masked - log10 PPL_orig >= epsilon
+    int step = 1;              // delta n
+    int max_steps = 1000;      // cap on stage-2 steps
+    SearchMode mode = SearchMode::paper;
+    SearchStrategy strategy = SearchStrategy::linear;
+    bool minimize = false;
+    int top = 100000;          // top-M entries kept from stage 1
+    int batch = 1;             // noisy samples per forward
+    int max_tokens = 512;
+    std::string eval_dataset;  // optional text/JSONL file
+    int eval_max_samples = 0;  // 0: all
+    std::vector<std::string> baselines;  // random, activation, gradient
+    int random_runs = 5;
+    int sweep = 0;             // phase-transition sweep n = 0..sweep (0: off)
+    bool operator==(const SearchOptions&) const = default;
+};
+// Throws Error with the parameter's name: alpha <= 0, samples < 1, epsilon <= 0, step < 1, ...
+void validate(const SearchOptions& o);
+
+struct RankedEntry {
+    Neuron neuron;
+    int position = -1;         // -1 in channel modes
+    double importance = 0;
+    bool operator==(const RankedEntry&) const = default;
+};
+
+struct CurvePoint {
+    int n = 0;                 // entries masked (prefix length of the ranking)
+    int unique_channels = 0;
+    double ppl = 0;
+    double delta = 0;          // log10 ppl - log10 ppl_orig
+    bool operator==(const CurvePoint&) const = default;
+};
+
+struct CriticalSet {
+    std::string name;          // faithful, bisected, minimal, ...
+    int n = 0;                 // ranking prefix length (0 for minimal)
+    std::vector<Neuron> neurons;
+    double ppl = 0;
+    double delta = 0;
+    bool reached = false;      // delta >= epsilon
+    int evaluations = 0;       // perplexity evaluations spent finding it
+    bool operator==(const CriticalSet&) const = default;
+};
+
+struct DatasetEval {
+    std::string set;           // which critical set
+    std::string dataset;
+    int samples = 0;
+    int tokens = 0;
+    double ppl_orig = 0;
+    double ppl_masked = 0;
+    bool operator==(const DatasetEval&) const = default;
+};
+
+struct SeriesPoint {
+    int n = 0;
+    double log10_ppl = 0;      // mean over runs
+    double log10_ppl_std = 0;  // 0 for deterministic methods
+    bool operator==(const SeriesPoint&) const = default;
+};
+struct Series {
+    std::string name;          // ours, random, activation, gradient
+    std::vector<SeriesPoint> points;
+    bool operator==(const Series&) const = default;
+};
+
+struct SearchResult {
+    std::string schema = kResultSchema;
+    ModelFingerprint model;
+    std::string model_type;
+    std::string text;
+    std::vector<int> ids;
+    SearchOptions options;
+    int layers = 0;
+    int64_t total_entries = 0;   // positions x hooked channels (the paper's N)
+    double ppl_orig = 0;
+    std::vector<RankedEntry> ranking;        // top-M, descending importance
+    std::vector<CurvePoint> curve;           // stage 2
+    CriticalSet faithful;                    // the paper's linear stage 2
+    std::optional<CriticalSet> bisected;
+    std::optional<CriticalSet> minimal;
+    int forwards_linear = 0;                 // perplexity evaluations spent, linear scan
+    int forwards_literal = 0;                // what the paper's literal loop would have spent
+    std::vector<DatasetEval> evaluations;
+    std::vector<Series> sweep;               // ours + baselines, plot-ready
+    std::map<std::string, double> timings;   // seconds per stage (excluded from determinism)
+    std::string libtorch_version;
+    std::string app_version;
+    double rate() const { return total_entries ? double(faithful.neurons.size()) / double(total_entries) : 0; }
+};
+
+// JSON (nlohmann-free interface): text in, text out. Throws Error naming the field on bad input.
+std::string result_to_json(const SearchResult& r, bool include_timings = true, int indent = 2);
+SearchResult result_from_json(const std::string& json_text, const std::string& source_name);
+// Writes atomically: temp file in the same folder, fsync, rename.
+void write_file_atomic(const std::string& path, const std::string& contents);
+std::string read_file(const std::string& path);  // throws Error naming the file
+
+}  // namespace achilles

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// libtorch side of the model (internal to core). Include only from core/src.
+#include "achilles/checkpoint.h"
+#include "achilles/engine.h"
+#include "achilles/neuron.h"
+#include <ATen/ATen.h>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace achilles {
+
+// Hook registry. Each named site in forward() calls `site` with the module's output exactly as
+// HF computes it ([B,T,C]; q and k before RoPE; phi3: slices of the fused outputs). A hook may
+// record the tensor or replace it in place / by assignment. An empty registry costs one branch.
+struct Hooks {
+    std::function<void(int layer, Module module, at::Tensor& out)> site;
+    std::function<void(at::Tensor& embeds)> embeddings;             // after scaling (gemma), [B,T,H]
+    std::function<void(int layer, at::Tensor& residual)> residual;  // residual stream after a layer
+    bool empty() const { return !site && !embeddings && !residual; }
+};
+
+// Zeroes the channels of `mask` (at every position, or only the listed positions) at their sites.
+// Returns an empty Hooks when the mask is empty.
+Hooks make_mask_hooks(const MaskSpec& mask);
+// Composes two registries (a then b) at each site.
+Hooks compose(Hooks a, Hooks b);
+
+// Per-layer KV cache for incremental decoding.
+struct KVCache {
+    std::vector<at::Tensor> k, v;  // per layer, [B, kv_heads, T_cached, head_dim]
+    int64_t length = 0;
+};
+
+class Transformer {
+public:
+    // Builds the model from a checkpoint using the architecture table; validates every tensor
+    // (missing / shape mismatch -> Error naming the tensor; unused -> warning).
+    Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::vector<std::string>& warnings);
+    // Builds from in-memory tensors named as in HF checkpoints (used by training: the tensors may
+    // require grad and are used as given, no copy).
+    Transformer(const ModelConfig& config, const std::map<std::string, at::Tensor>& weights);
+    ~Transformer();
+
+    const ModelConfig& config() const;
+    at::Device device() const;             // device of the embeddings (first layer)
+    at::ScalarType dtype() const;          // compute dtype
+    ModelShape shape() const;
+
+    at::Tensor embed(const at::Tensor& ids) const;   // [B,T] int64 -> [B,T,H] (gemma: x sqrt(H))
+    // Full forward over embeddings (from embed(), possibly perturbed). Returns float32 logits
+    // [B,T,V] on the model's last device. With a cache, positions continue from cache->length.
+    at::Tensor forward_embeds(at::Tensor embeds, const Hooks* hooks = nullptr, KVCache* cache = nullptr) const;
+    at::Tensor forward(const at::Tensor& ids, const Hooks* hooks = nullptr, KVCache* cache = nullptr) const;
+
+    struct Impl;
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// Mean next-token cross-entropy pieces: nll per position 1..T-1 for one sequence [1,T].
+at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids);
+
+struct Engine::Impl {
+    Checkpoint checkpoint;
+    std::unique_ptr<Tokenizer> tokenizer;
+    std::unique_ptr<Transformer> model;
+    ModelInfo info;
+};
+
+}  // namespace achilles

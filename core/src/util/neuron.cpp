@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "achilles/neuron.h"
+#include "achilles/error.h"
+#include "util/json_util.h"
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace achilles {
+
+namespace {
+constexpr std::array<std::string_view, kNumModules> kNames = {
+    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "act", "down_proj",
+    "post_attention_layernorm"};
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+}
+
+int parse_int(std::string_view s, const std::string& what, const std::string& entry) {
+    s = trim(s);
+    int v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || s.empty())
+        throw Error("mask spec", what, "'" + std::string(s) + "' is not an integer in entry '" + entry + "'");
+    return v;
+}
+
+MaskSpec parse_inline(std::string_view text) {
+    // L3.down_proj:7,L0.o_proj:12 ; positions: L3.down_proj:7@0;5 (';' separates positions)
+    MaskSpec out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t comma = text.find(',', start);
+        std::string_view item = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+        start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+        if (item.empty()) continue;
+        std::string entry(item);
+        if (item.size() < 2 || (item[0] != 'L' && item[0] != 'l'))
+            throw Error("mask spec", "layer", "entry '" + entry + "' must look like L<layer>.<module>:<channel>");
+        size_t dot = item.find('.');
+        size_t colon = item.find(':');
+        if (dot == std::string_view::npos || colon == std::string_view::npos || colon < dot)
+            throw Error("mask spec", "module", "entry '" + entry + "' must look like L<layer>.<module>:<channel>");
+        MaskEntry e;
+        e.neuron.layer = parse_int(item.substr(1, dot - 1), "layer", entry);
+        auto mod = module_from_name(item.substr(dot + 1, colon - dot - 1));
+        if (!mod)
+            throw Error("mask spec", "module", "unknown module '" + std::string(item.substr(dot + 1, colon - dot - 1)) +
+                                                   "' in entry '" + entry + "'");
+        e.neuron.module = *mod;
+        std::string_view rest = item.substr(colon + 1);
+        size_t at = rest.find('@');
+        e.neuron.channel = parse_int(rest.substr(0, at), "channel", entry);
+        if (at != std::string_view::npos) {
+            std::string_view pos = rest.substr(at + 1);
+            size_t ps = 0;
+            while (ps <= pos.size()) {
+                size_t semi = pos.find(';', ps);
+                auto one = trim(pos.substr(ps, semi == std::string_view::npos ? std::string_view::npos : semi - ps));
+                ps = semi == std::string_view::npos ? pos.size() + 1 : semi + 1;
+                if (!one.empty()) e.positions.push_back(parse_int(one, "position", entry));
+            }
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+MaskSpec parse_json_spec(const std::string& text, const std::string& source) {
+    json j = parse_json(text, source);
+    if (j.is_object() && j.contains("neurons")) j = j["neurons"];
+    if (!j.is_array()) throw Error(source, "", "a mask spec must be a JSON array of {layer, module, channel}");
+    MaskSpec out;
+    for (size_t i = 0; i < j.size(); ++i) {
+        const json& o = j[i];
+        std::string where = source + "[" + std::to_string(i) + "]";
+        if (!o.is_object()) throw Error(where, "", "expected an object {layer, module, channel}");
+        MaskEntry e;
+        e.neuron.layer = get_field<int>(o, "layer", where);
+        std::string m = get_field<std::string>(o, "module", where);
+        auto mod = module_from_name(m);
+        if (!mod) throw Error(where, "module", "unknown module '" + m + "'");
+        e.neuron.module = *mod;
+        e.neuron.channel = get_field<int>(o, "channel", where);
+        if (o.contains("positions")) {
+            if (!o["positions"].is_array()) throw Error(where, "positions", "expected an array of integers");
+            for (const auto& p : o["positions"]) {
+                if (!p.is_number_integer()) throw Error(where, "positions", "expected integers, got " + p.dump());
+                e.positions.push_back(p.get<int>());
+            }
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+}  // namespace
+
+std::string_view module_name(Module m) { return kNames.at(static_cast<size_t>(m)); }
+
+std::optional<Module> module_from_name(std::string_view name) {
+    for (size_t i = 0; i < kNames.size(); ++i)
+        if (kNames[i] == name) return static_cast<Module>(i);
+    if (name == "mlp.act" || name == "act_fn") return Module::act;
+    return std::nullopt;
+}
+
+bool module_is_linear(Module m) { return m != Module::act && m != Module::post_attention_layernorm; }
+
+std::string to_string(const Neuron& n) {
+    return "L" + std::to_string(n.layer) + "." + std::string(module_name(n.module)) + ":" + std::to_string(n.channel);
+}
+
+MaskSpec parse_mask_spec(std::string_view spec) {
+    std::string_view t = trim(spec);
+    if (t.empty()) return {};
+    if (t.front() == '[' || t.front() == '{') return parse_json_spec(std::string(t), "mask spec");
+    if (t.front() == 'L' && t.find(':') != std::string_view::npos && !std::filesystem::exists(std::string(t)))
+        return parse_inline(t);
+    std::string path(t);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+        throw Error(path, "", "mask spec is neither the inline form L<layer>.<module>:<channel> nor a readable JSON file");
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (!f) throw Error(path, "", "cannot read mask spec file");
+    return parse_json_spec(ss.str(), path);
+}
+
+std::string mask_spec_to_json(const MaskSpec& spec) {
+    json a = json::array();
+    for (const auto& e : spec) {
+        json o = {{"layer", e.neuron.layer}, {"module", module_name(e.neuron.module)}, {"channel", e.neuron.channel}};
+        if (!e.positions.empty()) o["positions"] = e.positions;
+        a.push_back(std::move(o));
+    }
+    return a.dump();
+}
+
+std::string mask_spec_to_inline(const MaskSpec& spec) {
+    std::string s;
+    for (const auto& e : spec) {
+        if (!s.empty()) s += ",";
+        s += to_string(e.neuron);
+        for (size_t i = 0; i < e.positions.size(); ++i) s += (i ? ";" : "@") + std::to_string(e.positions[i]);
+    }
+    return s;
+}
+
+void validate_mask(const MaskSpec& spec, const ModelShape& shape) {
+    for (const auto& e : spec) {
+        const auto& n = e.neuron;
+        if (n.layer < 0 || n.layer >= shape.layers)
+            throw Error("mask spec", "layer", to_string(n) + ": layer " + std::to_string(n.layer) +
+                                                  " is out of range (model has " + std::to_string(shape.layers) + " layers)");
+        int w = shape.module_width(n.module);
+        if (n.channel < 0 || n.channel >= w)
+            throw Error("mask spec", "channel", to_string(n) + ": channel " + std::to_string(n.channel) +
+                                                    " is out of range (" + std::string(module_name(n.module)) + " has " +
+                                                    std::to_string(w) + " channels)");
+        for (int p : e.positions)
+            if (p < 0) throw Error("mask spec", "position", to_string(n) + ": negative position " + std::to_string(p));
+    }
+}
+
+}  // namespace achilles
