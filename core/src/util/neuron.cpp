@@ -72,6 +72,16 @@ MaskSpec parse_inline(std::string_view text) {
 
 MaskSpec parse_json_spec(const std::string& text, const std::string& source) {
     json j = parse_json(text, source);
+    // Accept a bare array, {"neurons": [...]}, or a search result document (its minimal set if
+    // present, else the faithful critical set) so any result can be fed back as --mask.
+    if (j.is_object() && !j.contains("neurons")) {
+        for (const char* key : {"minimal", "faithful", "bisected"}) {
+            if (j.contains(key) && j[key].is_object() && j[key].contains("neurons")) {
+                j = j[key];
+                break;
+            }
+        }
+    }
     if (j.is_object() && j.contains("neurons")) j = j["neurons"];
     if (!j.is_array()) throw Error(source, "", "a mask spec must be a JSON array of {layer, module, channel}");
     MaskSpec out;
