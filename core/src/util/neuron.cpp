@@ -72,10 +72,10 @@ MaskSpec parse_inline(std::string_view text) {
 
 MaskSpec parse_json_spec(const std::string& text, const std::string& source) {
     json j = parse_json(text, source);
-    // Accept a bare array, {"neurons": [...]}, or a search result document (its minimal set if
-    // present, else the faithful critical set) so any result can be fed back as --mask.
+    // Accept a bare array, {"neurons": [...]}, or a search result document (its faithful critical
+    // set, the paper's) so any result can be fed back as --mask.
     if (j.is_object() && !j.contains("neurons")) {
-        for (const char* key : {"minimal", "faithful", "bisected"}) {
+        for (const char* key : {"faithful", "bisected", "minimal"}) {
             if (j.contains(key) && j[key].is_object() && j[key].contains("neurons")) {
                 j = j[key];
                 break;
