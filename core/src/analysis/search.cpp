@@ -1,1 +1,470 @@
-// placeholder
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The paper's two-stage critical-neuron search (faithful mode) plus the fast options:
+// running-sum stage 1 with batched noisy passes and on-device top-M, stage 2 without duplicate
+// forwards, channel modes, bisection, minimal sets and dataset evaluation.
+#include "analysis/search_internal.h"
+#include "achilles/error.h"
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numbers>
+#include <set>
+#include <string>
+
+namespace achilles {
+
+namespace detail {
+
+double now_s() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t sample_key(uint64_t seed, uint64_t k) { return splitmix64(seed ^ splitmix64(k)); }
+
+void fill_normal(uint64_t key, double* out, int64_t count) {
+    constexpr double kInv53 = 1.0 / 9007199254740992.0;  // 2^-53
+    const double two_pi = 2.0 * std::numbers::pi;
+    for (int64_t j = 0; j < count; j += 2) {
+        const uint64_t p = static_cast<uint64_t>(j / 2);
+        const uint64_t a = splitmix64(key + 2 * p);
+        const uint64_t b = splitmix64(key + 2 * p + 1);
+        const double u1 = static_cast<double>((a >> 11) + 1) * kInv53;
+        const double u2 = static_cast<double>(b >> 11) * kInv53;
+        const double r = std::sqrt(-2.0 * std::log(u1));
+        out[j] = r * std::cos(two_pi * u2);
+        if (j + 1 < count) out[j + 1] = r * std::sin(two_pi * u2);
+    }
+}
+
+at::Tensor noise_block(uint64_t seed, int64_t first, int64_t count, int64_t T, int64_t H) {
+    at::Tensor t = at::empty({count, T, H}, at::TensorOptions().dtype(at::kDouble));
+    double* d = t.data_ptr<double>();
+    for (int64_t k = 0; k < count; ++k)
+        fill_normal(sample_key(seed, static_cast<uint64_t>(first + k)), d + k * T * H, T * H);
+    return t;
+}
+
+at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids) {
+    std::vector<int64_t> v(ids.begin(), ids.end());
+    return at::tensor(v, at::TensorOptions().dtype(at::kLong)).view({1, static_cast<int64_t>(v.size())})
+        .to(model.device());
+}
+
+std::vector<double> nll_of_logits(const at::Tensor& logits, const at::Tensor& ids) {
+    const int64_t T = ids.size(1);
+    at::Tensor lg = logits.select(0, 0).slice(0, 0, T - 1).to(at::kFloat);
+    at::Tensor tgt = ids.select(0, 0).slice(0, 1, T).to(lg.device()).unsqueeze(1);
+    at::Tensor nll = (lg.logsumexp(-1, true) - lg.gather(1, tgt)).squeeze(1).to(at::kDouble).cpu().contiguous();
+    const double* p = nll.data_ptr<double>();
+    return std::vector<double>(p, p + nll.numel());
+}
+
+PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress) {
+    progress.check();
+    at::NoGradGuard ng;
+    Hooks hooks = make_mask_hooks(mask);
+    Hooks guard = hooks;
+    // Cancellation inside the forward: a cheap check at each site.
+    auto inner = hooks.site;
+    guard.site = [&progress, inner](int l, Module m, at::Tensor& out) {
+        progress.check();
+        if (inner) inner(l, m, out);
+    };
+    at::Tensor logits = model.forward(ids, &guard);
+    PplEval r;
+    r.nll = nll_of_logits(logits, ids);
+    double s = 0;
+    for (double v : r.nll) s += v;
+    r.mean_nll = r.nll.empty() ? 0.0 : s / static_cast<double>(r.nll.size());
+    r.ppl = std::exp(r.mean_nll);
+    return r;
+}
+
+std::vector<RankedEntry> select_top(const std::vector<SiteScores>& sites, int64_t M, bool per_position) {
+    // Per site: keep the entries >= the site's M-th largest value (all ties kept), in index order.
+    std::vector<at::Tensor> vals, idx, site_of;
+    for (size_t s = 0; s < sites.size(); ++s) {
+        at::Tensor flat = sites[s].scores.reshape({-1}).to(at::kFloat);
+        flat = at::nan_to_num(flat, 0.0);
+        const int64_t n = flat.numel();
+        if (n == 0) continue;
+        at::Tensor sel;
+        if (n > M) {
+            at::Tensor thr = std::get<0>(at::topk(flat, M, 0, true, false)).min();
+            sel = at::nonzero(flat >= thr).squeeze(1);
+        } else {
+            sel = at::arange(n, at::TensorOptions().dtype(at::kLong).device(flat.device()));
+        }
+        vals.push_back(flat.index_select(0, sel));
+        idx.push_back(sel);
+        site_of.push_back(at::full({sel.numel()}, static_cast<int64_t>(s),
+                                   at::TensorOptions().dtype(at::kLong).device(flat.device())));
+    }
+    if (vals.empty()) return {};
+    at::Tensor v = at::cat(vals), ix = at::cat(idx), so = at::cat(site_of);
+    if (v.numel() > M) {
+        at::Tensor thr = std::get<0>(at::topk(v, M, 0, true, false)).min();
+        at::Tensor keep = at::nonzero(v >= thr).squeeze(1);
+        v = v.index_select(0, keep);
+        ix = ix.index_select(0, keep);
+        so = so.index_select(0, keep);
+    }
+    // Stable descending sort: ties keep (layer, module, position, channel) order.
+    auto [sv, order] = at::sort(v, /*stable=*/true, 0, /*descending=*/true);
+    const int64_t k = std::min<int64_t>(M, sv.numel());
+    order = order.slice(0, 0, k);
+    at::Tensor vc = sv.slice(0, 0, k).to(at::kDouble).cpu().contiguous();
+    at::Tensor ic = ix.index_select(0, order).cpu().contiguous();
+    at::Tensor sc = so.index_select(0, order).cpu().contiguous();
+    std::vector<RankedEntry> out(static_cast<size_t>(k));
+    const double* pv = vc.data_ptr<double>();
+    const int64_t* pi = ic.data_ptr<int64_t>();
+    const int64_t* ps = sc.data_ptr<int64_t>();
+    for (int64_t i = 0; i < k; ++i) {
+        const SiteScores& site = sites[static_cast<size_t>(ps[i])];
+        RankedEntry& e = out[static_cast<size_t>(i)];
+        e.neuron.layer = site.layer;
+        e.neuron.module = site.module;
+        e.importance = pv[i];
+        if (per_position) {
+            const int64_t C = site.scores.size(-1);
+            e.position = static_cast<int>(pi[i] / C);
+            e.neuron.channel = static_cast<int>(pi[i] % C);
+        } else {
+            e.position = -1;
+            e.neuron.channel = static_cast<int>(pi[i]);
+        }
+    }
+    return out;
+}
+
+std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
+                                const SearchOptions& o, Progress& progress, Stage1Stats* stats) {
+    at::NoGradGuard ng;
+    const int L = model.config().num_hidden_layers;
+    const int64_t T = static_cast<int64_t>(ids.size());
+    at::Tensor idt = ids_tensor(model, ids);
+    const size_t nsites = static_cast<size_t>(L) * kNumModules;
+    std::vector<at::Tensor> clean(nsites), acc(nsites);
+    auto site_index = [](int l, Module m) { return static_cast<size_t>(l) * kNumModules + static_cast<size_t>(m); };
+
+    progress.report("stage1", 0.0, "clean pass");
+    {
+        Hooks rec;
+        rec.site = [&](int l, Module m, at::Tensor& out) {
+            progress.check();
+            if (l < 0 || l >= L) return;
+            clean[site_index(l, m)] = out.select(0, 0).to(at::kFloat).clone();
+        };
+        model.forward(idt, &rec);
+    }
+    int64_t N = 0;
+    for (size_t s = 0; s < nsites; ++s)
+        if (clean[s].defined()) {
+            N += clean[s].numel();
+            acc[s] = at::zeros_like(clean[s]);
+        }
+    if (stats) { stats->total_entries = N; stats->forwards = 1; }
+
+    const int K = o.samples;
+    const int B = std::max(1, o.batch);
+    const int64_t H = model.config().hidden_size;
+    for (int done = 0; done < K;) {
+        progress.check();
+        const int b = std::min(B, K - done);
+        at::Tensor noise = noise_block(o.seed, done, b, T, H);
+        Hooks hk;
+        hk.embeddings = [&](at::Tensor& e) {
+            // e: [b,T,H] scaled embeddings (gemma: x sqrt(H)); noise added in float64.
+            at::Tensor n = noise.to(e.device());
+            e = (e.to(at::kDouble) + o.alpha * n).to(e.scalar_type());
+        };
+        hk.site = [&](int l, Module m, at::Tensor& out) {
+            progress.check();
+            if (l < 0 || l >= L) return;
+            const size_t s = site_index(l, m);
+            if (!acc[s].defined()) return;
+            acc[s].add_((out.to(at::kFloat) - clean[s].unsqueeze(0)).abs().sum(0));
+        };
+        model.forward(idt.expand({b, T}).contiguous(), &hk);
+        done += b;
+        if (stats) stats->forwards += 1;
+        progress.report("stage1", double(done) / K, "noisy passes " + std::to_string(done) + "/" + std::to_string(K));
+    }
+    clean.clear();
+
+    std::vector<SiteScores> sites;
+    const bool per_position = o.mode == SearchMode::paper;
+    for (int l = 0; l < L; ++l)
+        for (Module m : kAllModules) {
+            at::Tensor& a = acc[site_index(l, m)];
+            if (!a.defined()) continue;
+            at::Tensor imp = a / static_cast<double>(K);
+            if (o.mode == SearchMode::channel_max) imp = std::get<0>(imp.max(0));
+            else if (o.mode == SearchMode::channel_mean) imp = imp.mean(0);
+            sites.push_back({l, m, imp});
+        }
+    auto ranking = select_top(sites, std::max(1, o.top), per_position);
+    if (stats) stats->total_entries = N;
+    return ranking;
+}
+
+PrefixEvaluator::PrefixEvaluator(const Transformer& m, at::Tensor i, const std::vector<RankedEntry>& r)
+    : model(m), ids(std::move(i)), ranking(r) {
+    std::set<Neuron> seen;
+    unique_at.push_back(0);
+    for (const auto& e : ranking) {
+        if (seen.insert(e.neuron).second) order.push_back(e.neuron);
+        unique_at.push_back(static_cast<int>(order.size()));
+    }
+}
+
+double PrefixEvaluator::ppl(int n, Progress& p) {
+    const int u = unique(n);
+    auto it = ppl_by_unique.find(u);
+    if (it != ppl_by_unique.end()) return it->second;
+    std::vector<Neuron> ch(order.begin(), order.begin() + u);
+    double v = eval_ppl(model, ids, mask_of(ch), p).ppl;
+    ++evaluations;
+    ppl_by_unique[u] = v;
+    return v;
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+std::vector<Neuron> prefix_channels(const std::vector<RankedEntry>& ranking, int n) {
+    std::vector<Neuron> out;
+    std::set<Neuron> seen;
+    const size_t lim = std::min(ranking.size(), static_cast<size_t>(std::max(0, n)));
+    for (size_t i = 0; i < lim; ++i)
+        if (seen.insert(ranking[i].neuron).second) out.push_back(ranking[i].neuron);
+    return out;
+}
+
+MaskSpec mask_of(const std::vector<Neuron>& neurons) {
+    MaskSpec m;
+    m.reserve(neurons.size());
+    for (const auto& n : neurons) m.push_back(MaskEntry{n, {}});
+    return m;
+}
+
+namespace {
+
+void check_ids(const Engine& engine, const std::vector<int>& ids) {
+    if (ids.size() < 2)
+        throw Error("search", "text", "the text must give at least 2 tokens (got " + std::to_string(ids.size()) + ")");
+    const int V = engine.info().vocab;
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || (V > 0 && ids[i] >= V))
+            throw Error("search", "ids", "token id " + std::to_string(ids[i]) + " at index " + std::to_string(i) +
+                                             " is outside the vocabulary (size " + std::to_string(V) + ")");
+}
+
+double dlog(double ppl, double ppl0) { return std::log10(ppl) - std::log10(ppl0); }
+
+CriticalSet make_set(const std::string& name, int n, std::vector<Neuron> neurons, double ppl, double ppl0,
+                     double eps, int evals) {
+    CriticalSet c;
+    c.name = name;
+    c.n = n;
+    c.neurons = std::move(neurons);
+    c.ppl = ppl;
+    c.delta = dlog(ppl, ppl0);
+    c.reached = c.delta >= eps;
+    c.evaluations = evals;
+    return c;
+}
+
+}  // namespace
+
+std::vector<RankedEntry> rank_entries(const Engine& engine, const std::vector<int>& ids,
+                                      const SearchOptions& options, Progress& progress, int64_t* total_entries) {
+    validate(options);
+    check_ids(engine, ids);
+    Stage1Stats st;
+    auto r = stage1(*engine.impl().model, ids, options, progress, &st);
+    if (total_entries) *total_entries = st.total_entries;
+    return r;
+}
+
+SearchResult run_search(const Engine& engine, const std::string& text, const std::vector<int>& ids,
+                        const SearchOptions& o, Progress& progress, const SearchObserver& observer) {
+    validate(o);
+    check_ids(engine, ids);
+    const Transformer& model = *engine.impl().model;
+    const double t_start = now_s();
+
+    SearchResult r;
+    r.model = engine.info().fingerprint;
+    r.model_type = engine.info().model_type;
+    r.text = text;
+    r.ids = ids;
+    r.options = o;
+    r.layers = engine.info().layers;
+    r.libtorch_version = libtorch_version();
+#ifdef ACHILLES_VERSION
+    r.app_version = ACHILLES_VERSION;
+#else
+    r.app_version = "0.1.0";
+#endif
+
+    // ---- Stage 1
+    double t0 = now_s();
+    Stage1Stats st;
+    r.ranking = stage1(model, ids, o, progress, &st);
+    r.total_entries = st.total_entries;
+    r.timings["stage1"] = now_s() - t0;
+    if (observer.on_ranking) observer.on_ranking(r.ranking);
+    if (static_cast<size_t>(o.step) > r.ranking.size())
+        throw Error("search", "step", "delta n = " + std::to_string(o.step) + " is beyond the ranking (" +
+                                          std::to_string(r.ranking.size()) + " entries)");
+
+    // ---- Stage 2
+    t0 = now_s();
+    at::Tensor idt = ids_tensor(model, ids);
+    r.ppl_orig = eval_ppl(model, idt, {}, progress).ppl;
+    PrefixEvaluator ev(model, idt, r.ranking);
+    const int max_n = static_cast<int>(r.ranking.size());
+    const double eps = o.epsilon;
+
+    if (o.strategy == SearchStrategy::linear) {
+        int steps = 0;
+        int last_n = 0;
+        double last_ppl = r.ppl_orig;
+        bool reached = false;
+        for (int s = 1; s <= o.max_steps; ++s) {
+            const int n = s * o.step;
+            if (n > max_n) break;
+            progress.check();
+            const double ppl = ev.ppl(n, progress);
+            CurvePoint cp{n, ev.unique(n), ppl, dlog(ppl, r.ppl_orig)};
+            r.curve.push_back(cp);
+            if (observer.on_curve_point) observer.on_curve_point(cp);
+            steps = s;
+            last_n = n;
+            last_ppl = ppl;
+            progress.report("stage2", double(s) / o.max_steps,
+                            "n=" + std::to_string(n) + " delta=" + std::to_string(cp.delta));
+            if (cp.delta >= eps) { reached = true; break; }
+        }
+        r.forwards_linear = ev.evaluations + 1;
+        r.forwards_literal = steps + 1;
+        r.faithful = make_set("faithful", last_n, prefix_channels(r.ranking, last_n), last_ppl, r.ppl_orig, eps,
+                              r.forwards_linear);
+        r.faithful.reached = reached;
+        r.timings["stage2"] = now_s() - t0;
+    } else {
+        // Exponential then binary search over multiples of step; counts its own evaluations.
+        const int cap_steps = std::min(o.max_steps, max_n / o.step);
+        std::map<int, double> seen;  // step index -> ppl
+        auto eval_step = [&](int s) {
+            const int n = s * o.step;
+            auto it = seen.find(s);
+            if (it != seen.end()) return it->second;
+            const double ppl = ev.ppl(n, progress);
+            seen[s] = ppl;
+            CurvePoint cp{n, ev.unique(n), ppl, dlog(ppl, r.ppl_orig)};
+            if (observer.on_curve_point) observer.on_curve_point(cp);
+            progress.report("stage2", std::min(1.0, double(seen.size()) / (2.0 * std::log2(cap_steps + 1) + 2)),
+                            "bisect n=" + std::to_string(n));
+            return ppl;
+        };
+        int lo = 0, hi = -1;
+        for (int s = 1;; s *= 2) {
+            const int ss = std::min(s, cap_steps);
+            if (ss < 1) break;
+            if (dlog(eval_step(ss), r.ppl_orig) >= eps) { hi = ss; break; }
+            lo = ss;
+            if (ss == cap_steps) break;
+        }
+        if (hi > 0) {
+            while (hi - lo > 1) {
+                const int mid = lo + (hi - lo) / 2;
+                if (dlog(eval_step(mid), r.ppl_orig) >= eps) hi = mid; else lo = mid;
+            }
+            if (hi > 1) eval_step(hi - 1);  // linear check below n*: must stay under epsilon
+        }
+        for (auto& [s, ppl] : seen) r.curve.push_back(CurvePoint{s * o.step, ev.unique(s * o.step), ppl, dlog(ppl, r.ppl_orig)});
+        const int evals = ev.evaluations + 1;
+        const int ns = hi > 0 ? hi : lo;
+        const int n_star = ns * o.step;
+        const double ppl = ns > 0 ? seen[ns] : r.ppl_orig;
+        CriticalSet b = make_set("bisected", n_star, prefix_channels(r.ranking, n_star), ppl, r.ppl_orig, eps, evals);
+        r.bisected = b;
+        r.faithful = b;
+        r.faithful.name = "faithful";
+        r.forwards_linear = evals;
+        r.forwards_literal = ns + 1;
+        r.timings["bisect"] = now_s() - t0;
+    }
+
+    // ---- Minimal critical set
+    if (o.minimize) {
+        t0 = now_s();
+        const CriticalSet& base = r.bisected ? *r.bisected : r.faithful;
+        std::vector<Neuron> set = base.neurons;
+        int evals = 0;
+        double cur_ppl = base.ppl;
+        if (base.reached) {
+            for (int i = static_cast<int>(set.size()) - 1; i >= 0; --i) {
+                if (set.size() <= 1) break;
+                std::vector<Neuron> trial = set;
+                trial.erase(trial.begin() + i);
+                const double ppl = eval_ppl(model, idt, mask_of(trial), progress).ppl;
+                ++evals;
+                progress.report("minimize", double(set.size() - static_cast<size_t>(i)) / double(base.neurons.size()),
+                                "trying without " + to_string(set[static_cast<size_t>(i)]));
+                if (dlog(ppl, r.ppl_orig) >= eps) { set = std::move(trial); cur_ppl = ppl; }
+            }
+            cur_ppl = eval_ppl(model, idt, mask_of(set), progress).ppl;  // verification
+            ++evals;
+        }
+        r.minimal = make_set("minimal", 0, set, cur_ppl, r.ppl_orig, eps, evals);
+        r.timings["minimize"] = now_s() - t0;
+    }
+
+    // ---- Baselines and the phase-transition sweep
+    if (o.sweep > 0 || !o.baselines.empty()) {
+        t0 = now_s();
+        run_baselines_and_sweep(model, idt, r.ranking, o, r.ppl_orig, r, progress);
+        r.timings["baselines"] = now_s() - t0;
+    }
+
+    // ---- Dataset evaluation of each critical set
+    if (!o.eval_dataset.empty()) {
+        t0 = now_s();
+        auto texts = load_dataset_texts(o.eval_dataset, o.eval_max_samples);
+        DatasetPpl orig = dataset_perplexity(engine, texts, {}, o.max_tokens, progress);
+        std::vector<const CriticalSet*> sets{&r.faithful};
+        if (r.bisected && o.strategy != SearchStrategy::bisect) sets.push_back(&*r.bisected);
+        if (r.minimal) sets.push_back(&*r.minimal);
+        for (const CriticalSet* c : sets) {
+            DatasetPpl m = dataset_perplexity(engine, texts, mask_of(c->neurons), o.max_tokens, progress);
+            DatasetEval de;
+            de.set = c->name;
+            de.dataset = o.eval_dataset;
+            de.samples = orig.samples;
+            de.tokens = orig.tokens;
+            de.ppl_orig = orig.ppl;
+            de.ppl_masked = m.ppl;
+            r.evaluations.push_back(de);
+        }
+        r.timings["eval"] = now_s() - t0;
+    }
+    r.timings["total"] = now_s() - t_start;
+    progress.report("done", 1.0, "search finished");
+    return r;
+}
+
+}  // namespace achilles

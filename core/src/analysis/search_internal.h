@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Internal pieces of the critical-neuron search, shared by search.cpp, baselines.cpp and
+// bench.cpp. They work on a Transformer directly so the benchmark can use in-memory models.
+#include "achilles/progress.h"
+#include "achilles/search.h"
+#include "model/transformer.h"
+#include <ATen/ATen.h>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace achilles::detail {
+
+// ---- The noise generator (documented so that the Python reference reproduces it bit for bit).
+// splitmix64(x): x += 0x9E3779B97F4A7C15; z = x; z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+//                z = (z ^ (z >> 27)) * 0x94D049BB133111EB; return z ^ (z >> 31)   (all mod 2^64)
+// sample_key(seed, k) = splitmix64(seed ^ splitmix64(k))
+// For element j (row-major over [T, H]) of sample k, with key = sample_key(seed, k):
+//   pair p = j / 2; a = splitmix64(key + 2p); b = splitmix64(key + 2p + 1)   (mod 2^64)
+//   u1 = ((a >> 11) + 1) * 2^-53  in (0, 1];  u2 = (b >> 11) * 2^-53  in [0, 1)
+//   r = sqrt(-2 ln u1);  z = r cos(2 pi u2) for even j, r sin(2 pi u2) for odd j   (float64)
+// Noise for sample k depends only on (seed, k): results do not depend on the batch size.
+uint64_t splitmix64(uint64_t x);
+uint64_t sample_key(uint64_t seed, uint64_t k);
+void fill_normal(uint64_t key, double* out, int64_t count);
+// float64 CPU tensor [count_samples, T, H] for samples first..first+count-1.
+at::Tensor noise_block(uint64_t seed, int64_t first, int64_t count, int64_t T, int64_t H);
+
+// ids as a [1,T] int64 tensor on the model's device.
+at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids);
+
+// Sum of next-token NLL over positions 1..T-1 of logits [1,T,V] for ids [1,T] (float64 on host).
+std::vector<double> nll_of_logits(const at::Tensor& logits, const at::Tensor& ids);
+
+// Perplexity with a mask on ids exactly as given (>= 2 tokens). Calls progress.check().
+struct PplEval { double ppl = 0; double mean_nll = 0; std::vector<double> nll; };
+PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress);
+
+// Stage 1: importance of every entry, top-M ranking. total_entries receives N.
+struct Stage1Stats { int64_t total_entries = 0; int forwards = 0; };
+std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
+                                const SearchOptions& o, Progress& progress, Stage1Stats* stats = nullptr);
+
+// Deterministic top-M over per-site score tensors ([T,C] for entry mode with positions, [C] for
+// channel mode). Sites listed in (layer, module) order. Tie-break: importance desc, then layer,
+// module order, position, channel.
+struct SiteScores { int layer; Module module; at::Tensor scores; };
+std::vector<RankedEntry> select_top(const std::vector<SiteScores>& sites, int64_t M, bool per_position);
+
+// PPL cache keyed by the number of unique prefix channels of one ranking (prefix sets are nested,
+// so the count identifies the set).
+struct PrefixEvaluator {
+    const Transformer& model;
+    at::Tensor ids;
+    const std::vector<RankedEntry>& ranking;
+    std::vector<int> unique_at;          // unique channel count of each prefix length (0..size)
+    std::vector<Neuron> order;           // channels in first-seen order
+    std::map<int, double> ppl_by_unique;  // cache
+    int evaluations = 0;                 // actual forwards
+    PrefixEvaluator(const Transformer& m, at::Tensor i, const std::vector<RankedEntry>& r);
+    int unique(int n) const { return unique_at[static_cast<size_t>(n)]; }
+    double ppl(int n, Progress& p);      // runs a forward only for unseen channel sets
+};
+
+// Baselines and the phase-transition sweep (baselines.cpp).
+void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids,
+                             const std::vector<RankedEntry>& ranking, const SearchOptions& o,
+                             double ppl_orig, SearchResult& result, Progress& progress);
+
+// Seconds since an arbitrary epoch (steady clock).
+double now_s();
+
+}  // namespace achilles::detail
