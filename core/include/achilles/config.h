@@ -43,6 +43,7 @@ struct ModelConfig {
     double final_logit_softcapping = 0.0;
     int sliding_window = 0;              // 0: off
     bool use_sliding_window = true;      // qwen2 flag
+    int max_window_layers = 0;           // qwen2/qwen3: layers >= this use the window (when on)
     // special tokens from config.json (tokenizer files may override)
     std::vector<int> bos_token_ids, eos_token_ids;
     int pad_token_id = -1;
@@ -55,5 +56,7 @@ struct ModelConfig {
 // (unknown model_type, missing or non-positive sizes, heads not dividing, ...).
 ModelConfig load_config(const std::string& path);
 ModelConfig parse_config(const std::string& json_text, const std::string& source_name);
+// The model_type values parse_config accepts.
+const std::vector<std::string>& supported_model_types();
 
 }  // namespace achilles

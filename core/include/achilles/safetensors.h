@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,7 @@ private:
     std::map<std::string, std::string> metadata_;
     void* map_ = nullptr;
     size_t size_ = 0;
+    std::shared_ptr<const void> mapping_;  // unmaps when the file and all its views are gone
 };
 
 // Writes a safetensors file atomically (temp file + rename). Used by fixtures and training.
@@ -56,5 +59,10 @@ struct TensorData {
 };
 void write_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// Parses a safetensors dtype name ("F32", "BF16", ...); nullopt when unknown.
+std::optional<DType> dtype_from_name(std::string_view name);
+// Upper bound on the JSON header accepted by SafetensorsFile::open.
+inline constexpr uint64_t kMaxSafetensorsHeader = 100ull * 1024 * 1024;
 
 }  // namespace achilles

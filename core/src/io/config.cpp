@@ -1,1 +1,392 @@
-// placeholder
+// SPDX-License-Identifier: GPL-3.0-or-later
+// config.json with the defaults of transformers' per-architecture config classes
+// (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, GemmaConfig, Gemma2Config, Phi3Config).
+// Sizes that define the network (vocab, hidden, intermediate, layers, heads) must be stated:
+// silently assuming a 7B default shape would only fail later with a confusing shape error.
+#include "achilles/config.h"
+#include "achilles/error.h"
+#include "util/json_util.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <filesystem>
+
+namespace achilles {
+
+namespace {
+
+struct Defaults {
+    std::optional<int> kv_heads;      // nullopt: num_attention_heads
+    std::optional<int> head_dim;      // nullopt: hidden / heads
+    double rms_norm_eps = 1e-6;
+    int64_t max_position_embeddings = 2048;
+    bool tie = false;
+    bool attention_bias = false;      // value when the field is absent
+    bool attention_bias_fixed = false;  // qwen2: q/k/v bias always on, no field
+    std::string act = "silu";
+    std::vector<int> bos, eos;
+    int pad = -1;
+    int sliding_window = 0;           // 0: none
+    bool use_sliding_window = true;
+    int max_window_layers = 0;
+};
+
+Defaults defaults_for(const std::string& t) {
+    Defaults d;
+    if (t == "llama") {
+        d.bos = {1}; d.eos = {2};
+    } else if (t == "mistral") {
+        d.kv_heads = 8; d.max_position_embeddings = 4096 * 32; d.bos = {1}; d.eos = {2}; d.sliding_window = 4096;
+    } else if (t == "qwen2") {
+        d.kv_heads = 32; d.max_position_embeddings = 32768; d.attention_bias = true; d.attention_bias_fixed = true;
+        d.sliding_window = 4096; d.use_sliding_window = false; d.max_window_layers = 28;
+    } else if (t == "qwen3") {
+        d.kv_heads = 32; d.head_dim = 128; d.max_position_embeddings = 32768;
+        d.sliding_window = 4096; d.use_sliding_window = false; d.max_window_layers = 28;
+    } else if (t == "gemma") {
+        d.kv_heads = 16; d.head_dim = 256; d.max_position_embeddings = 8192; d.tie = true;
+        d.act = "gelu_pytorch_tanh"; d.pad = 0; d.eos = {1}; d.bos = {2};
+    } else if (t == "gemma2") {
+        d.kv_heads = 4; d.head_dim = 256; d.max_position_embeddings = 8192; d.tie = true;
+        d.act = "gelu_pytorch_tanh"; d.pad = 0; d.eos = {1}; d.bos = {2}; d.sliding_window = 4096;
+    } else if (t == "phi3") {
+        d.rms_norm_eps = 1e-5; d.max_position_embeddings = 4096; d.bos = {1}; d.eos = {32000}; d.pad = 32000;
+    }
+    return d;
+}
+
+class Reader {
+public:
+    Reader(const json& j, const std::string& src) : j_(j), src_(src) {}
+
+    bool has(const char* k) const { return j_.contains(k); }
+    bool present(const char* k) const { return j_.contains(k) && !j_.at(k).is_null(); }
+
+    std::optional<int64_t> opt_int(const char* k, const std::string& field_name = {}) const {
+        if (!present(k)) return std::nullopt;
+        return as_int(j_.at(k), field_name.empty() ? k : field_name);
+    }
+    std::optional<double> opt_double(const char* k) const {
+        if (!present(k)) return std::nullopt;
+        return as_double(j_.at(k), k);
+    }
+    std::optional<bool> opt_bool(const char* k) const {
+        if (!present(k)) return std::nullopt;
+        const json& v = j_.at(k);
+        if (!v.is_boolean()) throw Error(src_, k, "expected true or false, got " + v.dump());
+        return v.get<bool>();
+    }
+    std::optional<std::string> opt_string(const char* k) const {
+        if (!present(k)) return std::nullopt;
+        const json& v = j_.at(k);
+        if (!v.is_string()) throw Error(src_, k, "expected a string, got " + v.dump());
+        return v.get<std::string>();
+    }
+    int required_positive(const char* k) const {
+        if (!present(k)) throw Error(src_, k, "is missing");
+        int64_t v = as_int(j_.at(k), k);
+        if (v <= 0) throw Error(src_, k, "must be positive, got " + std::to_string(v));
+        if (v > std::numeric_limits<int>::max()) throw Error(src_, k, "is too large: " + std::to_string(v));
+        return static_cast<int>(v);
+    }
+
+    int64_t as_int(const json& v, const std::string& field) const {
+        if (v.is_number_unsigned()) {
+            uint64_t u = v.get<uint64_t>();
+            if (u > uint64_t(std::numeric_limits<int64_t>::max())) throw Error(src_, field, "is too large: " + v.dump());
+            return static_cast<int64_t>(u);
+        }
+        if (v.is_number_integer()) return v.get<int64_t>();
+        if (v.is_number_float()) {
+            double d = v.get<double>();
+            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
+        }
+        throw Error(src_, field, "expected an integer, got " + v.dump());
+    }
+    double as_double(const json& v, const std::string& field) const {
+        if (!v.is_number()) throw Error(src_, field, "expected a number, got " + v.dump());
+        double d = v.get<double>();
+        if (!std::isfinite(d)) throw Error(src_, field, "must be finite");
+        return d;
+    }
+    std::vector<int> token_ids(const char* k, const std::vector<int>& fallback) const {
+        if (!has(k)) return fallback;
+        const json& v = j_.at(k);
+        if (v.is_null()) return {};
+        std::vector<int> out;
+        auto one = [&](const json& x) {
+            int64_t id = as_int(x, k);
+            if (id < 0 || id > std::numeric_limits<int>::max())
+                throw Error(src_, k, "token id out of range: " + x.dump());
+            out.push_back(static_cast<int>(id));
+        };
+        if (v.is_array()) {
+            for (const auto& x : v) one(x);
+        } else {
+            one(v);
+        }
+        return out;
+    }
+    const json& raw() const { return j_; }
+    const std::string& src() const { return src_; }
+
+private:
+    const json& j_;
+    const std::string& src_;
+};
+
+std::string normalize_act(const std::string& a, const std::string& src, const char* field) {
+    if (a == "silu" || a == "swish") return "silu";
+    if (a == "gelu_pytorch_tanh" || a == "gelu_new" || a == "gelu_fast") return "gelu_pytorch_tanh";
+    if (a == "gelu") return "gelu";
+    throw Error(src, field, "unsupported activation '" + a + "' (supported: silu, gelu, gelu_pytorch_tanh)");
+}
+
+void parse_rope_scaling(const Reader& r, ModelConfig& c) {
+    const std::string& src = r.src();
+    if (!r.present("rope_scaling")) return;
+    const json& rs = r.raw().at("rope_scaling");
+    if (!rs.is_object()) throw Error(src, "rope_scaling", "expected an object or null, got " + rs.dump());
+    Reader s(rs, src);
+    std::string type;
+    if (auto t = s.opt_string("rope_type")) type = *t;
+    else if (auto t2 = s.opt_string("type")) type = *t2;
+    else throw Error(src, "rope_scaling.rope_type", "is missing");
+    if (type == "default") return;
+    if (type == "su") type = "longrope";
+    RopeScaling& out = c.rope_scaling;
+    auto num = [&](const char* k) -> std::optional<double> {
+        if (!s.present(k)) return std::nullopt;
+        return s.as_double(rs.at(k), std::string("rope_scaling.") + k);
+    };
+    auto need = [&](const char* k) -> double {
+        auto v = num(k);
+        if (!v) throw Error(src, std::string("rope_scaling.") + k, "is missing (required by rope type '" + type + "')");
+        return *v;
+    };
+    if (type == "linear" || type == "dynamic") {
+        out.factor = need("factor");
+        if (out.factor < 1.0) throw Error(src, "rope_scaling.factor", "must be >= 1");
+        if (auto o = num("original_max_position_embeddings")) out.original_max_position_embeddings = int64_t(*o);
+    } else if (type == "llama3") {
+        out.factor = need("factor");
+        out.low_freq_factor = need("low_freq_factor");
+        out.high_freq_factor = need("high_freq_factor");
+        out.original_max_position_embeddings = static_cast<int64_t>(need("original_max_position_embeddings"));
+        if (out.factor < 1.0) throw Error(src, "rope_scaling.factor", "must be >= 1");
+        if (out.high_freq_factor <= out.low_freq_factor)
+            throw Error(src, "rope_scaling.high_freq_factor", "must be greater than low_freq_factor");
+        if (out.original_max_position_embeddings <= 0)
+            throw Error(src, "rope_scaling.original_max_position_embeddings", "must be positive");
+    } else if (type == "longrope") {
+        auto factors = [&](const char* k) {
+            std::string f = std::string("rope_scaling.") + k;
+            if (!s.present(k) || !rs.at(k).is_array()) throw Error(src, f, "must be an array of numbers");
+            std::vector<double> v;
+            for (const auto& x : rs.at(k)) v.push_back(s.as_double(x, f));
+            return v;
+        };
+        out.long_factor = factors("long_factor");
+        out.short_factor = factors("short_factor");
+        int dim = static_cast<int>(c.head_dim * c.partial_rotary_factor);
+        if (static_cast<int>(out.long_factor.size()) != dim / 2)
+            throw Error(src, "rope_scaling.long_factor",
+                        "has " + std::to_string(out.long_factor.size()) + " entries, expected rotary dim / 2 = " +
+                            std::to_string(dim / 2));
+        if (static_cast<int>(out.short_factor.size()) != dim / 2)
+            throw Error(src, "rope_scaling.short_factor",
+                        "has " + std::to_string(out.short_factor.size()) + " entries, expected rotary dim / 2 = " +
+                            std::to_string(dim / 2));
+        // transformers' _compute_longrope_parameters: a top-level original_max_position_embeddings
+        // (phi3) sets factor = max_position_embeddings / original; else the rope_scaling values.
+        std::optional<double> factor = num("factor");
+        int64_t original = c.max_position_embeddings;
+        if (auto top = r.opt_int("original_max_position_embeddings")) {
+            if (*top <= 0) throw Error(src, "original_max_position_embeddings", "must be positive");
+            original = *top;
+            factor = double(c.max_position_embeddings) / double(original);
+        } else if (auto o = num("original_max_position_embeddings")) {
+            original = int64_t(*o);
+        }
+        out.factor = factor.value_or(1.0);
+        out.original_max_position_embeddings = original;
+        if (auto af = num("attention_factor")) {
+            out.attention_factor = *af;
+        } else {
+            out.attention_factor = out.factor <= 1.0
+                                       ? 1.0
+                                       : std::sqrt(1.0 + std::log(out.factor) / std::log(double(original)));
+        }
+    } else {
+        throw Error(src, "rope_scaling.rope_type",
+                    "unsupported rope scaling '" + type + "' (supported: default, linear, dynamic, llama3, longrope/su)");
+    }
+    out.type = type;
+}
+
+}  // namespace
+
+const std::vector<std::string>& supported_model_types() {
+    static const std::vector<std::string> k = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"};
+    return k;
+}
+
+ModelConfig parse_config(const std::string& json_text, const std::string& src) {
+    json j = parse_json(json_text, src);
+    if (!j.is_object()) throw Error(src, "", "config must be a JSON object");
+    Reader r(j, src);
+    ModelConfig c;
+    c.source_path = src;
+    c.raw_json = json_text;
+
+    auto mt = r.opt_string("model_type");
+    std::string list;
+    for (const auto& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
+    if (!mt) throw Error(src, "model_type", "is missing (supported: " + list + ")");
+    bool known = false;
+    for (const auto& t : supported_model_types()) known |= (t == *mt);
+    if (!known) throw Error(src, "model_type", "unsupported model_type '" + *mt + "' (supported: " + list + ")");
+    c.model_type = *mt;
+    const Defaults d = defaults_for(c.model_type);
+
+    if (r.present("architectures")) {
+        const json& a = j.at("architectures");
+        if (!a.is_array()) throw Error(src, "architectures", "expected an array of strings");
+        if (!a.empty()) {
+            if (!a[0].is_string()) throw Error(src, "architectures", "expected an array of strings");
+            c.architecture = a[0].get<std::string>();
+        }
+    }
+
+    c.vocab_size = r.required_positive("vocab_size");
+    c.hidden_size = r.required_positive("hidden_size");
+    c.intermediate_size = r.required_positive("intermediate_size");
+    c.num_hidden_layers = r.required_positive("num_hidden_layers");
+    c.num_attention_heads = r.required_positive("num_attention_heads");
+
+    // num_key_value_heads: explicit null means "= heads" (transformers: `if None: = heads`),
+    // absent means the class's default argument.
+    if (r.present("num_key_value_heads")) {
+        c.num_key_value_heads = r.required_positive("num_key_value_heads");
+    } else if (!r.has("num_key_value_heads") && d.kv_heads) {
+        c.num_key_value_heads = *d.kv_heads;
+    } else {
+        c.num_key_value_heads = c.num_attention_heads;
+    }
+    if (c.num_attention_heads % c.num_key_value_heads != 0)
+        throw Error(src, "num_key_value_heads",
+                    std::to_string(c.num_key_value_heads) + " does not divide num_attention_heads " +
+                        std::to_string(c.num_attention_heads));
+
+    if (r.present("head_dim")) {
+        c.head_dim = r.required_positive("head_dim");
+    } else if (!r.has("head_dim") && d.head_dim) {
+        c.head_dim = *d.head_dim;
+    } else {
+        if (c.hidden_size % c.num_attention_heads != 0)
+            throw Error(src, "num_attention_heads",
+                        std::to_string(c.num_attention_heads) + " does not divide hidden_size " +
+                            std::to_string(c.hidden_size) + " and head_dim is not given");
+        c.head_dim = c.hidden_size / c.num_attention_heads;
+    }
+
+    c.rms_norm_eps = r.opt_double("rms_norm_eps").value_or(d.rms_norm_eps);
+    if (!(c.rms_norm_eps > 0)) throw Error(src, "rms_norm_eps", "must be positive");
+    c.rope_theta = r.opt_double("rope_theta").value_or(10000.0);
+    if (!(c.rope_theta > 0)) throw Error(src, "rope_theta", "must be positive");
+    c.partial_rotary_factor = r.opt_double("partial_rotary_factor").value_or(1.0);
+    if (!(c.partial_rotary_factor > 0 && c.partial_rotary_factor <= 1.0))
+        throw Error(src, "partial_rotary_factor", "must be in (0, 1]");
+    if (c.model_type != "phi3" && c.partial_rotary_factor != 1.0)
+        throw Error(src, "partial_rotary_factor", "is only supported for phi3");
+    if (int(c.head_dim * c.partial_rotary_factor) % 2 != 0)
+        throw Error(src, "partial_rotary_factor", "head_dim x partial_rotary_factor must be even");
+
+    c.max_position_embeddings = r.opt_int("max_position_embeddings").value_or(d.max_position_embeddings);
+    if (c.max_position_embeddings <= 0) throw Error(src, "max_position_embeddings", "must be positive");
+
+    c.tie_word_embeddings = r.opt_bool("tie_word_embeddings").value_or(d.tie);
+
+    if (d.attention_bias_fixed) {
+        c.attention_bias = true;  // Qwen2Attention: q/k/v always have a bias, o has none
+    } else if (c.model_type == "llama" || c.model_type == "qwen3" || c.model_type == "gemma" || c.model_type == "gemma2") {
+        c.attention_bias = r.opt_bool("attention_bias").value_or(false);
+    }
+    if (c.model_type == "llama") c.mlp_bias = r.opt_bool("mlp_bias").value_or(false);
+
+    // Activation: gemma uses hidden_activation, falling back to gelu_pytorch_tanh (transformers
+    // ignores gemma's legacy hidden_act "gelu"); gemma2 reads hidden_activation.
+    if (c.model_type == "gemma") {
+        auto ha = r.opt_string("hidden_activation");
+        c.hidden_act = ha ? normalize_act(*ha, src, "hidden_activation") : "gelu_pytorch_tanh";
+    } else if (c.model_type == "gemma2") {
+        if (auto ha = r.opt_string("hidden_activation")) c.hidden_act = normalize_act(*ha, src, "hidden_activation");
+        else if (auto h2 = r.opt_string("hidden_act")) c.hidden_act = normalize_act(*h2, src, "hidden_act");
+        else c.hidden_act = d.act;
+    } else {
+        auto ha = r.opt_string("hidden_act");
+        c.hidden_act = ha ? normalize_act(*ha, src, "hidden_act") : d.act;
+    }
+
+    // Sliding window.
+    auto sw = [&](int fallback) -> int {
+        if (!r.has("sliding_window")) return fallback;
+        auto v = r.opt_int("sliding_window");
+        if (!v) return 0;
+        if (*v < 0 || *v > std::numeric_limits<int>::max()) throw Error(src, "sliding_window", "must be non-negative");
+        return static_cast<int>(*v);
+    };
+    if (c.model_type == "qwen2" || c.model_type == "qwen3") {
+        c.use_sliding_window = r.opt_bool("use_sliding_window").value_or(false);
+        c.max_window_layers = static_cast<int>(r.opt_int("max_window_layers").value_or(d.max_window_layers));
+        int w = sw(d.sliding_window);
+        c.sliding_window = c.use_sliding_window ? w : 0;
+    } else if (c.model_type == "llama" || c.model_type == "gemma") {
+        c.sliding_window = 0;
+    } else {
+        c.sliding_window = sw(d.sliding_window);
+    }
+
+    if (c.model_type == "gemma2") {
+        c.query_pre_attn_scalar = r.opt_double("query_pre_attn_scalar").value_or(256.0);
+        if (!(c.query_pre_attn_scalar > 0)) throw Error(src, "query_pre_attn_scalar", "must be positive");
+        // null turns soft-capping off; absent means the class default.
+        c.attn_logit_softcapping = r.has("attn_logit_softcapping") ? r.opt_double("attn_logit_softcapping").value_or(0.0) : 50.0;
+        c.final_logit_softcapping = r.has("final_logit_softcapping") ? r.opt_double("final_logit_softcapping").value_or(0.0) : 30.0;
+        if (c.attn_logit_softcapping < 0) throw Error(src, "attn_logit_softcapping", "must be non-negative");
+        if (c.final_logit_softcapping < 0) throw Error(src, "final_logit_softcapping", "must be non-negative");
+    }
+
+    parse_rope_scaling(r, c);
+    if (c.model_type == "phi3" && !c.rope_scaling.type.empty() && c.rope_scaling.type != "longrope")
+        throw Error(src, "rope_scaling.rope_type", "phi3 supports only longrope (su), got '" + c.rope_scaling.type + "'");
+
+    c.bos_token_ids = r.token_ids("bos_token_id", d.bos);
+    c.eos_token_ids = r.token_ids("eos_token_id", d.eos);
+    {
+        std::vector<int> pad = r.token_ids("pad_token_id", d.pad >= 0 ? std::vector<int>{d.pad} : std::vector<int>{});
+        c.pad_token_id = pad.empty() ? -1 : pad.front();
+    }
+    if (auto dt = r.opt_string("torch_dtype")) c.torch_dtype = *dt;
+    else if (auto dt2 = r.opt_string("dtype")) c.torch_dtype = *dt2;
+    return c;
+}
+
+ModelConfig load_config(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw Error(path, "", "config file does not exist");
+    if (fs::is_directory(path, ec)) throw Error(path, "", "is a directory, not a config.json file");
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Error(path, "", "cannot open config file");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (f.bad()) throw Error(path, "", "cannot read config file");
+    std::string text = ss.str();
+    if (text.size() > 64u * 1024 * 1024) throw Error(path, "", "config file is implausibly large");
+    return parse_config(text, path);
+}
+
+}  // namespace achilles

@@ -1,1 +1,383 @@
-// placeholder
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The safetensors format: u64 little-endian header length N, N bytes of UTF-8 JSON
+// {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
+// then the byte buffer. Offsets are relative to the buffer, which must be covered exactly:
+// no overlap, no holes, nothing after the last tensor.
+#include "achilles/safetensors.h"
+#include "achilles/error.h"
+#include "util/json_util.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace achilles {
+
+namespace {
+
+struct DTypeInfo {
+    DType d;
+    const char* name;
+    size_t size;
+};
+constexpr DTypeInfo kDTypes[] = {
+    {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2}, {DType::F64, "F64", 8},
+    {DType::I64, "I64", 8}, {DType::I32, "I32", 4}, {DType::I16, "I16", 2},   {DType::I8, "I8", 1},
+    {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1}};
+
+std::string known_dtypes() {
+    std::string s;
+    for (const auto& d : kDTypes) s += (s.empty() ? "" : ", ") + std::string(d.name);
+    return s;
+}
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+// Returns the byte offset of the first bad byte, or npos.
+size_t find_invalid_utf8(const unsigned char* s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) { ++i; continue; }
+        int len;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+        else return i;
+        if (i + len > n) return i;
+        for (int k = 1; k < len; ++k) {
+            unsigned char cc = s[i + k];
+            if ((cc & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += len;
+    }
+    return std::string::npos;
+}
+
+// Nesting depth of JSON brackets outside strings (a guard against absurd headers).
+int max_json_depth(const std::string& s) {
+    int depth = 0, best = 0;
+    bool in_str = false, esc = false;
+    for (char c : s) {
+        if (in_str) {
+            if (esc) esc = false;
+            else if (c == '\\') esc = true;
+            else if (c == '"') in_str = false;
+            continue;
+        }
+        if (c == '"') in_str = true;
+        else if (c == '{' || c == '[') best = std::max(best, ++depth);
+        else if (c == '}' || c == ']') --depth;
+    }
+    return best;
+}
+
+// Reads a non-negative integer that fits in uint64 from a JSON value.
+bool json_to_u64(const json& v, uint64_t& out) {
+    if (v.is_number_unsigned()) { out = v.get<uint64_t>(); return true; }
+    if (v.is_number_integer()) {
+        int64_t x = v.get<int64_t>();
+        if (x < 0) return false;
+        out = static_cast<uint64_t>(x);
+        return true;
+    }
+    return false;
+}
+
+struct Mapping {
+    void* addr = nullptr;
+    size_t size = 0;
+    ~Mapping() {
+        if (addr && addr != MAP_FAILED) ::munmap(addr, size);
+    }
+};
+
+struct Fd {
+    int fd = -1;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+void write_all(int fd, const void* data, size_t n, const std::string& path) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t(1) << 30));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            throw Error(path, "", "cannot write: " + errno_text(errno));
+        }
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+}
+
+}  // namespace
+
+size_t dtype_size(DType d) {
+    for (const auto& x : kDTypes)
+        if (x.d == d) return x.size;
+    return 0;
+}
+
+const char* dtype_name(DType d) {
+    for (const auto& x : kDTypes)
+        if (x.d == d) return x.name;
+    return "?";
+}
+
+std::optional<DType> dtype_from_name(std::string_view name) {
+    for (const auto& x : kDTypes)
+        if (name == x.name) return x.d;
+    return std::nullopt;
+}
+
+int64_t TensorView::numel() const {
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    return n;
+}
+
+SafetensorsFile::~SafetensorsFile() = default;
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::file_status st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) throw Error(path, "", "safetensors file does not exist");
+    if (fs::is_directory(st)) throw Error(path, "", "is a directory, not a safetensors file");
+    if (!fs::is_regular_file(st)) throw Error(path, "", "is not a regular file");
+
+    Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (fd.fd < 0) throw Error(path, "", "cannot open: " + errno_text(errno));
+    struct stat sb {};
+    if (::fstat(fd.fd, &sb) != 0) throw Error(path, "", "cannot stat: " + errno_text(errno));
+    const uint64_t size = static_cast<uint64_t>(sb.st_size);
+    if (size == 0) throw Error(path, "header length", "file is empty (a safetensors file starts with an 8-byte header length)");
+    if (size < 8)
+        throw Error(path, "header length", "file is " + std::to_string(size) +
+                                               " bytes, shorter than the 8-byte header length");
+
+    auto mapping = std::make_shared<Mapping>();
+    mapping->size = static_cast<size_t>(size);
+    mapping->addr = ::mmap(nullptr, mapping->size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+    if (mapping->addr == MAP_FAILED) {
+        int e = errno;
+        mapping->addr = nullptr;
+        throw Error(path, "", "cannot memory-map: " + errno_text(e));
+    }
+    const auto* base = static_cast<const unsigned char*>(mapping->addr);
+
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | base[i];
+    if (n == 0) throw Error(path, "header length", "is 0; the JSON header cannot be empty");
+    if (n > kMaxSafetensorsHeader)
+        throw Error(path, "header length", std::to_string(n) + " bytes exceeds the " +
+                                               std::to_string(kMaxSafetensorsHeader) + "-byte bound");
+    if (n > size - 8)
+        throw Error(path, "header length", std::to_string(n) + " bytes runs past the end of the file (" +
+                                               std::to_string(size - 8) + " bytes after the length)");
+
+    const unsigned char* hdr = base + 8;
+    if (size_t bad = find_invalid_utf8(hdr, n); bad != std::string::npos)
+        throw Error(path, "header", "is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+    std::string header(reinterpret_cast<const char*>(hdr), n);
+    if (max_json_depth(header) > 64) throw Error(path, "header", "JSON nesting is too deep");
+
+    json j;
+    try {
+        j = json::parse(header);
+    } catch (const json::exception& e) {
+        throw Error(path, "header", std::string("is not valid JSON: ") + e.what());
+    }
+    if (!j.is_object()) throw Error(path, "header", "must be a JSON object, got " + std::string(j.type_name()));
+
+    const uint64_t data_size = size - 8 - n;
+    const std::byte* data = reinterpret_cast<const std::byte*>(base + 8 + n);
+
+    auto file = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
+    file->path_ = path;
+    file->header_ = std::move(header);
+    file->size_ = static_cast<size_t>(size);
+    file->map_ = mapping->addr;
+    file->mapping_ = mapping;
+
+    struct Range {
+        uint64_t begin, end;
+        const std::string* name;
+    };
+    std::vector<Range> ranges;
+
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string& name = it.key();
+        const json& v = it.value();
+        if (name == "__metadata__") {
+            if (v.is_null()) continue;
+            if (!v.is_object()) throw Error(path, "__metadata__", "must be an object of strings");
+            for (auto m = v.begin(); m != v.end(); ++m) {
+                if (!m.value().is_string())
+                    throw Error(path, "__metadata__." + m.key(), "must be a string, got " + m.value().dump());
+                file->metadata_[m.key()] = m.value().get<std::string>();
+            }
+            continue;
+        }
+        const std::string where = name;
+        if (!v.is_object()) throw Error(path, where, "tensor entry must be an object {dtype, shape, data_offsets}");
+
+        if (!v.contains("dtype")) throw Error(path, where + ".dtype", "is missing");
+        if (!v["dtype"].is_string()) throw Error(path, where + ".dtype", "must be a string, got " + v["dtype"].dump());
+        std::string dname = v["dtype"].get<std::string>();
+        auto dt = dtype_from_name(dname);
+        if (!dt) throw Error(path, where + ".dtype", "unknown dtype '" + dname + "' (known: " + known_dtypes() + ")");
+
+        if (!v.contains("shape")) throw Error(path, where + ".shape", "is missing");
+        const json& sh = v["shape"];
+        if (!sh.is_array()) throw Error(path, where + ".shape", "must be an array of non-negative integers");
+        std::vector<int64_t> shape;
+        unsigned __int128 numel = 1;
+        for (const auto& d : sh) {
+            uint64_t x = 0;
+            if (!json_to_u64(d, x) || x > uint64_t(std::numeric_limits<int64_t>::max()))
+                throw Error(path, where + ".shape", "must hold non-negative integers, got " + d.dump());
+            numel *= x;
+            if (numel > (unsigned __int128)(std::numeric_limits<int64_t>::max()))
+                throw Error(path, where + ".shape", "element count overflows");
+            shape.push_back(static_cast<int64_t>(x));
+        }
+
+        if (!v.contains("data_offsets")) throw Error(path, where + ".data_offsets", "is missing");
+        const json& off = v["data_offsets"];
+        uint64_t b = 0, e = 0;
+        if (!off.is_array() || off.size() != 2 || !json_to_u64(off[0], b) || !json_to_u64(off[1], e))
+            throw Error(path, where + ".data_offsets", "must be [begin, end] with non-negative integers, got " + off.dump());
+        if (b > e) throw Error(path, where + ".data_offsets", "begin " + std::to_string(b) + " > end " + std::to_string(e));
+        if (e > data_size)
+            throw Error(path, where + ".data_offsets",
+                        "end " + std::to_string(e) + " is beyond the data section (" + std::to_string(data_size) + " bytes)");
+        unsigned __int128 want = numel * dtype_size(*dt);
+        if (want != (unsigned __int128)(e - b))
+            throw Error(path, where + ".data_offsets",
+                        "byte range is " + std::to_string(e - b) + " bytes but shape " + sh.dump() + " of " + dname +
+                            " needs " + std::to_string(static_cast<uint64_t>(want)));
+
+        TensorView tv;
+        tv.name = name;
+        tv.dtype = *dt;
+        tv.shape = std::move(shape);
+        tv.data = data + b;
+        tv.nbytes = static_cast<size_t>(e - b);
+        tv.file = path;
+        tv.owner = mapping;
+        file->tensors_.emplace(name, std::move(tv));
+        ranges.push_back({b, e, &it.key()});
+    }
+
+    // The buffer must be covered exactly: sorted ranges, each starting where the previous ended.
+    std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
+    uint64_t pos = 0;
+    const std::string* prev = nullptr;
+    for (const auto& r : ranges) {
+        if (r.begin < pos)
+            throw Error(path, *r.name + ".data_offsets",
+                        "overlaps tensor '" + (prev ? *prev : std::string()) + "' (starts at " + std::to_string(r.begin) +
+                            ", previous ends at " + std::to_string(pos) + ")");
+        if (r.begin > pos)
+            throw Error(path, *r.name + ".data_offsets",
+                        "leaves a gap of " + std::to_string(r.begin - pos) + " bytes before it (starts at " +
+                            std::to_string(r.begin) + ", previous data ends at " + std::to_string(pos) + ")");
+        pos = r.end;
+        prev = r.name;
+    }
+    if (pos != data_size)
+        throw Error(path, "data_offsets",
+                    "tensors cover " + std::to_string(pos) + " bytes but the data section holds " +
+                        std::to_string(data_size) + " bytes");
+    return file;
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+    // Header: keys sorted (nlohmann's object order); data in the order given.
+    json h = json::object();
+    std::set<std::string> seen;
+    uint64_t offset = 0;
+    for (const auto& t : tensors) {
+        if (t.name.empty()) throw Error(path, "name", "tensor name is empty");
+        if (t.name == "__metadata__") throw Error(path, t.name, "'__metadata__' is reserved");
+        if (!seen.insert(t.name).second) throw Error(path, t.name, "duplicate tensor name");
+        unsigned __int128 numel = 1;
+        for (int64_t s : t.shape) {
+            if (s < 0) throw Error(path, t.name + ".shape", "negative dimension " + std::to_string(s));
+            numel *= static_cast<uint64_t>(s);
+            if (numel > (unsigned __int128)std::numeric_limits<int64_t>::max())
+                throw Error(path, t.name + ".shape", "element count overflows");
+        }
+        if (numel * dtype_size(t.dtype) != t.bytes.size())
+            throw Error(path, t.name, "has " + std::to_string(t.bytes.size()) + " bytes but its shape and dtype need " +
+                                          std::to_string(static_cast<uint64_t>(numel * dtype_size(t.dtype))));
+        h[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+        offset += t.bytes.size();
+    }
+    if (!metadata.empty()) {
+        json m = json::object();
+        for (const auto& [k, v] : metadata) m[k] = v;
+        h["__metadata__"] = std::move(m);
+    }
+    std::string header = h.dump();
+    while (header.size() % 8) header += ' ';
+    unsigned char len[8];
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+
+    namespace fs = std::filesystem;
+    fs::path target(path);
+    std::error_code ec;
+    if (fs::is_directory(target, ec)) throw Error(path, "", "is a directory; cannot write a safetensors file there");
+    fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back('\0');
+    int fd = ::mkstemp(name.data());
+    if (fd < 0) throw Error(path, "", "cannot create a temporary file in " + dir.string() + ": " + errno_text(errno));
+    std::string tmp(name.data());
+    try {
+        write_all(fd, len, 8, path);
+        write_all(fd, header.data(), header.size(), path);
+        for (const auto& t : tensors) write_all(fd, t.bytes.data(), t.bytes.size(), path);
+        if (::fsync(fd) != 0) throw Error(path, "", "fsync failed: " + errno_text(errno));
+        ::fchmod(fd, 0644);
+        if (::close(fd) != 0) {
+            fd = -1;
+            throw Error(path, "", "close failed: " + errno_text(errno));
+        }
+        fd = -1;
+        if (::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path, "", "cannot rename into place: " + errno_text(errno));
+    } catch (...) {
+        if (fd >= 0) ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+}  // namespace achilles
