@@ -1,1 +1,611 @@
-// placeholder
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The decoder forward with HF transformers semantics for llama, mistral, qwen2, qwen3, gemma,
+// gemma2 and phi3, with named hook sites, KV cache and layer-wise multi-device placement.
+#include "model/transformer.h"
+#include "achilles/error.h"
+#include "model/arch.h"
+#include "model/placement.h"
+#include <torch/version.h>
+#include <cmath>
+#include <dlfcn.h>
+#include <map>
+#include <numbers>
+#include <set>
+
+namespace achilles {
+
+struct Transformer::Impl {
+    ModelConfig cfg;
+    const ArchTraits* arch = nullptr;
+    ModelWeights w;
+    at::ScalarType dtype = at::kFloat;
+    std::vector<std::string> warnings;
+    std::string device_summary;
+    int64_t H = 0, NH = 0, NKV = 0, D = 0, I = 0, V = 0, rot = 0;
+    double scale = 1.0;
+    double eps = 1e-6;
+    // RoPE
+    std::vector<double> inv_short, inv_long;  // inv_long used by longrope beyond orig_max
+    double attn_factor = 1.0;
+    int64_t orig_max = 0;
+    bool longrope = false, dynamic = false;
+    enum class Act { silu, gelu, gelu_tanh } act = Act::silu;
+
+    void init_common();
+    std::vector<double> inv_freq_for(int64_t seq_len) const;
+    at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const;
+    at::Tensor activation(const at::Tensor& x) const;
+    int sliding_for(int layer) const;
+};
+
+namespace {
+
+at::Tensor rotate_half(const at::Tensor& x) {
+    const int64_t h = x.size(-1) / 2;
+    return at::cat({x.narrow(-1, h, h).neg(), x.narrow(-1, 0, h)}, -1);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rot) {
+    // x [B, heads, T, D]; cos/sin [T, rot]
+    const int64_t D = x.size(-1);
+    if (rot == D) return x * cos + rotate_half(x) * sin;
+    at::Tensor xr = x.narrow(-1, 0, rot), xp = x.narrow(-1, rot, D - rot);
+    return at::cat({xr * cos + rotate_half(xr) * sin, xp}, -1);
+}
+
+at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
+    if (n_rep == 1) return x;
+    const auto B = x.size(0), KV = x.size(1), S = x.size(2), D = x.size(3);
+    return x.unsqueeze(2).expand({B, KV, n_rep, S, D}).reshape({B, KV * n_rep, S, D});
+}
+
+at::Tensor lin(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+}  // namespace
+
+void Transformer::Impl::init_common() {
+    arch = &arch_traits(cfg);
+    H = cfg.hidden_size;
+    NH = cfg.num_attention_heads;
+    NKV = cfg.num_key_value_heads;
+    D = cfg.head_dim > 0 ? cfg.head_dim : (NH > 0 ? H / NH : 0);
+    I = cfg.intermediate_size;
+    V = cfg.vocab_size;
+    eps = cfg.rms_norm_eps;
+    const std::string src = cfg.source_path.empty() ? "config.json" : cfg.source_path;
+    if (H <= 0 || NH <= 0 || NKV <= 0 || D <= 0 || I <= 0 || V <= 0 || cfg.num_hidden_layers <= 0)
+        throw Error(src, "hidden_size", "model sizes must be positive");
+    if (NH % NKV != 0)
+        throw Error(src, "num_key_value_heads", "num_attention_heads must be a multiple of num_key_value_heads");
+    if (arch->alt_sliding || cfg.model_type == "gemma2")
+        scale = 1.0 / std::sqrt(cfg.query_pre_attn_scalar > 0 ? cfg.query_pre_attn_scalar : double(D));
+    else
+        scale = 1.0 / std::sqrt(double(D));
+    if (arch->gelu_tanh) {
+        act = Act::gelu_tanh;
+    } else if (cfg.hidden_act == "silu" || cfg.hidden_act == "swish" || cfg.hidden_act.empty()) {
+        act = Act::silu;
+    } else if (cfg.hidden_act == "gelu_pytorch_tanh" || cfg.hidden_act == "gelu_new" || cfg.hidden_act == "gelu_fast") {
+        act = Act::gelu_tanh;
+    } else if (cfg.hidden_act == "gelu") {
+        act = Act::gelu;
+    } else {
+        throw Error(src, "hidden_act", "unsupported activation '" + cfg.hidden_act + "'");
+    }
+    // RoPE
+    rot = int64_t(std::floor(double(D) * (cfg.partial_rotary_factor > 0 ? cfg.partial_rotary_factor : 1.0)));
+    rot -= rot % 2;
+    if (rot <= 0 || rot > D) throw Error(src, "partial_rotary_factor", "gives a rotary dimension out of range");
+    const int64_t half = rot / 2;
+    std::vector<double> base(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) base[size_t(i)] = 1.0 / std::pow(cfg.rope_theta, double(2 * i) / double(rot));
+    const RopeScaling& rs = cfg.rope_scaling;
+    inv_short = base;
+    const std::string& type = rs.type;
+    if (type.empty() || type == "default" || type == "none") {
+    } else if (type == "linear") {
+        if (!(rs.factor > 0)) throw Error(src, "rope_scaling.factor", "must be positive");
+        for (auto& f : inv_short) f /= rs.factor;
+    } else if (type == "llama3") {
+        const double factor = rs.factor, lo = rs.low_freq_factor, hi = rs.high_freq_factor;
+        const double old = double(rs.original_max_position_embeddings);
+        if (!(factor > 0) || !(old > 0) || hi == lo)
+            throw Error(src, "rope_scaling", "llama3 rope_scaling needs factor, low/high_freq_factor and original_max_position_embeddings");
+        const double lo_wl = old / lo, hi_wl = old / hi;
+        for (auto& f : inv_short) {
+            const double wl = 2 * std::numbers::pi / f;
+            double g = wl > lo_wl ? f / factor : f;
+            const double smooth = (old / wl - lo) / (hi - lo);
+            const double smoothed = (1 - smooth) * g / factor + smooth * g;
+            const bool medium = !(wl < hi_wl) && !(wl > lo_wl);
+            f = medium ? smoothed : g;
+        }
+    } else if (type == "dynamic") {
+        dynamic = true;
+    } else if (type == "longrope" || type == "su") {
+        longrope = true;
+        orig_max = rs.original_max_position_embeddings > 0 ? rs.original_max_position_embeddings
+                                                            : cfg.max_position_embeddings;
+        if (int64_t(rs.short_factor.size()) != half || int64_t(rs.long_factor.size()) != half)
+            throw Error(src, "rope_scaling.short_factor",
+                        "longrope short_factor and long_factor need " + std::to_string(half) + " entries");
+        double factor = rs.factor;
+        if (rs.original_max_position_embeddings > 0 && cfg.max_position_embeddings > orig_max)
+            factor = double(cfg.max_position_embeddings) / double(orig_max);
+        if (rs.attention_factor) attn_factor = *rs.attention_factor;
+        else attn_factor = factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(double(orig_max)));
+        inv_long.resize(size_t(half));
+        for (int64_t i = 0; i < half; ++i) {
+            const double b = std::pow(cfg.rope_theta, double(2 * i) / double(rot));
+            inv_short[size_t(i)] = 1.0 / (rs.short_factor[size_t(i)] * b);
+            inv_long[size_t(i)] = 1.0 / (rs.long_factor[size_t(i)] * b);
+        }
+    } else {
+        throw Error(src, "rope_scaling.type", "unsupported rope_scaling type '" + type + "'");
+    }
+}
+
+std::vector<double> Transformer::Impl::inv_freq_for(int64_t seq_len) const {
+    if (longrope) return seq_len > orig_max ? inv_long : inv_short;
+    if (dynamic && seq_len > cfg.max_position_embeddings) {
+        const double f = cfg.rope_scaling.factor;
+        const double b = cfg.rope_theta * std::pow(f * double(seq_len) / double(cfg.max_position_embeddings) - (f - 1),
+                                                   double(rot) / double(rot - 2));
+        std::vector<double> out(inv_short.size());
+        for (size_t i = 0; i < out.size(); ++i) out[i] = 1.0 / std::pow(b, double(2 * i) / double(rot));
+        return out;
+    }
+    return inv_short;
+}
+
+at::Tensor Transformer::Impl::norm(const at::Tensor& x, const at::Tensor& w) const {
+    // HF RMSNorm: statistics in float32.
+    const at::Tensor xf = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
+    const at::Tensor n = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+    if (arch->norm_plus_one) {  // gemma: (x * (1 + w.float())).type_as(x)
+        const at::Tensor out = n * (w.to(at::kFloat) + 1.0);
+        return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
+    }
+    return w * (n.scalar_type() == x.scalar_type() ? n : n.to(x.scalar_type()));
+}
+
+at::Tensor Transformer::Impl::activation(const at::Tensor& x) const {
+    switch (act) {
+        case Act::silu: return at::silu(x);
+        case Act::gelu: return at::gelu(x);
+        case Act::gelu_tanh: return at::gelu(x, "tanh");
+    }
+    return x;
+}
+
+int Transformer::Impl::sliding_for(int layer) const {
+    if (cfg.sliding_window <= 0) return 0;
+    if (arch->alt_sliding) return layer % 2 == 0 ? cfg.sliding_window : 0;
+    if (arch->sliding_flagged) return cfg.use_sliding_window ? cfg.sliding_window : 0;
+    if (cfg.model_type == "mistral") return cfg.sliding_window;
+    return 0;
+}
+
+namespace {
+
+uint64_t tensor_bytes(const std::vector<int64_t>& shape, at::ScalarType t) {
+    uint64_t n = 1;
+    for (auto s : shape) n *= uint64_t(s);
+    return n * at::elementSize(t);
+}
+
+// Free memory of a CUDA device through the CUDA runtime, when it can be found; 0 if unknown.
+uint64_t cuda_free_bytes(int device) {
+    using GetDev = int (*)(int*);
+    using SetDev = int (*)(int);
+    using MemInfo = int (*)(size_t*, size_t*);
+    static void* lib = [] {
+        for (const char* n : {"libcudart.so", "libcudart.so.12", "libcudart.so.11.0"})
+            if (void* h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) return h;
+        return static_cast<void*>(nullptr);
+    }();
+    if (!lib) return 0;
+    auto get = reinterpret_cast<GetDev>(dlsym(lib, "cudaGetDevice"));
+    auto set = reinterpret_cast<SetDev>(dlsym(lib, "cudaSetDevice"));
+    auto info = reinterpret_cast<MemInfo>(dlsym(lib, "cudaMemGetInfo"));
+    if (!get || !set || !info) return 0;
+    int prev = 0;
+    get(&prev);
+    size_t free = 0, total = 0;
+    if (set(device) != 0) return 0;
+    const int rc = info(&free, &total);
+    set(prev);
+    return rc == 0 ? uint64_t(free) : 0;
+}
+
+}  // namespace
+
+Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::vector<std::string>& warnings)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.cfg = ckpt.config;
+    if (m.cfg.source_path.empty()) m.cfg.source_path = ckpt.dir + "/config.json";
+    m.init_common();
+    // Devices: one device, or a layer-wise plan over several CUDA devices.
+    std::vector<at::Device> devs;
+    std::vector<std::string> dev_names = opt.devices;
+    if (dev_names.size() == 1 && dev_names[0] == "auto") {
+        dev_names.clear();
+        const int n = at::hasCUDA() ? int(at::detail::getCUDAHooks().getNumGPUs()) : 0;
+        if (n == 0) throw Error("options", "devices", "'auto' placement needs CUDA devices, none is visible");
+        for (int i = 0; i < n; ++i) dev_names.push_back("cuda:" + std::to_string(i));
+    }
+    for (const auto& d : dev_names) devs.push_back(parse_device(d));
+    if (devs.empty()) devs.push_back(parse_device(opt.device));
+    for (const auto& d : devs)
+        if (devs.size() > 1 && !d.is_cuda())
+            throw Error("options", "devices", "layer-wise placement is over CUDA devices only");
+    m.dtype = compute_dtype(opt.dtype, devs[0], checkpoint_dtype(ckpt));
+    const int L = m.cfg.num_hidden_layers;
+    std::vector<at::Device> layer_dev(size_t(L), devs[0]);
+    at::Device embed_dev = devs[0], head_dev = devs[0];
+    m.device_summary = devs[0].str();
+    if (devs.size() > 1) {
+        ModelWeights probe;
+        std::vector<TensorSlot> slots = arch_tensor_slots(m.cfg, probe);
+        std::vector<uint64_t> layer_bytes(size_t(L), 0);
+        uint64_t embed_bytes = 0, head_bytes = 0;
+        for (const auto& s : slots) {
+            const uint64_t b = tensor_bytes(s.shape, m.dtype);
+            if (s.layer == -1) embed_bytes += b;
+            else if (s.layer == -2) head_bytes += b;
+            else layer_bytes[size_t(s.layer)] += b;
+        }
+        if (m.cfg.tie_word_embeddings) head_bytes += embed_bytes;  // tied head is copied when split
+        std::vector<uint64_t> free;
+        for (const auto& d : devs) {
+            uint64_t f = cuda_free_bytes(d.index());
+            free.push_back(f ? f : uint64_t(1) << 62);  // unknown: spread evenly
+        }
+        bool unknown = false;
+        for (auto f : free) unknown |= f == (uint64_t(1) << 62);
+        if (unknown) {  // spread in proportion to an equal share each
+            uint64_t total = embed_bytes + head_bytes;
+            for (auto b : layer_bytes) total += b;
+            for (auto& f : free) f = total / devs.size() * 2 + (uint64_t(1) << 30);
+        }
+        PlacementPlan plan = plan_placement(free, layer_bytes, embed_bytes, head_bytes);
+        embed_dev = devs[size_t(plan.embed_device)];
+        head_dev = devs[size_t(plan.head_device)];
+        for (int i = 0; i < L; ++i) layer_dev[size_t(i)] = devs[size_t(plan.layer_device[size_t(i)])];
+        m.device_summary = placement_summary(plan, dev_names);
+    }
+    load_weights(ckpt, m.dtype, layer_dev, embed_dev, head_dev, m.w, warnings);
+    m.warnings = warnings;
+}
+
+Transformer::Transformer(const ModelConfig& config, const std::map<std::string, at::Tensor>& weights)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.cfg = config;
+    if (m.cfg.source_path.empty()) m.cfg.source_path = "config";
+    m.init_common();
+    bind_weights(m.cfg, weights, m.w, m.warnings);
+    m.dtype = m.w.embed.scalar_type();
+    m.device_summary = m.w.embed.device().str();
+}
+
+Transformer::~Transformer() = default;
+
+const ModelConfig& Transformer::config() const { return impl_->cfg; }
+at::Device Transformer::device() const { return impl_->w.embed_device; }
+at::Device Transformer::head_device() const { return impl_->w.head_device; }
+at::ScalarType Transformer::dtype() const { return impl_->dtype; }
+std::string Transformer::device_summary() const { return impl_->device_summary; }
+const std::vector<std::string>& Transformer::warnings() const { return impl_->warnings; }
+
+int64_t Transformer::parameter_count() const {
+    const Impl& m = *impl_;
+    int64_t n = m.w.embed.numel() + m.w.final_norm.numel();
+    if (!m.cfg.tie_word_embeddings) n += m.w.lm_head.numel();
+    for (const auto& L : m.w.layers)
+        for (const at::Tensor* t : {&L.input_norm, &L.post_attn_norm, &L.pre_ff_norm, &L.post_ff_norm, &L.q_w, &L.q_b,
+                                    &L.k_w, &L.k_b, &L.v_w, &L.v_b, &L.o_w, &L.o_b, &L.qkv_w, &L.q_norm, &L.k_norm,
+                                    &L.gate_w, &L.gate_b, &L.up_w, &L.up_b, &L.down_w, &L.down_b, &L.gate_up_w})
+            if (t->defined()) n += t->numel();
+    return n;
+}
+
+ModelShape Transformer::shape() const {
+    const Impl& m = *impl_;
+    ModelShape s;
+    s.layers = m.cfg.num_hidden_layers;
+    auto set = [&](Module mod, int64_t w) { s.width[size_t(mod)] = int(w); };
+    set(Module::q_proj, m.NH * m.D);
+    set(Module::k_proj, m.NKV * m.D);
+    set(Module::v_proj, m.NKV * m.D);
+    set(Module::o_proj, m.H);
+    set(Module::gate_proj, m.I);
+    set(Module::up_proj, m.I);
+    set(Module::act, m.I);
+    set(Module::down_proj, m.H);
+    set(Module::post_attention_layernorm, m.H);
+    return s;
+}
+
+at::Tensor Transformer::embed(const at::Tensor& ids) const {
+    const Impl& m = *impl_;
+    if (ids.dim() != 2) throw Error("forward", "ids", "expected a [batch, tokens] tensor of token ids");
+    at::Tensor idx = ids.to(m.w.embed_device, at::kLong);
+    if (idx.numel() > 0 && idx.device().is_cpu()) {
+        const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>();
+        if (lo < 0 || hi >= m.V)
+            throw Error("forward", "ids", "token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary [0, " +
+                                              std::to_string(m.V) + ")");
+    }
+    at::Tensor h = at::embedding(m.w.embed, idx);
+    if (m.arch->embed_scale)  // HF: hidden * torch.tensor(hidden_size ** 0.5, dtype=hidden.dtype)
+        h = h * at::scalar_tensor(std::sqrt(double(m.H)), h.options());
+    return h;
+}
+
+at::Tensor Transformer::forward(const at::Tensor& ids, const Hooks* hooks, KVCache* cache) const {
+    return forward_embeds(embed(ids), hooks, cache);
+}
+
+at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache* cache) const {
+    const Impl& m = *impl_;
+    if (h.dim() != 3 || h.size(2) != m.H) throw Error("forward", "embeds", "expected [batch, tokens, hidden] embeddings");
+    const int64_t B = h.size(0), T = h.size(1);
+    const int64_t past = cache ? cache->length : 0;
+    const int64_t S = past + T;
+    const int nl = m.cfg.num_hidden_layers;
+    if (cache) {
+        if (cache->k.size() != size_t(nl)) {
+            cache->k.assign(size_t(nl), at::Tensor());
+            cache->v.assign(size_t(nl), at::Tensor());
+        }
+        if (past > 0 && cache->k[0].defined() && cache->k[0].size(0) != B)
+            throw Error("forward", "cache", "batch size differs from the cached batch");
+    }
+    if (hooks && hooks->begin_forward) hooks->begin_forward(past);
+    if (h.device() != m.w.embed_device) h = h.to(m.w.embed_device);
+    if (h.scalar_type() != m.dtype) h = h.to(m.dtype);
+    if (hooks && hooks->embeddings) hooks->embeddings(h);
+
+    // RoPE tables for positions past..S-1 (angles in float64, then the compute dtype).
+    const std::vector<double> inv = m.inv_freq_for(S);
+    const int64_t half = int64_t(inv.size());
+    at::Tensor ang = at::empty({T, half}, at::TensorOptions().dtype(at::kDouble));
+    {
+        double* a = ang.data_ptr<double>();
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t i = 0; i < half; ++i) a[t * half + i] = double(past + t) * inv[size_t(i)];
+    }
+    at::Tensor emb = at::cat({ang, ang}, -1);
+    const at::Tensor cos_cpu = (emb.cos() * m.attn_factor).to(m.dtype), sin_cpu = (emb.sin() * m.attn_factor).to(m.dtype);
+    // Masks (true = masked): causal, and causal+sliding per window size.
+    std::map<int, at::Tensor> mask_cpu;
+    auto mask_for = [&](int window) -> at::Tensor {
+        auto it = mask_cpu.find(window);
+        if (it != mask_cpu.end()) return it->second;
+        at::Tensor q = at::arange(past, S, at::kLong).unsqueeze(1), k = at::arange(0, S, at::kLong).unsqueeze(0);
+        at::Tensor mk = k > q;
+        if (window > 0) mk = mk.logical_or((q - k) >= window);
+        if (!mk.any().item<bool>()) mk = at::Tensor();
+        mask_cpu[window] = mk;
+        return mk;
+    };
+    struct DevTables { at::Tensor cos, sin; std::map<int, at::Tensor> masks; };
+    std::map<std::string, DevTables> per_dev;
+    auto tables = [&](const at::Device& d) -> DevTables& {
+        auto [it, fresh] = per_dev.try_emplace(d.str());
+        if (fresh) {
+            it->second.cos = d.is_cpu() ? cos_cpu : cos_cpu.to(d);
+            it->second.sin = d.is_cpu() ? sin_cpu : sin_cpu.to(d);
+        }
+        return it->second;
+    };
+
+    const bool site_hooks = hooks && hooks->site;
+    auto site = [&](int layer, Module mod, at::Tensor& t) {
+        if (site_hooks) hooks->site(layer, mod, t);
+    };
+    const int64_t n_rep = m.NH / m.NKV;
+    const double softcap = m.cfg.attn_logit_softcapping;
+    for (int l = 0; l < nl; ++l) {
+        const LayerWeights& L = m.w.layers[size_t(l)];
+        if (h.device() != L.device) h = h.to(L.device);
+        DevTables& tb = tables(L.device);
+        const int window = m.sliding_for(l);
+        auto mit = tb.masks.find(window);
+        if (mit == tb.masks.end()) {
+            at::Tensor mk = mask_for(window);
+            mit = tb.masks.emplace(window, mk.defined() && !L.device.is_cpu() ? mk.to(L.device) : mk).first;
+        }
+        const at::Tensor& mask = mit->second;
+
+        // --- attention
+        at::Tensor x = m.norm(h, L.input_norm);
+        at::Tensor q, k, v;
+        if (m.arch->fused_qkv) {
+            at::Tensor qkv = at::linear(x, L.qkv_w);
+            q = qkv.narrow(-1, 0, m.NH * m.D);
+            k = qkv.narrow(-1, m.NH * m.D, m.NKV * m.D);
+            v = qkv.narrow(-1, (m.NH + m.NKV) * m.D, m.NKV * m.D);
+        } else {
+            q = lin(x, L.q_w, L.q_b);
+            k = lin(x, L.k_w, L.k_b);
+            v = lin(x, L.v_w, L.v_b);
+        }
+        site(l, Module::q_proj, q);
+        site(l, Module::k_proj, k);
+        site(l, Module::v_proj, v);
+        q = q.reshape({B, T, m.NH, m.D});
+        k = k.reshape({B, T, m.NKV, m.D});
+        v = v.reshape({B, T, m.NKV, m.D}).transpose(1, 2);
+        if (m.arch->qk_norm) {
+            q = m.norm(q, L.q_norm);
+            k = m.norm(k, L.k_norm);
+        }
+        q = apply_rope(q.transpose(1, 2), tb.cos, tb.sin, m.rot);
+        k = apply_rope(k.transpose(1, 2), tb.cos, tb.sin, m.rot);
+        if (cache) {
+            if (past > 0) {
+                k = at::cat({cache->k[size_t(l)], k}, 2);
+                v = at::cat({cache->v[size_t(l)], v}, 2);
+            }
+            cache->k[size_t(l)] = k;
+            cache->v[size_t(l)] = v;
+        }
+        at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
+        at::Tensor attn;
+#if TORCH_VERSION_MAJOR >= 2
+        if (softcap <= 0) {
+            at::Tensor allowed = mask.defined() ? mask.logical_not() : at::Tensor();
+            attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, m.scale);
+        } else
+#endif
+        {
+            at::Tensor s = at::matmul(q, kk.transpose(-2, -1)) * m.scale;
+            if (softcap > 0) s = at::tanh(s / softcap) * softcap;
+            if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
+            at::Tensor p = at::softmax(s, -1, at::kFloat);
+            if (p.scalar_type() != q.scalar_type()) p = p.to(q.scalar_type());
+            attn = at::matmul(p, vv);
+        }
+        attn = attn.transpose(1, 2).reshape({B, T, m.NH * m.D});
+        at::Tensor o = lin(attn, L.o_w, L.o_b);
+        site(l, Module::o_proj, o);
+        if (m.arch->sandwich_norms) {
+            at::Tensor a = m.norm(o, L.post_attn_norm);
+            site(l, Module::post_attention_layernorm, a);
+            h = h + a;
+            x = m.norm(h, L.pre_ff_norm);
+        } else {
+            h = h + o;
+            x = m.norm(h, L.post_attn_norm);
+            site(l, Module::post_attention_layernorm, x);
+        }
+        // --- MLP
+        at::Tensor gate, up;
+        if (m.arch->fused_gate_up) {
+            at::Tensor gu = at::linear(x, L.gate_up_w);
+            gate = gu.narrow(-1, 0, m.I);
+            up = gu.narrow(-1, m.I, m.I);
+        } else {
+            gate = lin(x, L.gate_w, L.gate_b);
+            up = lin(x, L.up_w, L.up_b);
+        }
+        site(l, Module::gate_proj, gate);
+        site(l, Module::up_proj, up);
+        at::Tensor a = m.activation(gate) * up;
+        site(l, Module::act, a);
+        at::Tensor d = lin(a, L.down_w, L.down_b);
+        site(l, Module::down_proj, d);
+        if (m.arch->sandwich_norms) d = m.norm(d, L.post_ff_norm);
+        h = h + d;
+        if (hooks && hooks->residual) hooks->residual(l, h);
+    }
+    if (cache) cache->length = S;
+    if (h.device() != m.w.head_device) h = h.to(m.w.head_device);
+    h = m.norm(h, m.w.final_norm);
+    at::Tensor logits = at::linear(h, m.w.lm_head);
+    if (m.cfg.final_logit_softcapping > 0)
+        logits = at::tanh(logits / m.cfg.final_logit_softcapping) * m.cfg.final_logit_softcapping;
+    return logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+}
+
+at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids) {
+    // logits [1,T,V] float32; ids [1,T]. nll[t-1] = -log p(ids[t] | ids[<t]) for t = 1..T-1.
+    const int64_t T = logits.size(1);
+    if (T < 2) throw Error("perplexity", "ids", "at least 2 tokens are needed");
+    at::Tensor lp = at::log_softmax(logits.narrow(1, 0, T - 1).to(at::kFloat), -1);
+    at::Tensor tgt = ids.to(lp.device(), at::kLong).narrow(1, 1, T - 1).unsqueeze(-1);
+    return lp.gather(-1, tgt).squeeze(-1).neg().squeeze(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hooks: masks and composition.
+
+Hooks make_mask_hooks(const MaskSpec& mask) {
+    if (mask.empty()) return {};
+    struct Group {
+        at::Tensor all;                                        // channels zeroed at every position
+        std::vector<std::pair<int64_t, std::vector<int>>> at;  // channel, positions
+        std::map<std::string, at::Tensor> on_device;
+    };
+    struct State {
+        std::map<std::pair<int, int>, Group> groups;
+        int64_t offset = 0;
+    };
+    auto st = std::make_shared<State>();
+    std::map<std::pair<int, int>, std::set<int64_t>> full;
+    for (const auto& e : mask) {
+        auto key = std::make_pair(e.neuron.layer, int(e.neuron.module));
+        Group& g = st->groups[key];
+        if (e.positions.empty()) full[key].insert(e.neuron.channel);
+        else g.at.emplace_back(e.neuron.channel, e.positions);
+    }
+    for (auto& [key, chans] : full) {
+        std::vector<int64_t> v(chans.begin(), chans.end());
+        st->groups[key].all = at::tensor(v, at::TensorOptions().dtype(at::kLong));
+    }
+    Hooks h;
+    h.begin_forward = [st](int64_t first) { st->offset = first; };
+    h.site = [st](int layer, Module mod, at::Tensor& out) {
+        auto it = st->groups.find({layer, int(mod)});
+        if (it == st->groups.end()) return;
+        Group& g = it->second;
+        if (g.all.defined()) {
+            at::Tensor idx = g.all;
+            if (!out.device().is_cpu()) {
+                auto [dit, fresh] = g.on_device.try_emplace(out.device().str());
+                if (fresh) dit->second = g.all.to(out.device());
+                idx = dit->second;
+            }
+            out = out.index_fill(-1, idx, 0);
+        }
+        if (!g.at.empty()) {
+            const int64_t T = out.size(-2), C = out.size(-1);
+            at::Tensor zero = at::zeros({T, C}, at::TensorOptions().dtype(at::kBool));
+            bool any = false;
+            for (const auto& [ch, positions] : g.at)
+                for (int p : positions) {
+                    const int64_t t = int64_t(p) - st->offset;
+                    if (t >= 0 && t < T && ch >= 0 && ch < C) {
+                        zero[t][ch] = true;
+                        any = true;
+                    }
+                }
+            if (any) out = out.masked_fill(zero.to(out.device()), 0);
+        }
+    };
+    return h;
+}
+
+Hooks compose(Hooks a, Hooks b) {
+    if (a.empty() && !a.begin_forward) return b;
+    if (b.empty() && !b.begin_forward) return a;
+    Hooks h;
+    if (a.site || b.site)
+        h.site = [sa = a.site, sb = b.site](int layer, Module m, at::Tensor& t) {
+            if (sa) sa(layer, m, t);
+            if (sb) sb(layer, m, t);
+        };
+    if (a.embeddings || b.embeddings)
+        h.embeddings = [ea = a.embeddings, eb = b.embeddings](at::Tensor& t) {
+            if (ea) ea(t);
+            if (eb) eb(t);
+        };
+    if (a.residual || b.residual)
+        h.residual = [ra = a.residual, rb = b.residual](int layer, at::Tensor& t) {
+            if (ra) ra(layer, t);
+            if (rb) rb(layer, t);
+        };
+    if (a.begin_forward || b.begin_forward)
+        h.begin_forward = [fa = a.begin_forward, fb = b.begin_forward](int64_t p) {
+            if (fa) fa(p);
+            if (fb) fb(p);
+        };
+    return h;
+}
+
+}  // namespace achilles

@@ -18,6 +18,9 @@ struct Hooks {
     std::function<void(int layer, Module module, at::Tensor& out)> site;
     std::function<void(at::Tensor& embeds)> embeddings;             // after scaling (gemma), [B,T,H]
     std::function<void(int layer, at::Tensor& residual)> residual;  // residual stream after a layer
+    // Called at the start of each forward with the absolute position of its first token (the KV
+    // cache length), so position-limited hooks stay right during cached decoding. Optional.
+    std::function<void(int64_t first_position)> begin_forward;
     bool empty() const { return !site && !embeddings && !residual; }
 };
 
@@ -47,6 +50,10 @@ public:
     at::Device device() const;             // device of the embeddings (first layer)
     at::ScalarType dtype() const;          // compute dtype
     ModelShape shape() const;
+    at::Device head_device() const;        // device of the final norm / lm_head (logits)
+    int64_t parameter_count() const;       // distinct weight elements (tied lm_head counted once)
+    std::string device_summary() const;    // "cpu", "cuda:0" or a placement summary
+    const std::vector<std::string>& warnings() const;  // unused tensors, ... (from loading)
 
     at::Tensor embed(const at::Tensor& ids) const;   // [B,T] int64 -> [B,T,H] (gemma: x sqrt(H))
     // Full forward over embeddings (from embed(), possibly perturbed). Returns float32 logits
@@ -62,11 +69,19 @@ private:
 // Mean next-token cross-entropy pieces: nll per position 1..T-1 for one sequence [1,T].
 at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids);
 
+// KV-cached decoding (prefill, then one token at a time) with the hooks applied at every step.
+// Greedy or sampled (temperature, top-k, top-p; own seeded RNG, deterministic given the seed).
+// logprob is log_softmax of the raw logits. Stops at any id of eos_ids when opt.stop_at_eos.
+GenerateResult generate_tokens(const Transformer& model, const Tokenizer* tokenizer, const std::vector<int>& eos_ids,
+                               const std::vector<int>& prompt, const GenerateOptions& opt, const Hooks* hooks,
+                               Progress& progress, const std::function<void(const TokenStep&)>& on_token = {});
+
 struct Engine::Impl {
     Checkpoint checkpoint;
     std::unique_ptr<Tokenizer> tokenizer;
     std::unique_ptr<Transformer> model;
     ModelInfo info;
+    std::vector<int> eos_ids;   // config.json + generation_config.json + tokenizer EOS
 };
 
 }  // namespace achilles
