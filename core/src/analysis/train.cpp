@@ -7,6 +7,7 @@
 #include "analysis/story_corpus.h"
 #include "model/transformer.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>
 
@@ -138,6 +139,22 @@ std::string csv_row(const TrainLogRow& r) {
 }
 
 }  // namespace
+
+void adamw_update(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, int t, const AdamWSettings& s,
+                  bool decay) {
+    at::NoGradGuard ng;
+    const double bc1 = 1.0 - std::pow(s.beta1, t), bc2 = 1.0 - std::pow(s.beta2, t);
+    m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
+    v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
+    if (decay && s.weight_decay > 0) p.mul_(1.0 - s.lr * s.weight_decay);
+    at::Tensor denom = (v / bc2).sqrt_().add_(s.eps);
+    p.addcdiv_(m, denom, -s.lr / bc1);
+}
+
+double train_lr(const TrainOptions& o, int step) {
+    const int warmup = o.warmup >= 0 ? o.warmup : std::max(1, std::min(200, o.steps / 10));
+    return lr_at(o, warmup, step);
+}
 
 void validate(const TrainOptions& o) {
     auto bad = [](const char* field, const std::string& why) { throw Error("train options", field, why); };
@@ -411,18 +428,12 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
             gnorm = std::sqrt(sq.item<double>());
             double scale = 1.0;
             if (o.grad_clip > 0 && gnorm > o.grad_clip) scale = o.grad_clip / (gnorm + 1e-6);
-            const int t = step + 1;
-            const double bc1 = 1.0 - std::pow(o.beta1, t), bc2 = 1.0 - std::pow(o.beta2, t);
+            AdamWSettings aw{lr, o.beta1, o.beta2, o.adam_eps, o.weight_decay};
             for (size_t i = 0; i < params.size(); ++i) {
-                at::Tensor& p = params[i];
-                at::Tensor g = p.grad();
+                at::Tensor g = params[i].grad();
                 if (!g.defined()) continue;
                 if (scale != 1.0) g.mul_(scale);
-                m[i].mul_(o.beta1).add_(g, 1.0 - o.beta1);
-                v[i].mul_(o.beta2).addcmul_(g, g, 1.0 - o.beta2);
-                if (decay[i] && o.weight_decay > 0) p.mul_(1.0 - lr * o.weight_decay);
-                at::Tensor denom = (v[i] / bc2).sqrt_().add_(o.adam_eps);
-                p.addcdiv_(m[i], denom, -lr / bc1);
+                adamw_update(params[i], g, m[i], v[i], step + 1, aw, decay[i]);
                 g.zero_();
             }
         }
@@ -501,6 +512,23 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
     }
     progress.report("train", 1.0, "done");
     return res;
+}
+
+TrainReport run_training(const TrainOptions& o, Progress& progress) {
+    TrainResult r = train_model(o, progress);
+    TrainReport t;
+    t.log = std::move(r.log);
+    t.initial_eval_loss = r.initial_eval_loss;
+    t.eval_loss = r.eval_loss;
+    t.eval_ppl = r.eval_ppl;
+    t.parameters = r.parameters;
+    t.corpus_bytes = r.corpus_bytes;
+    t.corpus_stories = r.corpus_stories;
+    t.corpus_tokens = r.corpus_tokens;
+    t.seconds = r.seconds;
+    t.tokens_per_s = r.tokens_per_s;
+    t.out_dir = r.out_dir;
+    return t;
 }
 
 }  // namespace achilles
