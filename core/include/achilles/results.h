@@ -121,5 +121,7 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
 // Writes atomically: temp file in the same folder, fsync, rename.
 void write_file_atomic(const std::string& path, const std::string& contents);
 std::string read_file(const std::string& path);  // throws Error naming the file
+// A critical set as a mask-spec JSON array [{"layer","module","channel"},...] (feed back as --mask).
+std::string result_mask_json(const CriticalSet& s);
 
 }  // namespace achilles
