@@ -39,6 +39,7 @@ public:
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
     const std::string& header_json() const { return header_; }
     size_t file_size() const { return size_; }
+    const std::byte* mapped_data() const { return static_cast<const std::byte*>(map_); }  // start of the mapping
 
 private:
     SafetensorsFile() = default;
