@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "cli_util.h"
+#include "achilles/error.h"
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace achilles::cli {
+
+namespace {
+std::atomic<Progress*> g_active{nullptr};
+std::atomic<int> g_sigints{0};
+
+extern "C" void on_sigint(int) {
+    if (g_sigints.fetch_add(1) >= 1) _exit(130);  // second Ctrl-C: leave at once
+    if (Progress* p = g_active.load()) p->cancel();
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    size_t a = 0;
+    while (a < s.size() && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+    return s.substr(a);
+}
+}  // namespace
+
+void add_device_opts(CLI::App* sub, ModelOpts& o) {
+    sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+    sub->add_option("--devices", o.devices, "several CUDA devices for a layer-wise placement, e.g. cuda:0,cuda:1");
+    sub->add_option("--dtype", o.dtype, "auto, f32, f16 or bf16")->capture_default_str();
+}
+
+void add_model_opts(CLI::App* sub, ModelOpts& o, bool model_required) {
+    auto* opt = sub->add_option("--model", o.model, "model folder (HF layout) or 'default' for the embedded model");
+    if (model_required) opt->required();
+    add_device_opts(sub, o);
+}
+
+LoadOptions load_options(const ModelOpts& o) {
+    LoadOptions l;
+    l.path = o.model;
+    l.device = o.device;
+    l.devices = split_list(o.devices);
+    l.dtype = o.dtype;
+    if (l.dtype != "auto" && l.dtype != "f32" && l.dtype != "f16" && l.dtype != "bf16")
+        throw Error("command line", "--dtype", "'" + l.dtype + "' is not one of auto, f32, f16, bf16");
+    return l;
+}
+
+std::unique_ptr<Engine> load_engine(const ModelOpts& o, Progress& progress) {
+    return Engine::load(load_options(o), progress);
+}
+
+CliProgress::CliProgress(bool quiet)
+    : Progress([quiet, last = std::chrono::steady_clock::time_point{}, stage = std::string()](
+                   std::string_view st, double f, std::string_view msg) mutable {
+          if (quiet) return;
+          if (f < 0) {
+              std::cerr << "\r\033[K" << msg << "\n";
+              return;
+          }
+          auto now = std::chrono::steady_clock::now();
+          const bool new_stage = st != stage;
+          if (!new_stage && f < 1.0 && now - last < std::chrono::milliseconds(100)) return;
+          if (new_stage && !stage.empty()) std::cerr << "\n";
+          last = now;
+          stage = std::string(st);
+          const int width = 30;
+          const int filled = static_cast<int>(std::min(1.0, std::max(0.0, f)) * width);
+          std::cerr << "\r\033[K" << st << " [" << std::string(static_cast<size_t>(filled), '#')
+                    << std::string(static_cast<size_t>(width - filled), '.') << "] "
+                    << static_cast<int>(f * 100) << "% " << msg << std::flush;
+      }) {
+    g_active.store(this);
+    std::signal(SIGINT, on_sigint);
+}
+
+CliProgress::~CliProgress() {
+    Progress* self = this;
+    g_active.compare_exchange_strong(self, nullptr);
+}
+
+void CliProgress::finish() { report("", -1.0, ""); }
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        item = trim(item);
+        if (!item.empty()) out.push_back(item);
+    }
+    return out;
+}
+
+std::vector<int> parse_int_list(const std::string& s, const std::string& flag) {
+    std::vector<int> out;
+    for (const auto& item : split_list(s)) {
+        size_t pos = 0;
+        long long v = 0;
+        try {
+            v = std::stoll(item, &pos);
+        } catch (...) {
+            pos = 0;
+        }
+        if (pos != item.size() || v < INT32_MIN || v > INT32_MAX)
+            throw Error("command line", flag, "'" + item + "' is not an integer");
+        out.push_back(static_cast<int>(v));
+    }
+    if (out.empty()) throw Error("command line", flag, "expected a comma-separated list of integers");
+    return out;
+}
+
+void check_utf8(const std::string& t, const std::string& source) {
+    const auto* p = reinterpret_cast<const unsigned char*>(t.data());
+    const size_t n = t.size();
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
+            throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
+        for (size_t k = 1; k < len; ++k)
+            if ((p[i + k] & 0xC0) != 0x80)
+                throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
+        if (len == 3) {
+            unsigned cp = ((c & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
+            if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
+                throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
+        }
+        if (len == 4) {
+            unsigned cp = ((c & 0x07) << 18) | ((p[i + 1] & 0x3F) << 12) | ((p[i + 2] & 0x3F) << 6) | (p[i + 3] & 0x3F);
+            if (cp < 0x10000 || cp > 0x10FFFF)
+                throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
+        }
+        i += len;
+    }
+}
+
+std::string read_text_file(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw Error(path, "text file", "does not exist or is not a file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path, "text file", "cannot be opened");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string t = ss.str();
+    check_utf8(t, path);
+    return t;
+}
+
+int guarded(const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const Cancelled&) {
+        std::cerr << "\ncancelled\n";
+        return 130;
+    } catch (const Error& e) {
+        std::cerr << "\nerror: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "\nerror: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+std::string json_escape(const std::string& s) {
+    std::string o;
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': o += "\\\""; break;
+            case '\\': o += "\\\\"; break;
+            case '\n': o += "\\n"; break;
+            case '\r': o += "\\r"; break;
+            case '\t': o += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    char b[8];
+                    std::snprintf(b, sizeof b, "\\u%04x", c);
+                    o += b;
+                } else {
+                    o += static_cast<char>(c);
+                }
+        }
+    }
+    return o;
+}
+
+}  // namespace achilles::cli

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Shared pieces of the achilles-cli commands: model options, progress bars on stderr, Ctrl-C,
+// input reading and error handling.
+#include "achilles/engine.h"
+#include "achilles/progress.h"
+#include "commands.h"
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace achilles::cli {
+
+struct ModelOpts {
+    std::string model;
+    std::string device = "cpu";
+    std::string devices;   // comma-separated
+    std::string dtype = "auto";
+};
+// --model (required unless model_required is false), --device, --devices, --dtype.
+void add_model_opts(CLI::App* sub, ModelOpts& o, bool model_required = true);
+// --device/--devices/--dtype only (for commands that build their own models).
+void add_device_opts(CLI::App* sub, ModelOpts& o);
+LoadOptions load_options(const ModelOpts& o);
+std::unique_ptr<Engine> load_engine(const ModelOpts& o, Progress& progress);
+
+// Progress bars on stderr (unless quiet); the SIGINT handler cancels the active instance.
+class CliProgress : public Progress {
+public:
+    explicit CliProgress(bool quiet);
+    ~CliProgress() override;
+    void finish();  // ends the current bar line
+};
+
+// Comma-separated integers ("1,2,3"); throws Error naming the flag.
+std::vector<int> parse_int_list(const std::string& s, const std::string& flag);
+std::vector<std::string> split_list(const std::string& s);
+// Reads a text file; throws Error naming the file when missing or not valid UTF-8.
+std::string read_text_file(const std::string& path);
+// Throws Error naming the source when the bytes are not valid UTF-8.
+void check_utf8(const std::string& text, const std::string& source);
+
+// Runs a command body: Error -> stderr, 1; Cancelled -> 130; other exceptions -> 1.
+int guarded(const std::function<int()>& body);
+
+// JSON string escaping for hand-written output.
+std::string json_escape(const std::string& s);
+
+}  // namespace achilles::cli

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "achilles/error.h"
+#include "achilles/search.h"
+#include "cli_util.h"
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+namespace achilles::cli {
+
+namespace {
+struct BenchCliOpts {
+    ModelOpts m;
+    BenchOptions b;
+};
+}  // namespace
+
+void register_bench(CLI::App& app, Globals& g, Runner& run) {
+    auto* sub = app.add_subcommand("bench", "measured ratios: forward GFLOP/s vs GEMM peak, load RSS, stage-1 overhead and memory, bisect");
+    auto o = std::make_shared<BenchCliOpts>();
+    sub->add_option("--layers", o->b.layers, "layers of the Qwen2.5-0.5B-shaped random model")->capture_default_str();
+    sub->add_option("--tokens", o->b.tokens, "sequence length")->capture_default_str();
+    sub->add_option("--samples", o->b.samples, "K for the stage-1 overhead row")->capture_default_str();
+    sub->add_option("--seed", o->b.seed, "weight seed")->capture_default_str();
+    sub->add_flag("--quick", o->b.quick, "shrink everything (smoke run)");
+    sub->add_option("--model", o->b.model, "model for the bisect-vs-linear row (default: the embedded model)");
+    sub->add_option("--scratch", o->b.scratch, "folder for the temporary checkpoint");
+    add_device_opts(sub, o->m);
+    sub->callback([&run, &g, o] {
+        run = [&g, o] {
+            return guarded([&] {
+                if (o->m.device != "cpu")
+                    throw achilles::Error("command line", "--device", "the benchmark runs on cpu only");
+                CliProgress progress(g.quiet);
+                auto rows = run_bench(o->b, progress);
+                progress.finish();
+                if (g.json) {
+                    nlohmann::json j = nlohmann::json::array();
+                    for (const auto& r : rows) {
+                        nlohmann::json x{{"name", r.name}, {"value", r.value}, {"unit", r.unit}, {"detail", r.detail}};
+                        if (r.has_target) {
+                            x["target"] = r.target;
+                            x["higher_is_better"] = r.higher_is_better;
+                            x["pass"] = r.pass;
+                        }
+                        j.push_back(x);
+                    }
+                    std::cout << nlohmann::json{{"bench", j}}.dump(2) << "\n";
+                } else {
+                    std::cout << std::left << std::setw(36) << "measure" << std::setw(14) << "value" << std::setw(12)
+                              << "target" << "detail\n";
+                    for (const auto& r : rows) {
+                        std::ostringstream v, t;
+                        v << std::setprecision(4) << r.value;
+                        if (r.has_target)
+                            t << (r.higher_is_better ? ">= " : "<= ") << r.target << (r.pass ? " ok" : " MISS");
+                        std::cout << std::left << std::setw(36) << r.name << std::setw(14) << v.str() << std::setw(12)
+                                  << t.str() << r.detail << "\n";
+                    }
+                }
+                return 0;
+            });
+        };
+    });
+}
+
+}  // namespace achilles::cli
