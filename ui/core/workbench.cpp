@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "core/workbench.h"
+#include "achilles/error.h"
+#include "jobs/job_controller.h"
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QPointer>
+#include <QRegularExpression>
+#include <QSaveFile>
+#include <QUndoStack>
+
+namespace achilles::ui {
+
+namespace {
+constexpr const char* kSessionSchema = "achilles.session/1";
+
+class MaskCommand : public QUndoCommand {
+public:
+    MaskCommand(Workbench* wb, std::set<Neuron> before, std::set<Neuron> after, const QString& text)
+        : QUndoCommand(text), wb_(wb), before_(std::move(before)), after_(std::move(after)) {}
+    void undo() override { wb_->setMaskedDirect(before_); }
+    void redo() override { wb_->setMaskedDirect(after_); }
+
+private:
+    Workbench* wb_;
+    std::set<Neuron> before_, after_;
+};
+
+std::string str(const QString& s) { return s.toStdString(); }
+
+QJsonObject fingerprintToJson(const ModelFingerprint& f) {
+    return QJsonObject{{"path", qs(f.path)}, {"config_hash", qs(f.config_hash)}, {"header_hash", qs(f.header_hash)}};
+}
+ModelFingerprint fingerprintFromJson(const QJsonObject& o) {
+    ModelFingerprint f;
+    f.path = str(o.value("path").toString());
+    f.config_hash = str(o.value("config_hash").toString());
+    f.header_hash = str(o.value("header_hash").toString());
+    return f;
+}
+}  // namespace
+
+Workbench::Workbench(QObject* parent)
+    : QObject(parent), jobs_(new JobController(this)), undo_(new QUndoStack(this)) {
+    qRegisterMetaType<achilles::CurvePoint>();
+    qRegisterMetaType<achilles::TokenStep>();
+    connect(jobs_, &JobController::progress, this,
+            [this](int id, const QString& kind, const QString& stage, double f, const QString& msg) {
+                if (kind == QLatin1String("search") && id == searchJob_) emit searchProgress(stage, f, msg);
+                else if (kind == QLatin1String("load") && id == loadJob_) emit searchProgress(QStringLiteral("load"), f, msg);
+            });
+    connect(jobs_, &JobController::started, this, [this](int, const QString&) { emit busyChanged(true); });
+    connect(jobs_, &JobController::idle, this, [this] { emit busyChanged(false); });
+    connect(jobs_, &JobController::finished, this, [this](int id, const QString& kind, const std::any& v) {
+        if (kind == QLatin1String("load") && id == loadJob_) {
+            engine_ = std::any_cast<std::shared_ptr<const Engine>>(v);
+            info_ = engine_->info();
+            if (expectedFp_ && !(*expectedFp_ == info_.fingerprint)) {
+                emit modelMismatch(tr("The loaded model does not match the session's model fingerprint "
+                                      "(session: %1, loaded: %2). Results shown come from the session's model.")
+                                       .arg(qs(expectedFp_->path), qs(info_.fingerprint.path)));
+            }
+            emit modelLoaded();
+            emit message(tr("Model loaded: %1").arg(qs(info_.architecture)));
+            if (!masked_.empty()) evaluateMask();
+        } else if (kind == QLatin1String("search") && id == searchJob_) {
+            result_ = std::any_cast<SearchResult>(v);
+            liveCurve_ = result_->curve;
+            pplOrig_ = pplMasked_ = result_->ppl_orig;
+            masked_.clear();
+            undo_->clear();
+            emit searchFinished();
+            emit resultChanged();
+            emit maskChanged();
+            emit pplChanged(pplOrig_, pplMasked_);
+        } else if (kind == QLatin1String("ppl") && id == pplJob_) {
+            auto pr = std::any_cast<std::pair<double, double>>(v);
+            pplOrig_ = pr.first;
+            pplMasked_ = pr.second;
+            emit pplChanged(pplOrig_, pplMasked_);
+            if (autoRegenerate_) generate();
+        } else if (kind == QLatin1String("generate") && id == genJob_) {
+            auto pr = std::any_cast<std::pair<GenerateResult, GenerateResult>>(v);
+            gen_.original = std::move(pr.first);
+            gen_.masked = std::move(pr.second);
+            gen_.valid = true;
+            emit generationFinished();
+        }
+    });
+    connect(jobs_, &JobController::failed, this, [this](int id, const QString& kind, const QString& msg) {
+        if (kind == QLatin1String("load") && id == loadJob_) emit modelFailed(msg);
+        else if (kind == QLatin1String("search") && id == searchJob_) emit searchFailed(msg);
+        else if (kind == QLatin1String("ppl") && id == pplJob_) emit pplFailed(msg);
+        else if (kind == QLatin1String("generate") && id == genJob_) emit generationFailed(msg);
+    });
+    connect(jobs_, &JobController::cancelled, this, [this](int id, const QString& kind) {
+        if (kind == QLatin1String("search") && id == searchJob_) emit searchCancelled();
+        else if (kind == QLatin1String("load") && id == loadJob_) emit modelFailed(tr("Loading was cancelled."));
+    });
+}
+
+Workbench::~Workbench() { jobs_->cancelAll(); }
+
+void Workbench::loadModel(const LoadOptions& opt) {
+    loadOptions_ = opt;
+    modelPath_ = qs(opt.path);
+    jobs_->cancel(QStringLiteral("search"));
+    jobs_->cancel(QStringLiteral("ppl"));
+    jobs_->cancel(QStringLiteral("generate"));
+    emit modelLoading();
+    loadJob_ = jobs_->run(QStringLiteral("load"), [opt](Progress& p) {
+        std::unique_ptr<Engine> e = Engine::load(opt, p);
+        return std::shared_ptr<const Engine>(std::move(e));
+    });
+}
+
+void Workbench::setText(const QString& text) {
+    if (text == text_) return;
+    text_ = text;
+    emit textChanged();
+}
+
+std::vector<int> Workbench::probeIds() const {
+    if (!engine_) throw Error("No model is loaded.");
+    const QString t = text_.trimmed();
+    if (t.startsWith(QLatin1String("ids:"))) {  // raw token ids, for models without a tokenizer
+        std::vector<int> ids;
+        for (const QString& part : t.mid(4).split(QRegularExpression(QStringLiteral("[\\s,]+")), Qt::SkipEmptyParts)) {
+            bool ok = false;
+            int v = part.toInt(&ok);
+            if (!ok || v < 0 || (info_.vocab > 0 && v >= info_.vocab))
+                throw Error("probe text", "ids", "'" + part.toStdString() + "' is not a token id of this model");
+            ids.push_back(v);
+        }
+        if (int(ids.size()) > options_.max_tokens) ids.resize(size_t(options_.max_tokens));
+        return ids;
+    }
+    return engine_->encode_for_ppl(text_.toStdString(), options_.max_tokens);
+}
+
+void Workbench::runSearch() {
+    if (!engine_) {
+        emit searchFailed(tr("Load a model first (Model panel)."));
+        return;
+    }
+    std::vector<int> ids;
+    try {
+        validate(options_);
+        ids = probeIds();
+    } catch (const std::exception& e) {
+        emit searchFailed(QString::fromUtf8(e.what()));
+        return;
+    }
+    if (ids.size() < 2) {
+        emit searchFailed(tr("The probe text is too short: it needs at least two tokens."));
+        return;
+    }
+    liveCurve_.clear();
+    auto eng = engine_;
+    const std::string text = text_.toStdString();
+    const SearchOptions opt = options_;
+    QPointer<Workbench> self(this);
+    emit searchStarted();
+    searchJob_ = jobs_->run(QStringLiteral("search"), [eng, text, ids, opt, self](Progress& p) {
+        SearchObserver obs;
+        obs.on_curve_point = [&p, self](const CurvePoint& c) {
+            JobController::post(p, [self, c] {
+                if (!self) return;
+                self->liveCurve_.push_back(c);
+                emit self->curvePoint(c);
+            });
+        };
+        SearchResult r = run_search(*eng, text, ids, opt, p, obs);
+        if (r.app_version.empty()) r.app_version = ACHILLES_VERSION;
+        return r;
+    });
+}
+
+void Workbench::cancelSearch() { jobs_->cancel(QStringLiteral("search")); }
+bool Workbench::searching() const { return jobs_->busy(QStringLiteral("search")); }
+
+void Workbench::setResult(std::optional<SearchResult> r) {
+    result_ = std::move(r);
+    liveCurve_ = result_ ? result_->curve : std::vector<CurvePoint>{};
+    if (result_) pplOrig_ = pplMasked_ = result_->ppl_orig;
+    emit resultChanged();
+}
+
+MaskSpec Workbench::maskSpecOf(const std::set<Neuron>& s) {
+    MaskSpec m;
+    for (const Neuron& n : s) m.push_back(MaskEntry{n, {}});
+    return m;
+}
+
+void Workbench::requestMask(const std::set<Neuron>& next, const QString& description) {
+    if (next == masked_) return;
+    undo_->push(new MaskCommand(this, masked_, next, description));  // push() calls redo()
+}
+
+void Workbench::setMaskedDirect(const std::set<Neuron>& next) {
+    masked_ = next;
+    emit maskChanged();
+    evaluateMask();
+}
+
+void Workbench::evaluateMask() {
+    if (!engine_) return;
+    std::vector<int> ids;
+    try {
+        ids = (result_ && !result_->ids.empty()) ? result_->ids : probeIds();
+    } catch (const std::exception& e) {
+        emit pplFailed(QString::fromUtf8(e.what()));
+        return;
+    }
+    const MaskSpec mask = maskSpecOf(masked_);
+    const double known = (result_ && result_->ids == ids && result_->model == info_.fingerprint) ? result_->ppl_orig : 0.0;
+    auto eng = engine_;
+    const ModelShape shape = info_.shape;
+    emit pplEvaluating();
+    pplJob_ = jobs_->run(QStringLiteral("ppl"), [eng, ids, mask, known, shape](Progress& p) {
+        validate_mask(mask, shape);
+        const double o = known > 0 ? known : eng->perplexity(ids, {}, p).ppl;
+        const double m = mask.empty() ? o : eng->perplexity(ids, mask, p).ppl;
+        return std::pair<double, double>(o, m);
+    });
+}
+
+void Workbench::generate() {
+    if (!engine_) {
+        emit generationFailed(tr("Load a model first (Model panel)."));
+        return;
+    }
+    gen_.valid = false;
+    gen_.original = {};
+    gen_.masked = {};
+    auto eng = engine_;
+    const std::string prompt = gen_.prompt.toStdString();
+    const GenerateOptions opt = gen_.options;
+    const MaskSpec mask = maskSpecOf(masked_);
+    const int vocab = info_.vocab;
+    QPointer<Workbench> self(this);
+    emit generationStarted();
+    genJob_ = jobs_->run(QStringLiteral("generate"), [eng, prompt, opt, mask, vocab, self](Progress& p) {
+        std::vector<int> ids;
+        const QString qp = QString::fromStdString(prompt).trimmed();
+        if (qp.startsWith(QLatin1String("ids:"))) {
+            for (const QString& part : qp.mid(4).split(QRegularExpression(QStringLiteral("[\\s,]+")), Qt::SkipEmptyParts)) {
+                bool ok = false;
+                const int v = part.toInt(&ok);
+                if (!ok || v < 0 || v >= vocab) throw Error("prompt", "ids", "'" + part.toStdString() + "' is not a token id");
+                ids.push_back(v);
+            }
+        } else {
+            const Tokenizer* tok = eng->tokenizer();
+            if (!tok) throw Error("This model has no tokenizer: write the prompt as token ids, e.g. \"ids: 1 5 9\".");
+            ids = tok->encode(prompt);
+        }
+        if (ids.empty()) throw Error("The prompt is empty.");
+        auto stream = [&p, self](int side) {
+            return [&p, self, side](const TokenStep& s) {
+                JobController::post(p, [self, side, s] {
+                    if (!self) return;
+                    (side == 0 ? self->gen_.original : self->gen_.masked).steps.push_back(s);
+                    emit self->generationToken(side, s);
+                });
+            };
+        };
+        std::pair<GenerateResult, GenerateResult> out;
+        out.first = eng->generate(ids, opt, {}, p, stream(0));
+        out.second = eng->generate(ids, opt, mask, p, stream(1));
+        return out;
+    });
+}
+
+// ---------------------------------------------------------------- sessions
+
+QJsonObject Workbench::optionsToJson(const SearchOptions& o) {
+    QJsonArray bl;
+    for (auto& b : o.baselines) bl.append(qs(b));
+    return QJsonObject{{"alpha", o.alpha},
+                       {"samples", o.samples},
+                       {"seed", QString::number(o.seed)},
+                       {"epsilon", o.epsilon},
+                       {"step", o.step},
+                       {"max_steps", o.max_steps},
+                       {"mode", qs(to_string(o.mode))},
+                       {"strategy", qs(to_string(o.strategy))},
+                       {"minimize", o.minimize},
+                       {"top", o.top},
+                       {"batch", o.batch},
+                       {"max_tokens", o.max_tokens},
+                       {"eval_dataset", qs(o.eval_dataset)},
+                       {"eval_max_samples", o.eval_max_samples},
+                       {"baselines", bl},
+                       {"random_runs", o.random_runs},
+                       {"sweep", o.sweep}};
+}
+
+SearchOptions Workbench::optionsFromJson(const QJsonObject& j, const QString& src) {
+    SearchOptions o;
+    const std::string file = src.toStdString();
+    auto num = [&](const char* key, double def) {
+        auto v = j.value(QLatin1String(key));
+        if (v.isUndefined()) return def;
+        if (!v.isDouble()) throw Error(file, std::string("options.") + key, "must be a number");
+        return v.toDouble();
+    };
+    o.alpha = num("alpha", o.alpha);
+    o.samples = int(num("samples", o.samples));
+    if (j.contains("seed")) {
+        auto v = j.value("seed");
+        bool ok = true;
+        o.seed = v.isString() ? v.toString().toULongLong(&ok) : uint64_t(v.toDouble());
+        if (!ok) throw Error(file, "options.seed", "must be an unsigned integer");
+    }
+    o.epsilon = num("epsilon", o.epsilon);
+    o.step = int(num("step", o.step));
+    o.max_steps = int(num("max_steps", o.max_steps));
+    if (j.contains("mode")) o.mode = search_mode_from(str(j.value("mode").toString()));
+    if (j.contains("strategy")) o.strategy = search_strategy_from(str(j.value("strategy").toString()));
+    o.minimize = j.value("minimize").toBool(o.minimize);
+    o.top = int(num("top", o.top));
+    o.batch = int(num("batch", o.batch));
+    o.max_tokens = int(num("max_tokens", o.max_tokens));
+    o.eval_dataset = str(j.value("eval_dataset").toString());
+    o.eval_max_samples = int(num("eval_max_samples", o.eval_max_samples));
+    o.baselines.clear();
+    for (auto v : j.value("baselines").toArray()) o.baselines.push_back(str(v.toString()));
+    o.random_runs = int(num("random_runs", o.random_runs));
+    o.sweep = int(num("sweep", o.sweep));
+    return o;
+}
+
+QJsonObject Workbench::generateOptionsToJson(const GenerateOptions& o) {
+    return QJsonObject{{"max_new", o.max_new},     {"greedy", o.greedy}, {"temperature", o.temperature},
+                       {"top_p", o.top_p},         {"top_k", o.top_k},   {"seed", QString::number(o.seed)},
+                       {"alternatives", o.alternatives}, {"stop_at_eos", o.stop_at_eos}};
+}
+
+GenerateOptions Workbench::generateOptionsFromJson(const QJsonObject& j) {
+    GenerateOptions o;
+    o.max_new = j.value("max_new").toInt(o.max_new);
+    o.greedy = j.value("greedy").toBool(o.greedy);
+    o.temperature = j.value("temperature").toDouble(o.temperature);
+    o.top_p = j.value("top_p").toDouble(o.top_p);
+    o.top_k = j.value("top_k").toInt(o.top_k);
+    o.seed = j.value("seed").toString(QString::number(o.seed)).toULongLong();
+    o.alternatives = j.value("alternatives").toInt(o.alternatives);
+    o.stop_at_eos = j.value("stop_at_eos").toBool(o.stop_at_eos);
+    return o;
+}
+
+QJsonObject Workbench::generateResultToJson(const GenerateResult& r) {
+    QJsonArray prompt, steps;
+    for (int id : r.prompt_ids) prompt.append(id);
+    for (const TokenStep& s : r.steps) {
+        QJsonArray alts;
+        for (auto& a : s.alternatives) alts.append(QJsonObject{{"id", a.id}, {"text", qs(a.text)}, {"logprob", a.logprob}});
+        steps.append(QJsonObject{{"id", s.id}, {"text", qs(s.text)}, {"logprob", s.logprob}, {"alternatives", alts}});
+    }
+    return QJsonObject{{"prompt_ids", prompt}, {"steps", steps}, {"text", qs(r.text)}, {"stopped_at_eos", r.stopped_at_eos}};
+}
+
+GenerateResult Workbench::generateResultFromJson(const QJsonObject& j) {
+    GenerateResult r;
+    for (auto v : j.value("prompt_ids").toArray()) r.prompt_ids.push_back(v.toInt());
+    for (auto v : j.value("steps").toArray()) {
+        const QJsonObject s = v.toObject();
+        TokenStep t;
+        t.id = s.value("id").toInt();
+        t.text = str(s.value("text").toString());
+        t.logprob = s.value("logprob").toDouble();
+        for (auto a : s.value("alternatives").toArray()) {
+            const QJsonObject ao = a.toObject();
+            t.alternatives.push_back(TokenAlternative{ao.value("id").toInt(), str(ao.value("text").toString()),
+                                                      ao.value("logprob").toDouble()});
+        }
+        r.steps.push_back(std::move(t));
+    }
+    r.text = str(j.value("text").toString());
+    r.stopped_at_eos = j.value("stopped_at_eos").toBool();
+    return r;
+}
+
+QJsonObject Workbench::toSession(const QJsonObject& viewState) const {
+    QJsonObject s;
+    s["schema"] = kSessionSchema;
+    s["app_version"] = ACHILLES_VERSION;
+    QJsonObject model{{"path", modelPath_},
+                      {"device", qs(loadOptions_.device)},
+                      {"dtype", qs(loadOptions_.dtype)}};
+    if (engine_) model["fingerprint"] = fingerprintToJson(info_.fingerprint);
+    else if (expectedFp_) model["fingerprint"] = fingerprintToJson(*expectedFp_);
+    else if (result_) model["fingerprint"] = fingerprintToJson(result_->model);
+    s["model"] = model;
+    s["text"] = text_;
+    s["options"] = optionsToJson(options_);
+    if (result_) {
+        const QByteArray rj = QByteArray::fromStdString(result_to_json(*result_, true, -1));
+        s["result"] = QJsonDocument::fromJson(rj).object();
+    } else {
+        s["result"] = QJsonValue::Null;
+    }
+    s["masks"] = QJsonDocument::fromJson(QByteArray::fromStdString(mask_spec_to_json(maskSpecOf(masked_)))).array();
+    s["ppl"] = QJsonObject{{"original", pplOrig_}, {"masked", pplMasked_}};
+    s["generation"] = QJsonObject{{"prompt", gen_.prompt},
+                                  {"options", generateOptionsToJson(gen_.options)},
+                                  {"valid", gen_.valid},
+                                  {"original", generateResultToJson(gen_.original)},
+                                  {"masked", generateResultToJson(gen_.masked)}};
+    s["view"] = viewState;
+    return s;
+}
+
+QJsonObject Workbench::readJsonFile(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        throw Error(path.toStdString(), "", "cannot be opened: " + f.errorString().toStdString());
+    QJsonParseError err{};
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    if (err.error != QJsonParseError::NoError)
+        throw Error(path.toStdString(), "", "is not valid JSON (" + err.errorString().toStdString() + " at offset " +
+                                                std::to_string(err.offset) + ")");
+    if (!doc.isObject()) throw Error(path.toStdString(), "", "is not a JSON object");
+    return doc.object();
+}
+
+QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceName, bool loadModelToo) {
+    const std::string file = sourceName.toStdString();
+    const QString schema = s.value("schema").toString();
+    std::optional<SearchResult> result;
+    QString text, modelPath, device = QStringLiteral("cpu"), dtype = QStringLiteral("auto");
+    SearchOptions options;
+    std::set<Neuron> masks;
+    GenerationState gen;
+    QJsonObject view;
+    std::optional<ModelFingerprint> fp;
+    double pplO = 0, pplM = 0;
+    if (schema == QLatin1String(kResultSchema)) {  // an achilles-cli result document
+        result = result_from_json(QJsonDocument(s).toJson(QJsonDocument::Compact).toStdString(), file);
+        text = qs(result->text);
+        options = result->options;
+        modelPath = qs(result->model.path);
+        fp = result->model;
+    } else if (schema == QLatin1String(kSessionSchema)) {
+        if (!s.value("model").isObject()) throw Error(file, "model", "is missing or not an object");
+        const QJsonObject m = s.value("model").toObject();
+        modelPath = m.value("path").toString();
+        device = m.value("device").toString(device);
+        dtype = m.value("dtype").toString(dtype);
+        if (m.value("fingerprint").isObject()) fp = fingerprintFromJson(m.value("fingerprint").toObject());
+        if (!s.value("text").isString() && !s.value("text").isUndefined()) throw Error(file, "text", "must be a string");
+        text = s.value("text").toString();
+        if (s.contains("options")) {
+            if (!s.value("options").isObject()) throw Error(file, "options", "must be an object");
+            options = optionsFromJson(s.value("options").toObject(), sourceName);
+        }
+        if (s.value("result").isObject())
+            result = result_from_json(QJsonDocument(s.value("result").toObject()).toJson(QJsonDocument::Compact).toStdString(),
+                                      file + " (result)");
+        else if (!s.value("result").isNull() && !s.value("result").isUndefined())
+            throw Error(file, "result", "must be an object or null");
+        if (s.contains("masks")) {
+            if (!s.value("masks").isArray()) throw Error(file, "masks", "must be an array");
+            const QByteArray mj = QJsonDocument(s.value("masks").toArray()).toJson(QJsonDocument::Compact);
+            for (auto& e : parse_mask_spec(mj.toStdString())) masks.insert(e.neuron);
+        }
+        if (s.value("ppl").isObject()) {
+            pplO = s.value("ppl").toObject().value("original").toDouble();
+            pplM = s.value("ppl").toObject().value("masked").toDouble();
+        }
+        if (s.value("generation").isObject()) {
+            const QJsonObject g = s.value("generation").toObject();
+            gen.prompt = g.value("prompt").toString(gen.prompt);
+            gen.options = generateOptionsFromJson(g.value("options").toObject());
+            gen.valid = g.value("valid").toBool();
+            gen.original = generateResultFromJson(g.value("original").toObject());
+            gen.masked = generateResultFromJson(g.value("masked").toObject());
+        }
+        view = s.value("view").toObject();
+    } else {
+        throw Error(file, "schema", "must be \"achilles.session/1\" or \"achilles.result/1\" (found \"" +
+                                        schema.toStdString() + "\")");
+    }
+    if (result && !masks.empty()) {
+        ModelShape shape;
+        shape.layers = result->layers;
+        // Validate only the layer range here (module widths are known once the model loads).
+        for (const Neuron& n : masks)
+            if (n.layer < 0 || (result->layers > 0 && n.layer >= result->layers))
+                throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's layers");
+    }
+    // Everything parsed: commit.
+    jobs_->cancel(QStringLiteral("search"));
+    jobs_->cancel(QStringLiteral("ppl"));
+    jobs_->cancel(QStringLiteral("generate"));
+    expectedFp_ = fp;
+    text_ = text;
+    options_ = options;
+    result_ = std::move(result);
+    liveCurve_ = result_ ? result_->curve : std::vector<CurvePoint>{};
+    masked_ = masks;
+    undo_->clear();
+    gen_ = gen;
+    pplOrig_ = pplO > 0 ? pplO : (result_ ? result_->ppl_orig : 0);
+    pplMasked_ = pplM > 0 ? pplM : pplOrig_;
+    emit textChanged();
+    emit optionsChanged();
+    emit resultChanged();
+    emit maskChanged();
+    emit pplChanged(pplOrig_, pplMasked_);
+    emit generationFinished();
+    if (loadModelToo && !modelPath.isEmpty()) {
+        const bool same = engine_ && (modelPath_ == modelPath || qs(info_.fingerprint.path) == modelPath);
+        if (same) {
+            if (fp && !(*fp == info_.fingerprint))
+                emit modelMismatch(tr("The loaded model does not match the session's model fingerprint."));
+        } else if (modelPath == QLatin1String("default") || QFileInfo(modelPath).isDir()) {
+            LoadOptions lo;
+            lo.path = modelPath.toStdString();
+            lo.device = device.toStdString();
+            lo.dtype = dtype.toStdString();
+            loadModel(lo);
+        } else {
+            emit modelMismatch(tr("The session's model folder %1 was not found. The saved results are shown; "
+                                  "load a model to re-evaluate masks or generate.").arg(modelPath));
+        }
+    }
+    return view;
+}
+
+void Workbench::saveSession(const QString& path, const QJsonObject& viewState) const {
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
+    f.write(QJsonDocument(toSession(viewState)).toJson(QJsonDocument::Indented));
+    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
+}
+
+QJsonObject Workbench::openSession(const QString& path, bool loadModelToo) {
+    return fromSession(readJsonFile(path), path, loadModelToo);
+}
+
+}  // namespace achilles::ui

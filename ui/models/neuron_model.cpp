@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "models/neuron_model.h"
+#include "core/workbench.h"
+#include <QBrush>
+#include <QColor>
+
+namespace achilles::ui {
+
+NeuronTableModel::NeuronTableModel(Workbench* wb, QObject* parent) : QAbstractTableModel(parent), wb_(wb) {
+    connect(wb_, &Workbench::resultChanged, this, &NeuronTableModel::reload);
+    connect(wb_, &Workbench::maskChanged, this, &NeuronTableModel::refreshMasks);
+    reload();
+}
+
+void NeuronTableModel::reload() {
+    beginResetModel();
+    entries_.clear();
+    critical_.clear();
+    minimal_.clear();
+    if (const auto& r = wb_->result()) {
+        entries_ = r->ranking;
+        critical_.insert(r->faithful.neurons.begin(), r->faithful.neurons.end());
+        if (r->minimal) minimal_.insert(r->minimal->neurons.begin(), r->minimal->neurons.end());
+    }
+    endResetModel();
+}
+
+void NeuronTableModel::refreshMasks() {
+    if (entries_.empty()) return;
+    emit dataChanged(index(0, ColMask), index(rowCount() - 1, ColMask), {Qt::CheckStateRole});
+}
+
+int NeuronTableModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(entries_.size()); }
+int NeuronTableModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColCount; }
+
+QVariant NeuronTableModel::data(const QModelIndex& index, int role) const {
+    if (!index.isValid() || index.row() >= int(entries_.size()) || index.column() >= ColCount) return {};
+    const RankedEntry& e = entries_[size_t(index.row())];
+    const int col = index.column();
+    if (role == Qt::CheckStateRole && col == ColMask)
+        return wb_->masked().count(e.neuron) ? Qt::Checked : Qt::Unchecked;
+    if (role == Qt::DisplayRole || role == SortRole) {
+        switch (col) {
+        case ColMask: return role == SortRole ? QVariant(wb_->masked().count(e.neuron) ? 1 : 0) : QVariant();
+        case ColRank: return index.row() + 1;
+        case ColLayer: return e.neuron.layer;
+        case ColModule: return qs(module_name(e.neuron.module));
+        case ColChannel: return e.neuron.channel;
+        case ColPosition: return role == SortRole ? QVariant(e.position) : (e.position < 0 ? QVariant(QStringLiteral("all")) : QVariant(e.position));
+        case ColImportance: return role == SortRole ? QVariant(e.importance) : QVariant(QString::number(e.importance, 'g', 5));
+        case ColSet: {
+            QStringList s;
+            if (critical_.count(e.neuron)) s << tr("critical");
+            if (minimal_.count(e.neuron)) s << tr("minimal");
+            return s.join(QStringLiteral(", "));
+        }
+        default: return {};
+        }
+    }
+    if (role == Qt::ToolTipRole)
+        return tr("%1 at position %2, importance %3").arg(qs(to_string(e.neuron))).arg(e.position).arg(e.importance, 0, 'g', 8);
+    if (role == Qt::TextAlignmentRole && col != ColModule && col != ColSet)
+        return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
+    if (role == Qt::BackgroundRole && col == ColSet && critical_.count(e.neuron))
+        return QBrush(QColor(255, 226, 214));
+    return {};
+}
+
+bool NeuronTableModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (!index.isValid() || index.column() != ColMask || role != Qt::CheckStateRole) return false;
+    const Neuron n = entries_[size_t(index.row())].neuron;
+    std::set<Neuron> next = wb_->masked();
+    const bool on = value.toInt() == Qt::Checked;
+    if (on) next.insert(n);
+    else next.erase(n);
+    wb_->requestMask(next, (on ? tr("Mask %1") : tr("Unmask %1")).arg(qs(to_string(n))));
+    return true;
+}
+
+Qt::ItemFlags NeuronTableModel::flags(const QModelIndex& index) const {
+    if (!index.isValid()) return Qt::NoItemFlags;
+    Qt::ItemFlags f = Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemNeverHasChildren;
+    if (index.column() == ColMask) f |= Qt::ItemIsUserCheckable;
+    return f;
+}
+
+QVariant NeuronTableModel::headerData(int section, Qt::Orientation o, int role) const {
+    if (o != Qt::Horizontal || section < 0 || section >= ColCount) return QAbstractTableModel::headerData(section, o, role);
+    if (role == Qt::DisplayRole) {
+        static const char* names[] = {"Mask", "Rank", "Layer", "Module", "Channel", "Position", "Importance", "Set"};
+        return tr(names[section]);
+    }
+    if (role == Qt::ToolTipRole) {
+        switch (section) {
+        case ColMask: return tr("Tick to zero this neuron (at every position) and re-evaluate perplexity");
+        case ColImportance: return tr("Stage-1 importance: mean |activation| × sensitivity to noise (the paper's score)");
+        case ColSet: return tr("Membership in the critical set found by stage 2 and in the minimal set");
+        default: return {};
+        }
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------- proxy
+
+NeuronFilterProxy::NeuronFilterProxy(QObject* parent) : QSortFilterProxyModel(parent) {
+    setSortRole(NeuronTableModel::SortRole);
+}
+
+void NeuronFilterProxy::setText(const QString& text) {
+    text_ = text.trimmed();
+    invalidateFilter();
+}
+
+void NeuronFilterProxy::setCell(std::optional<int> layer, std::optional<int> module) {
+    layer_ = layer;
+    module_ = module;
+    invalidateFilter();
+}
+
+void NeuronFilterProxy::setMaskedOnly(bool on) {
+    maskedOnly_ = on;
+    invalidateFilter();
+}
+
+bool NeuronFilterProxy::filterAcceptsRow(int row, const QModelIndex& parent) const {
+    auto* m = qobject_cast<NeuronTableModel*>(sourceModel());
+    if (!m || row < 0 || row >= m->rowCount(parent)) return false;
+    const RankedEntry& e = m->entry(row);
+    if (layer_ && e.neuron.layer != *layer_) return false;
+    if (module_ && int(e.neuron.module) != *module_) return false;
+    if (maskedOnly_ && m->data(m->index(row, NeuronTableModel::ColMask), Qt::CheckStateRole).toInt() != Qt::Checked) return false;
+    if (text_.isEmpty()) return true;
+    const QString label = qs(to_string(e.neuron));
+    for (const QString& tok : text_.split(QLatin1Char(' '), Qt::SkipEmptyParts)) {
+        bool num = false;
+        const int v = tok.toInt(&num);
+        if (num) {
+            if (e.neuron.channel != v && e.neuron.layer != v) return false;
+        } else if (!label.contains(tok, Qt::CaseInsensitive)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace achilles::ui

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "panels/heatmap_panel.h"
+#include "core/workbench.h"
+#include "models/neuron_model.h"
+#include "plots/plot_style.h"
+#include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableView>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <cmath>
+#include <qcustomplot.h>
+
+namespace achilles::ui {
+
+namespace {
+QCPColorGradient gradient() {
+    QCPColorGradient g(QCPColorGradient::gpThermal);
+    g.setNanHandling(QCPColorGradient::nhTransparent);
+    return g;
+}
+void setupMap(QCustomPlot* plot, QCPColorMap*& map, QCPColorScale*& scale, const QString& label) {
+    scale = new QCPColorScale(plot);
+    plot->plotLayout()->addElement(1, 1, scale);
+    scale->setType(QCPAxis::atRight);
+    scale->axis()->setLabel(label);
+    map = new QCPColorMap(plot->xAxis, plot->yAxis);
+    map->setColorScale(scale);
+    map->setGradient(gradient());
+    map->setInterpolate(false);
+    map->setTightBoundary(true);
+    auto* group = new QCPMarginGroup(plot);
+    plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+    scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+    plot->xAxis->grid()->setVisible(false);
+    plot->yAxis->grid()->setVisible(false);
+}
+void applyScale(QCPColorMap* map, QCPColorScale* scale, const std::vector<double>& v, bool log) {
+    double lo = 0, hi = 0;
+    bool any = false;
+    for (double x : v)
+        if (x > 0) {
+            lo = any ? std::min(lo, x) : x;
+            hi = any ? std::max(hi, x) : x;
+            any = true;
+        }
+    if (!any) {
+        lo = 0.5;
+        hi = 1;
+    }
+    if (hi <= lo) hi = lo * 2;
+    const auto type = log ? QCPAxis::stLogarithmic : QCPAxis::stLinear;
+    map->setDataScaleType(type);
+    scale->setDataScaleType(type);
+    if (log) {
+        scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+        scale->axis()->setNumberFormat(QStringLiteral("gb"));
+    } else {
+        scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        scale->axis()->setNumberFormat(QStringLiteral("g"));
+    }
+    map->setDataRange(QCPRange(log ? lo : 0, hi));
+}
+}  // namespace
+
+HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* parent)
+    : QWidget(parent), wb_(wb), proxy_(new NeuronFilterProxy(this)) {
+    auto* top = new QHBoxLayout;
+    metricBox_ = new QComboBox(this);
+    metricBox_->addItem(tr("Critical neurons (count)"));
+    metricBox_->addItem(tr("Top-ranked entries (count)"));
+    metricBox_->addItem(tr("Max importance"));
+    metricBox_->setToolTip(tr("Colour of each layer × module cell:\n"
+                              "• Critical neurons: how many channels of the critical set sit there\n"
+                              "• Top-ranked: how many of the first N stage-1 ranking entries sit there\n"
+                              "• Max importance: the largest stage-1 importance there"));
+    topN_ = new QSpinBox(this);
+    topN_->setRange(1, 1000000);
+    topN_->setValue(100);
+    topN_->setPrefix(tr("top "));
+    topN_->setToolTip(tr("N for the top-ranked count"));
+    log_ = new QCheckBox(tr("Log scale"), this);
+    log_->setChecked(true);
+    auto* exportBtn = new QPushButton(tr("Export…"), this);
+    auto* exportDrill = new QPushButton(tr("Export drill-down…"), this);
+    top->addWidget(new QLabel(tr("Colour:"), this));
+    top->addWidget(metricBox_);
+    top->addWidget(topN_);
+    top->addWidget(log_);
+    top->addStretch();
+    top->addWidget(exportBtn);
+    top->addWidget(exportDrill);
+
+    plot_ = new QCustomPlot(this);
+    plot_->setObjectName(QStringLiteral("heatmap"));
+    stylePlot(plot_, tr("Where the critical neurons sit (layer × module)"));
+    setupMap(plot_, map_, scale_, tr("count"));
+    plot_->xAxis->setLabel(tr("module"));
+    plot_->yAxis->setLabel(tr("layer"));
+    auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+    for (Module m : kAllModules) {
+        QString n = qs(module_name(m));
+        if (m == Module::post_attention_layernorm) n = QStringLiteral("post_attn_norm");
+        ticker->addTick(int(m), n);
+    }
+    plot_->xAxis->setTicker(ticker);
+    plot_->xAxis->setTickLabelRotation(35);
+    plot_->xAxis->setSubTicks(false);
+    marker_ = new QCPItemRect(plot_);
+    marker_->setPen(QPen(QColor(0, 160, 255), 2.5));
+    marker_->setBrush(Qt::NoBrush);
+    marker_->setVisible(false);
+    plot_->setMinimumSize(320, 260);
+
+    drill_ = new QCustomPlot(this);
+    drill_->setObjectName(QStringLiteral("drilldown"));
+    stylePlot(drill_, tr("Drill-down: click a cell"));
+    setupMap(drill_, drillMap_, drillScale_, tr("max importance"));
+    drill_->xAxis->setLabel(tr("channel"));
+    drill_->yAxis->setLabel(tr("layer"));
+    drill_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    drill_->setMinimumSize(300, 200);
+
+    drillLabel_ = new QLabel(tr("Click a heatmap cell to list its neurons."), this);
+    drillLabel_->setWordWrap(true);
+    proxy_->setSourceModel(neurons);
+    proxy_->setCell(-1, -1);  // nothing until a cell is chosen
+    table_ = new QTableView(this);
+    table_->setModel(proxy_);
+    table_->setSortingEnabled(true);
+    table_->sortByColumn(NeuronTableModel::ColRank, Qt::AscendingOrder);
+    table_->verticalHeader()->setVisible(false);
+    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_->setAlternatingRowColors(true);
+    table_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+
+    auto* right = new QWidget(this);
+    auto* rl = new QVBoxLayout(right);
+    rl->setContentsMargins(0, 0, 0, 0);
+    rl->addWidget(drill_, 3);
+    rl->addWidget(drillLabel_);
+    rl->addWidget(table_, 2);
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    split->addWidget(plot_);
+    split->addWidget(right);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 1);
+    auto* lay = new QVBoxLayout(this);
+    lay->addLayout(top);
+    lay->addWidget(split, 1);
+
+    connect(metricBox_, &QComboBox::currentIndexChanged, this, [this] { rebuild(); });
+    connect(topN_, &QSpinBox::valueChanged, this, [this] { rebuild(); });
+    connect(log_, &QCheckBox::toggled, this, [this] { rebuild(); rebuildDrill(); });
+    connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("heatmap")); });
+    connect(exportDrill, &QPushButton::clicked, this, [this] { emit exportRequested(drill_, QStringLiteral("drilldown")); });
+    connect(wb_, &Workbench::resultChanged, this, [this] {
+        selected_.reset();
+        rebuild();
+        rebuildDrill();
+    });
+    connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+        if (layers_ <= 0) return;
+        const double x = plot_->xAxis->pixelToCoord(e->position().x());
+        const double y = plot_->yAxis->pixelToCoord(e->position().y());
+        const int m = int(std::lround(x)), l = int(std::lround(y));
+        if (m >= 0 && m < kNumModules && l >= 0 && l < layers_) selectCell(l, m);
+    });
+    plot_->setMouseTracking(true);
+    connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        if (layers_ <= 0) return;
+        const int m = int(std::lround(plot_->xAxis->pixelToCoord(e->position().x())));
+        const int l = int(std::lround(plot_->yAxis->pixelToCoord(e->position().y())));
+        if (m < 0 || m >= kNumModules || l < 0 || l >= layers_) {
+            QToolTip::hideText();
+            return;
+        }
+        QToolTip::showText(e->globalPosition().toPoint(),
+                           tr("layer %1, %2\n%3: %4\n(click to drill down)")
+                               .arg(l)
+                               .arg(qs(module_name(kAllModules[size_t(m)])))
+                               .arg(metricBox_->currentText())
+                               .arg(cellValue(l, m), 0, 'g', 5),
+                           plot_);
+    });
+    connect(drill_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        if (!selected_ || drillWidth_ <= 0) return;
+        const int c = int(std::lround(drill_->xAxis->pixelToCoord(e->position().x())));
+        const int l = int(std::lround(drill_->yAxis->pixelToCoord(e->position().y())));
+        if (c < 0 || c >= drillWidth_ || l < 0 || l >= layers_) return;
+        QToolTip::showText(e->globalPosition().toPoint(),
+                           tr("L%1.%2:%3\nmax importance %4")
+                               .arg(l)
+                               .arg(qs(module_name(kAllModules[size_t(selected_->second)])))
+                               .arg(c)
+                               .arg(drillValue(l, c), 0, 'g', 5),
+                           drill_);
+    });
+    rebuild();
+    rebuildDrill();
+}
+
+void HeatmapPanel::setMetric(Metric m) { metricBox_->setCurrentIndex(int(m)); }
+HeatmapPanel::Metric HeatmapPanel::metric() const { return Metric(metricBox_->currentIndex()); }
+void HeatmapPanel::setLogScale(bool on) { log_->setChecked(on); }
+
+double HeatmapPanel::cellValue(int layer, int module) const {
+    if (layer < 0 || layer >= layers_ || module < 0 || module >= kNumModules) return 0;
+    return values_[size_t(layer * kNumModules + module)];
+}
+
+int HeatmapPanel::populatedCells() const {
+    int n = 0;
+    for (double v : values_) n += v > 0;
+    return n;
+}
+
+void HeatmapPanel::rebuild() {
+    const auto& r = wb_->result();
+    topN_->setEnabled(metric() == TopRankedCount);
+    layers_ = r ? r->layers : 0;
+    if (r && layers_ <= 0)
+        for (auto& e : r->ranking) layers_ = std::max(layers_, e.neuron.layer + 1);
+    values_.assign(size_t(std::max(layers_, 0) * kNumModules), 0.0);
+    if (r) {
+        auto cell = [&](const Neuron& n) -> double* {
+            if (n.layer < 0 || n.layer >= layers_) return nullptr;
+            return &values_[size_t(n.layer * kNumModules + int(n.module))];
+        };
+        switch (metric()) {
+        case CriticalCount:
+            for (const Neuron& n : r->faithful.neurons)
+                if (double* v = cell(n)) *v += 1;
+            break;
+        case TopRankedCount: {
+            const int n = std::min<int>(topN_->value(), int(r->ranking.size()));
+            for (int i = 0; i < n; ++i)
+                if (double* v = cell(r->ranking[size_t(i)].neuron)) *v += 1;
+            break;
+        }
+        case MaxImportance:
+            for (const auto& e : r->ranking)
+                if (double* v = cell(e.neuron)) *v = std::max(*v, e.importance);
+            break;
+        }
+    }
+    const int L = std::max(layers_, 1);
+    map_->data()->setSize(kNumModules, L);
+    map_->data()->setRange(QCPRange(0, kNumModules - 1), QCPRange(0, L - 1));
+    for (int l = 0; l < L; ++l)
+        for (int m = 0; m < kNumModules; ++m) {
+            const double v = l < layers_ ? values_[size_t(l * kNumModules + m)] : 0;
+            map_->data()->setCell(m, l, v > 0 ? v : std::nan(""));
+        }
+    applyScale(map_, scale_, values_, log_->isChecked());
+    scale_->axis()->setLabel(metric() == MaxImportance ? tr("max importance") : tr("count"));
+    plot_->xAxis->setRange(-0.5, kNumModules - 0.5);
+    plot_->yAxis->setRange(-0.5, L - 0.5);
+    auto yt = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);
+    yt->setTickStep(std::max(1.0, std::ceil(L / 16.0)));
+    yt->setScaleStrategy(QCPAxisTickerFixed::ssNone);
+    plot_->yAxis->setTicker(yt);
+    if (!r) setPlotHint(plot_, tr("Run a search (Search panel) to see where the critical neurons sit."));
+    else if (populatedCells() == 0) setPlotHint(plot_, tr("No neurons for this colouring."));
+    else setPlotHint(plot_, {});
+    if (selected_) {
+        marker_->topLeft->setCoords(selected_->second - 0.5, selected_->first + 0.5);
+        marker_->bottomRight->setCoords(selected_->second + 0.5, selected_->first - 0.5);
+    }
+    marker_->setVisible(bool(selected_));
+    plot_->replot();
+}
+
+void HeatmapPanel::selectCell(int layer, int module) {
+    if (layer < 0 || module < 0 || module >= kNumModules) return;
+    selected_ = std::make_pair(layer, module);
+    rebuild();
+    rebuildDrill();
+}
+
+int HeatmapPanel::drillRows() const { return proxy_->rowCount(); }
+
+double HeatmapPanel::drillValue(int layer, int channel) const {
+    if (layer < 0 || layer >= layers_ || channel < 0 || channel >= drillWidth_) return 0;
+    return drillValues_[size_t(layer) * size_t(drillWidth_) + size_t(channel)];
+}
+
+void HeatmapPanel::rebuildDrill() {
+    const auto& r = wb_->result();
+    drillValues_.clear();
+    drillWidth_ = 0;
+    if (!r || !selected_) {
+        proxy_->setCell(-1, -1);
+        drillLabel_->setText(tr("Click a heatmap cell to list its neurons."));
+        drillMap_->data()->setSize(1, 1);
+        drillMap_->data()->setCell(0, 0, std::nan(""));
+        setPlotHint(drill_, r ? tr("Click a cell of the heatmap") : QString());
+        if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
+            t->setText(tr("Drill-down: layer × channel"));
+        drill_->replot();
+        return;
+    }
+    const auto [layer, module] = *selected_;
+    const Module mod = kAllModules[size_t(module)];
+    int width = 0;
+    if (const ModelInfo* info = wb_->info(); info && info->shape.layers == layers_) width = info->shape.module_width(mod);
+    for (const auto& e : r->ranking)
+        if (e.neuron.module == mod) width = std::max(width, e.neuron.channel + 1);
+    width = std::max(width, 1);
+    drillWidth_ = width;
+    const int L = std::max(layers_, 1);
+    drillValues_.assign(size_t(L) * size_t(width), 0.0);
+    for (const auto& e : r->ranking)
+        if (e.neuron.module == mod && e.neuron.layer >= 0 && e.neuron.layer < L && e.neuron.channel >= 0) {
+            double& v = drillValues_[size_t(e.neuron.layer) * size_t(width) + size_t(e.neuron.channel)];
+            v = std::max(v, e.importance);
+        }
+    drillMap_->data()->setSize(width, L);
+    drillMap_->data()->setRange(QCPRange(0, width - 1), QCPRange(0, L - 1));
+    for (int l = 0; l < L; ++l)
+        for (int c = 0; c < width; ++c) {
+            const double v = drillValues_[size_t(l) * size_t(width) + size_t(c)];
+            drillMap_->data()->setCell(c, l, v > 0 ? v : std::nan(""));
+        }
+    applyScale(drillMap_, drillScale_, drillValues_, log_->isChecked());
+    drill_->xAxis->setRange(-0.5, width - 0.5);
+    drill_->yAxis->setRange(-0.5, L - 0.5);
+    if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
+        t->setText(tr("%1: layer × channel (drag to pan, wheel to zoom)").arg(qs(module_name(mod))));
+    setPlotHint(drill_, {});
+    drill_->replot();
+    proxy_->setCell(layer, module);
+    drillLabel_->setText(tr("<b>L%1.%2</b>: %3 ranked entries, %4 in the critical set")
+                             .arg(layer)
+                             .arg(qs(module_name(mod)))
+                             .arg(proxy_->rowCount())
+                             .arg(std::count_if(r->faithful.neurons.begin(), r->faithful.neurons.end(),
+                                                [&](const Neuron& n) { return n.layer == layer && n.module == mod; })));
+}
+
+QJsonObject HeatmapPanel::viewState() const {
+    QJsonObject o{{"metric", int(metric())}, {"top", topN_->value()}, {"log", log_->isChecked()}};
+    if (selected_) o["cell"] = QJsonObject{{"layer", selected_->first}, {"module", selected_->second}};
+    return o;
+}
+
+void HeatmapPanel::restoreViewState(const QJsonObject& o) {
+    metricBox_->setCurrentIndex(std::clamp(o.value("metric").toInt(0), 0, 2));
+    topN_->setValue(o.value("top").toInt(100));
+    log_->setChecked(o.value("log").toBool(true));
+    if (o.value("cell").isObject()) {
+        const QJsonObject c = o.value("cell").toObject();
+        selectCell(c.value("layer").toInt(), c.value("module").toInt());
+    } else {
+        selected_.reset();
+        rebuild();
+        rebuildDrill();
+    }
+}
+
+}  // namespace achilles::ui

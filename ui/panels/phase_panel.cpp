@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "panels/phase_panel.h"
+#include "core/workbench.h"
+#include "plots/plot_style.h"
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <cmath>
+#include <limits>
+#include <qcustomplot.h>
+
+namespace achilles::ui {
+
+PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb) {
+    plot_ = new QCustomPlot(this);
+    plot_->setObjectName(QStringLiteral("phase"));
+    stylePlot(plot_, tr("Phase transition: perplexity vs. neurons masked"));
+    plot_->xAxis->setLabel(tr("ranking entries masked (n)"));
+    plot_->yAxis->setLabel(tr("log10 perplexity"));
+    plot_->legend->setVisible(true);
+    plot_->legend->setBrush(QColor(255, 255, 255, 220));
+    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    curve_ = plot_->addGraph();
+    curve_->setName(tr("ours (stage 2)"));
+    curve_->setPen(QPen(seriesColor(0), 2.2));
+    curve_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, seriesColor(0), Qt::white, 5));
+    eps_ = new QCPItemStraightLine(plot_);
+    eps_->setPen(QPen(QColor(90, 90, 90), 1.2, Qt::DashLine));
+    orig_ = new QCPItemStraightLine(plot_);
+    orig_->setPen(QPen(QColor(150, 150, 150), 1.0, Qt::DotLine));
+    nstar_ = new QCPItemStraightLine(plot_);
+    nstar_->setPen(QPen(QColor(0, 140, 220), 1.6, Qt::DashDotLine));
+    nstarLabel_ = new QCPItemText(plot_);
+    nstarLabel_->setColor(QColor(0, 110, 190));
+    nstarLabel_->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+    epsLabel_ = new QCPItemText(plot_);
+    epsLabel_->setColor(QColor(70, 70, 70));
+    epsLabel_->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
+    plot_->setMinimumSize(360, 260);
+    plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    plot_->setMouseTracking(true);
+
+    logX_ = new QCheckBox(tr("Log x axis"), this);
+    logX_->setToolTip(tr("Logarithmic n axis (useful when baselines sweep far beyond n*)"));
+    auto* fit = new QPushButton(tr("Fit"), this);
+    fit->setToolTip(tr("Rescale the axes to the data"));
+    auto* exportBtn = new QPushButton(tr("Export…"), this);
+    auto* top = new QHBoxLayout;
+    top->addWidget(new QLabel(tr("Dashed: threshold log10 PPL₀ + ε · dotted: original · blue: n*"), this));
+    top->addStretch();
+    top->addWidget(logX_);
+    top->addWidget(fit);
+    top->addWidget(exportBtn);
+    auto* lay = new QVBoxLayout(this);
+    lay->addLayout(top);
+    lay->addWidget(plot_, 1);
+
+    connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("phase")); });
+    connect(fit, &QPushButton::clicked, this, [this] { rescale(); plot_->replot(); });
+    connect(logX_, &QCheckBox::toggled, this, [this](bool on) {
+        plot_->xAxis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+        if (on) plot_->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+        else plot_->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        rescale();
+        plot_->replot();
+    });
+    connect(wb_, &Workbench::resultChanged, this, &PhasePanel::rebuild);
+    connect(wb_, &Workbench::searchStarted, this, &PhasePanel::rebuild);
+    connect(wb_, &Workbench::curvePoint, this, [this](const CurvePoint& p) {
+        if (p.ppl > 0) addPoint(p.n, std::log10(p.ppl));
+        rescale();
+        plot_->replot(QCustomPlot::rpQueuedReplot);
+    });
+    connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        const QString t = hoverText(e->position().x(), e->position().y());
+        if (t.isEmpty()) QToolTip::hideText();
+        else QToolTip::showText(e->globalPosition().toPoint(), t, plot_);
+    });
+    rebuild();
+}
+
+int PhasePanel::curvePoints() const { return curve_->data()->size(); }
+int PhasePanel::baselineGraphs() const { return int(baselines_.size()); }
+
+double PhasePanel::threshold() const {
+    const auto& r = wb_->result();
+    if (!r || r->ppl_orig <= 0) return std::numeric_limits<double>::quiet_NaN();
+    return std::log10(r->ppl_orig) + r->options.epsilon;
+}
+
+void PhasePanel::addPoint(double n, double y) {
+    curve_->addData(logX_->isChecked() ? std::max(n, 0.5) : n, y);
+}
+
+QString PhasePanel::hoverText(double px, double py) const {
+    double best = 12.0;  // pixels
+    QString text;
+    for (int g = 0; g < plot_->graphCount(); ++g) {
+        QCPGraph* graph = plot_->graph(g);
+        for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it) {
+            const double dx = plot_->xAxis->coordToPixel(it->key) - px;
+            const double dy = plot_->yAxis->coordToPixel(it->value) - py;
+            const double d = std::hypot(dx, dy);
+            if (d < best) {
+                best = d;
+                text = tr("%1\nn = %2\nlog10 PPL = %3\nPPL = %4")
+                           .arg(graph->name())
+                           .arg(it->key, 0, 'g', 6)
+                           .arg(it->value, 0, 'f', 3)
+                           .arg(std::pow(10.0, it->value), 0, 'g', 5);
+                if (const auto& r = wb_->result(); r && r->ppl_orig > 0)
+                    text += tr("\nΔ = %1").arg(it->value - std::log10(r->ppl_orig), 0, 'f', 3);
+            }
+        }
+    }
+    return text;
+}
+
+void PhasePanel::rebuild() {
+    for (QCPGraph* g : baselines_) plot_->removeGraph(g);
+    baselines_.clear();
+    curve_->data()->clear();
+    const auto& r = wb_->result();
+    const bool live = wb_->searching();
+    const auto& pts = (r && !live) ? r->curve : wb_->liveCurve();
+    for (const CurvePoint& p : pts)
+        if (p.ppl > 0) addPoint(p.n, std::log10(p.ppl));
+    const bool have = r && !live && r->ppl_orig > 0;
+    eps_->setVisible(have);
+    orig_->setVisible(have);
+    epsLabel_->setVisible(have);
+    if (have) {
+        const double y0 = std::log10(r->ppl_orig), y1 = y0 + r->options.epsilon;
+        eps_->point1->setCoords(0, y1);
+        eps_->point2->setCoords(1, y1);
+        orig_->point1->setCoords(0, y0);
+        orig_->point2->setCoords(1, y0);
+        epsLabel_->position->setType(QCPItemPosition::ptAxisRectRatio);
+        epsLabel_->position->setCoords(0.98, 0.0);
+        epsLabel_->position->setTypeY(QCPItemPosition::ptPlotCoords);
+        epsLabel_->position->setCoords(0.98, y1);
+        epsLabel_->setText(tr("ε = %1").arg(r->options.epsilon));
+        int color = 1;
+        for (const Series& s : r->sweep) {
+            QCPGraph* g = plot_->addGraph();
+            const bool ours = s.name == "ours";
+            g->setName(ours ? tr("ours (sweep)") : qs(s.name));
+            const QColor c = ours ? seriesColor(0).lighter(130) : seriesColor(color++);
+            g->setPen(QPen(c, 1.6, ours ? Qt::DashLine : Qt::SolidLine));
+            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, 3.5));
+            for (const SeriesPoint& p : s.points) g->addData(logX_->isChecked() ? std::max(p.n, 1) : p.n, p.log10_ppl);
+            baselines_.push_back(g);
+        }
+    }
+    const bool star = have && r->faithful.n > 0;
+    nstar_->setVisible(star);
+    nstarLabel_->setVisible(star);
+    if (star) {
+        nstar_->point1->setCoords(r->faithful.n, 0);
+        nstar_->point2->setCoords(r->faithful.n, 1);
+        nstarLabel_->position->setTypeX(QCPItemPosition::ptPlotCoords);
+        nstarLabel_->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+        nstarLabel_->position->setCoords(r->faithful.n, 0.12);
+        nstarLabel_->setText(tr(" n* = %1 (%2 neurons)%3")
+                                 .arg(r->faithful.n)
+                                 .arg(r->faithful.neurons.size())
+                                 .arg(r->faithful.reached ? QString() : tr(", ε not reached")));
+    }
+    if (!r && pts.empty() && !live) setPlotHint(plot_, tr("Run a search: the curve grows here while stage 2 runs."));
+    else if (have && pts.empty() && r->sweep.empty()) setPlotHint(plot_, tr("This result has no stage-2 curve."));
+    else setPlotHint(plot_, {});
+    rescale();
+    plot_->replot();
+}
+
+void PhasePanel::rescale() {
+    bool found = false;
+    QCPRange x, y;
+    for (int g = 0; g < plot_->graphCount(); ++g) {
+        bool fx = false, fy = false;
+        const QCPRange gx = plot_->graph(g)->getKeyRange(fx);
+        const QCPRange gy = plot_->graph(g)->getValueRange(fy);
+        if (!fx || !fy) continue;
+        if (!found) { x = gx; y = gy; found = true; }
+        else { x.expand(gx); y.expand(gy); }
+    }
+    const double t = threshold();
+    if (!std::isnan(t) && !wb_->searching()) {
+        if (!found) { x = QCPRange(0, 1); y = QCPRange(t - 1, t); found = true; }
+        y.expand(t);
+        y.expand(t - wb_->result()->options.epsilon);
+    }
+    if (!found) {
+        plot_->xAxis->setRange(0, 10);
+        plot_->yAxis->setRange(0, 4);
+        return;
+    }
+    if (x.size() <= 0) x = QCPRange(x.lower - 1, x.upper + 1);
+    if (y.size() <= 0) y = QCPRange(y.lower - 0.5, y.upper + 0.5);
+    if (logX_->isChecked()) {
+        plot_->xAxis->setRange(std::max(0.5, x.lower * 0.8), x.upper * 1.25);
+    } else {
+        const double pad = x.size() * 0.04;
+        plot_->xAxis->setRange(std::max(-pad, x.lower - pad), x.upper + pad);
+    }
+    const double py = y.size() * 0.08;
+    plot_->yAxis->setRange(y.lower - py, y.upper + py);
+}
+
+}  // namespace achilles::ui

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// log10 PPL against the number of masked ranking entries: the paper's phase transition.
+#include <QWidget>
+
+class QCustomPlot;
+class QCPGraph;
+class QCPItemStraightLine;
+class QCPItemText;
+class QCheckBox;
+
+namespace achilles::ui {
+
+class Workbench;
+
+class PhasePanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit PhasePanel(Workbench* wb, QWidget* parent = nullptr);
+    QCustomPlot* plot() const { return plot_; }
+    int curvePoints() const;      // points of the live/finished stage-2 curve
+    int baselineGraphs() const;   // sweep series drawn
+    double threshold() const;     // log10 PPL_orig + epsilon (NaN when no result)
+    QString hoverText(double pixelX, double pixelY) const;  // what the tooltip shows there
+
+public slots:
+    void rebuild();
+
+signals:
+    void exportRequested(QCustomPlot* plot, const QString& name);
+
+private:
+    void addPoint(double n, double log10ppl);
+    void rescale();
+    Workbench* wb_;
+    QCustomPlot* plot_;
+    QCPGraph* curve_;
+    QCPItemStraightLine* eps_;
+    QCPItemStraightLine* orig_;
+    QCPItemStraightLine* nstar_;
+    QCPItemText* nstarLabel_;
+    QCPItemText* epsLabel_;
+    QCheckBox* logX_;
+    std::vector<QCPGraph*> baselines_;
+};
+
+}  // namespace achilles::ui

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "panels/probe_panel.h"
+#include "achilles/error.h"
+#include "core/workbench.h"
+#include "jobs/job_controller.h"
+#include "widgets/token_flow.h"
+#include <QFile>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <cmath>
+
+namespace achilles::ui {
+
+namespace {
+struct Tokenized {
+    std::vector<int> ids;
+    std::vector<std::string> pieces;
+    bool truncated = false;
+    int total = 0;
+};
+constexpr int kShownTokens = 1024;
+}  // namespace
+
+ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb) {
+    edit_ = new QPlainTextEdit(this);
+    edit_->setPlaceholderText(tr("Probe text: a paragraph of ordinary text. The search finds the neurons whose "
+                                 "masking makes the model fail on it. Models without a tokenizer take \"ids: 1 5 9 …\"."));
+    edit_->setTabChangesFocus(true);
+    count_ = new QLabel(tr("no model"), this);
+    auto* open = new QPushButton(tr("Load text…"), this);
+    tokens_ = new TokenFlowView(this);
+    tokens_->setToolTip(QString());
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidget(tokens_);
+    scroll->setWidgetResizable(true);
+    scroll->setMinimumHeight(70);
+    dataset_ = new QLineEdit(this);
+    dataset_->setPlaceholderText(tr("optional evaluation dataset (.txt / .raw WikiText / .jsonl)"));
+    dataset_->setToolTip(tr("After the search, the perplexity of the critical set is also measured on this dataset"));
+    auto* pick = new QPushButton(tr("Dataset…"), this);
+    datasetMax_ = new QSpinBox(this);
+    datasetMax_->setRange(0, 1000000);
+    datasetMax_->setSpecialValueText(tr("all samples"));
+    datasetMax_->setSuffix(tr(" samples"));
+    datasetMax_->setToolTip(tr("Use at most this many samples of the dataset (0: all)"));
+
+    auto* top = new QHBoxLayout;
+    top->addWidget(count_, 1);
+    top->addWidget(open);
+    auto* ds = new QHBoxLayout;
+    ds->addWidget(dataset_, 1);
+    ds->addWidget(datasetMax_);
+    ds->addWidget(pick);
+    auto* upper = new QWidget(this);
+    auto* ul = new QVBoxLayout(upper);
+    ul->setContentsMargins(0, 0, 0, 0);
+    ul->addLayout(top);
+    ul->addWidget(edit_, 1);
+    auto* lower = new QWidget(this);
+    auto* ll = new QVBoxLayout(lower);
+    ll->setContentsMargins(0, 0, 0, 0);
+    ll->addWidget(new QLabel(tr("Tokens (hover for ids):"), this));
+    ll->addWidget(scroll, 1);
+    auto* split = new QSplitter(Qt::Vertical, this);
+    split->addWidget(upper);
+    split->addWidget(lower);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    auto* lay = new QVBoxLayout(this);
+    lay->addWidget(split, 1);
+    lay->addLayout(ds);
+
+    debounce_ = new QTimer(this);
+    debounce_->setSingleShot(true);
+    debounce_->setInterval(250);
+    connect(debounce_, &QTimer::timeout, this, &ProbePanel::retokenize);
+    connect(edit_, &QPlainTextEdit::textChanged, this, [this] {
+        if (updating_) return;
+        updating_ = true;
+        wb_->setText(edit_->toPlainText());
+        updating_ = false;
+        debounce_->start();
+    });
+    connect(wb_, &Workbench::textChanged, this, [this] {
+        if (updating_) return;
+        updating_ = true;
+        if (edit_->toPlainText() != wb_->text()) edit_->setPlainText(wb_->text());
+        updating_ = false;
+        debounce_->start();
+    });
+    connect(wb_, &Workbench::modelLoaded, this, &ProbePanel::retokenize);
+    connect(wb_, &Workbench::optionsChanged, this, [this] {
+        const SearchOptions& o = wb_->options();
+        if (dataset_->text() != qs(o.eval_dataset)) dataset_->setText(qs(o.eval_dataset));
+        if (datasetMax_->value() != o.eval_max_samples) datasetMax_->setValue(o.eval_max_samples);
+    });
+    auto storeDataset = [this] {
+        SearchOptions o = wb_->options();
+        o.eval_dataset = dataset_->text().trimmed().toStdString();
+        o.eval_max_samples = datasetMax_->value();
+        if (!(o == wb_->options())) wb_->setOptions(o);
+    };
+    connect(dataset_, &QLineEdit::editingFinished, this, storeDataset);
+    connect(datasetMax_, &QSpinBox::valueChanged, this, storeDataset);
+    connect(pick, &QPushButton::clicked, this, [this, storeDataset] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Evaluation dataset"), dataset_->text(),
+                                                       tr("Text datasets (*.txt *.raw *.jsonl *.json);;All files (*)"));
+        if (f.isEmpty()) return;
+        dataset_->setText(f);
+        storeDataset();
+    });
+    connect(open, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Load probe text"), {}, tr("Text (*.txt *.md);;All files (*)"));
+        if (f.isEmpty()) return;
+        try {
+            loadFile(f);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Cannot load text"), QString::fromUtf8(e.what()));
+        }
+    });
+    connect(wb_->jobs(), &JobController::finished, this, [this](int id, const QString& kind, const std::any& v) {
+        if (kind != QLatin1String("tokenize") || id != tokJob_) return;
+        const auto& t = std::any_cast<const Tokenized&>(v);
+        tokenCount_ = t.total;
+        std::vector<TokenChip> chips;
+        chips.reserve(t.ids.size());
+        for (size_t i = 0; i < t.ids.size(); ++i) {
+            TokenChip c;
+            c.text = TokenFlowView::visible(qs(t.pieces[i]));
+            c.tooltip = tr("token %1\nid %2\npiece %3").arg(i).arg(t.ids[i]).arg(qs(t.pieces[i]));
+            chips.push_back(std::move(c));
+        }
+        tokens_->setChips(std::move(chips));
+        const int maxTok = wb_->options().max_tokens;
+        QString s = tr("%n token(s) incl. BOS", nullptr, t.total);
+        if (t.total > maxTok) s += tr(" — the search uses the first %1").arg(maxTok);
+        if (t.truncated) s += tr(" (showing %1)").arg(kShownTokens);
+        count_->setText(s);
+        emit tokenized(t.total);
+    });
+    connect(wb_->jobs(), &JobController::failed, this, [this](int id, const QString& kind, const QString& msg) {
+        if (kind != QLatin1String("tokenize") || id != tokJob_) return;
+        tokenCount_ = -1;
+        tokens_->setChips({});
+        count_->setText(tr("cannot tokenize: %1").arg(msg));
+    });
+}
+
+void ProbePanel::loadFile(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly | QIODevice::Text))
+        throw Error(path.toStdString(), "", "cannot be opened: " + f.errorString().toStdString());
+    const QByteArray data = f.read(8 << 20);
+    edit_->setPlainText(QString::fromUtf8(data));
+}
+
+void ProbePanel::retokenize() {
+    debounce_->stop();
+    auto eng = wb_->engineShared();
+    if (!eng) {
+        tokenCount_ = -1;
+        count_->setText(tr("Load a model to count tokens."));
+        tokens_->setChips({});
+        return;
+    }
+    const std::string text = wb_->text().toStdString();
+    const QString trimmed = wb_->text().trimmed();
+    const int vocab = wb_->info()->vocab;
+    // Keep the engine alive for the job through the workbench's shared pointer: jobs of kind
+    // "load" replace engines only after this job finished (one worker, FIFO).
+    tokJob_ = wb_->jobs()->run(QStringLiteral("tokenize"), [eng, text, trimmed, vocab](Progress& p) {
+        Tokenized t;
+        if (trimmed.startsWith(QLatin1String("ids:"))) {
+            for (const QString& part : trimmed.mid(4).split(QRegularExpression(QStringLiteral("[\\s,]+")), Qt::SkipEmptyParts)) {
+                bool ok = false;
+                const int v = part.toInt(&ok);
+                if (!ok || v < 0 || v >= vocab) throw Error("probe text", "ids", "'" + part.toStdString() + "' is not a token id");
+                t.ids.push_back(v);
+            }
+        } else {
+            const Tokenizer* tok = eng->tokenizer();
+            if (!tok) throw Error("This model has no tokenizer: write the text as \"ids: 1 5 9 …\".");
+            t.ids = tok->encode(text);
+        }
+        p.check();
+        t.total = int(t.ids.size());
+        if (t.ids.size() > size_t(kShownTokens)) {
+            t.ids.resize(kShownTokens);
+            t.truncated = true;
+        }
+        const Tokenizer* tok = eng->tokenizer();
+        for (int id : t.ids) t.pieces.push_back(tok ? tok->token_string(id) : std::to_string(id));
+        return t;
+    });
+}
+
+}  // namespace achilles::ui

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The probe text: editor with a live token count, file loading, token view, evaluation dataset.
+#include <QWidget>
+#include <vector>
+
+class QPlainTextEdit;
+class QLabel;
+class QLineEdit;
+class QSpinBox;
+class QTimer;
+
+namespace achilles::ui {
+
+class Workbench;
+class TokenFlowView;
+
+class ProbePanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ProbePanel(Workbench* wb, QWidget* parent = nullptr);
+    int tokenCount() const { return tokenCount_; }  // -1 until tokenized
+    TokenFlowView* tokenView() const { return tokens_; }
+    QPlainTextEdit* editor() const { return edit_; }
+    void loadFile(const QString& path);  // throws Error
+    void retokenize();                  // now (normally debounced)
+
+signals:
+    void tokenized(int count);
+
+private:
+    Workbench* wb_;
+    QPlainTextEdit* edit_;
+    QLabel* count_;
+    TokenFlowView* tokens_;
+    QLineEdit* dataset_;
+    QSpinBox* datasetMax_;
+    QTimer* debounce_;
+    int tokenCount_ = -1;
+    int tokJob_ = 0;
+    bool updating_ = false;
+};
+
+}  // namespace achilles::ui

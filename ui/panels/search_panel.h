@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Every search parameter (paper defaults, tooltips), Run/Cancel, per-stage progress with ETA, log.
+#include "achilles/results.h"
+#include <QElapsedTimer>
+#include <QMap>
+#include <QWidget>
+
+class QDoubleSpinBox;
+class QSpinBox;
+class QComboBox;
+class QCheckBox;
+class QLineEdit;
+class QPushButton;
+class QPlainTextEdit;
+class QProgressBar;
+class QLabel;
+class QVBoxLayout;
+
+namespace achilles::ui {
+
+class Workbench;
+
+class SearchPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit SearchPanel(Workbench* wb, QWidget* parent = nullptr);
+    SearchOptions options() const;      // from the widgets
+    void setOptions(const SearchOptions& o);
+    QPlainTextEdit* log() const { return log_; }
+    QPushButton* runButton() const { return run_; }
+    QPushButton* cancelButton() const { return cancel_; }
+    int stageBars() const { return int(stages_.size()); }
+
+private:
+    struct Stage {
+        QProgressBar* bar;
+        QLabel* label;
+        QElapsedTimer clock;
+    };
+    void onProgress(const QString& stage, double f, const QString& msg);
+    void appendLog(const QString& line);
+    void resetStages();
+    void push();  // widgets -> workbench options
+    Workbench* wb_;
+    bool updating_ = false;
+    QDoubleSpinBox *alpha_, *epsilon_;
+    QSpinBox *samples_, *step_, *maxSteps_, *top_, *batch_, *maxTokens_, *randomRuns_, *sweep_;
+    QLineEdit* seed_;
+    QComboBox *mode_, *strategy_;
+    QCheckBox *minimize_, *blRandom_, *blActivation_, *blGradient_;
+    QPushButton *run_, *cancel_, *defaults_;
+    QVBoxLayout* stageBox_;
+    QMap<QString, Stage> stages_;
+    QPlainTextEdit* log_;
+    QLabel* summary_;
+    QElapsedTimer total_;
+};
+
+}  // namespace achilles::ui
