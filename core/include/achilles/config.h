@@ -44,6 +44,9 @@ struct ModelConfig {
     int sliding_window = 0;              // 0: off
     bool use_sliding_window = true;      // qwen2 flag
     int max_window_layers = 0;           // qwen2/qwen3: layers >= this use the window (when on)
+    // Per layer "sliding_attention" or "full_attention" (config's layer_types, else derived as
+    // transformers does: gemma2 even layers; qwen2/3 layers >= max_window_layers; mistral/phi3 all).
+    std::vector<std::string> layer_types;
     // special tokens from config.json (tokenizer files may override)
     std::vector<int> bos_token_ids, eos_token_ids;
     int pad_token_id = -1;

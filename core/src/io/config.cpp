@@ -146,16 +146,20 @@ std::string normalize_act(const std::string& a, const std::string& src, const ch
 
 void parse_rope_scaling(const Reader& r, ModelConfig& c) {
     const std::string& src = r.src();
-    if (!r.present("rope_scaling")) return;
-    const json& rs = r.raw().at("rope_scaling");
-    if (!rs.is_object()) throw Error(src, "rope_scaling", "expected an object or null, got " + rs.dump());
+    // transformers >= 5 writes "rope_parameters" (rope_type, rope_theta, scaling fields) instead.
+    const char* key = r.present("rope_scaling") ? "rope_scaling" : "rope_parameters";
+    if (!r.present(key)) return;
+    const json& rs = r.raw().at(key);
+    if (!rs.is_object()) throw Error(src, key, "expected an object or null, got " + rs.dump());
     Reader s(rs, src);
     std::string type;
     if (auto t = s.opt_string("rope_type")) type = *t;
     else if (auto t2 = s.opt_string("type")) type = *t2;
+    else if (std::string(key) == "rope_parameters") return;  // only rope_theta: default rope
     else throw Error(src, "rope_scaling.rope_type", "is missing");
     if (type == "default") return;
     if (type == "su") type = "longrope";
+
     RopeScaling& out = c.rope_scaling;
     auto num = [&](const char* k) -> std::optional<double> {
         if (!s.present(k)) return std::nullopt;
@@ -295,6 +299,11 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
     c.rms_norm_eps = r.opt_double("rms_norm_eps").value_or(d.rms_norm_eps);
     if (!(c.rms_norm_eps > 0)) throw Error(src, "rms_norm_eps", "must be positive");
     c.rope_theta = r.opt_double("rope_theta").value_or(10000.0);
+    if (!r.present("rope_theta") && r.present("rope_parameters") && j.at("rope_parameters").is_object()) {
+        const json& rp = j.at("rope_parameters");
+        if (rp.contains("rope_theta") && !rp.at("rope_theta").is_null())
+            c.rope_theta = r.as_double(rp.at("rope_theta"), "rope_parameters.rope_theta");
+    }
     if (!(c.rope_theta > 0)) throw Error(src, "rope_theta", "must be positive");
     c.partial_rotary_factor = r.opt_double("partial_rotary_factor").value_or(1.0);
     if (!(c.partial_rotary_factor > 0 && c.partial_rotary_factor <= 1.0))
@@ -369,6 +378,28 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
         std::vector<int> pad = r.token_ids("pad_token_id", d.pad >= 0 ? std::vector<int>{d.pad} : std::vector<int>{});
         c.pad_token_id = pad.empty() ? -1 : pad.front();
     }
+    if (r.present("layer_types")) {
+        const json& lt = j.at("layer_types");
+        if (!lt.is_array() || static_cast<int>(lt.size()) != c.num_hidden_layers)
+            throw Error(src, "layer_types", "must be an array with one entry per layer (" +
+                                                std::to_string(c.num_hidden_layers) + ")");
+        for (const auto& x : lt) {
+            if (!x.is_string() || (x.get<std::string>() != "sliding_attention" && x.get<std::string>() != "full_attention"))
+                throw Error(src, "layer_types", "entries must be \"sliding_attention\" or \"full_attention\", got " + x.dump());
+            c.layer_types.push_back(x.get<std::string>());
+        }
+    } else {
+        for (int i = 0; i < c.num_hidden_layers; ++i) {
+            bool sliding = false;
+            if (c.sliding_window > 0) {
+                if (c.model_type == "gemma2") sliding = (i % 2) == 0;
+                else if (c.model_type == "qwen2" || c.model_type == "qwen3") sliding = i >= c.max_window_layers;
+                else sliding = true;
+            }
+            c.layer_types.push_back(sliding ? "sliding_attention" : "full_attention");
+        }
+    }
+
     if (auto dt = r.opt_string("torch_dtype")) c.torch_dtype = *dt;
     else if (auto dt2 = r.opt_string("dtype")) c.torch_dtype = *dt2;
     return c;
