@@ -5,6 +5,7 @@
 #include "achilles/error.h"
 #include "achilles/tokenizer.h"
 #include "test_paths.h"
+#include "tokenizer/utf8.h"
 
 #include <QtTest/QtTest>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 using namespace achilles;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+namespace tok = achilles::tok;
 
 namespace {
 
@@ -93,6 +95,52 @@ bool throws_error(const std::function<void()>& f, QString* msg = nullptr) {
         return false;
     }
     return false;
+}
+
+json load_golden(const std::string& name) {
+    fs::path p = fs::path(test::tests_dir()) / "tokenizer" / "golden" / (name + ".json");
+    return json::parse(slurp(p));
+}
+
+// Where the golden's tokenizer lives; empty when it is on ../shared and that is absent.
+std::string golden_source(const json& g) {
+    const std::string base = g.at("base"), rel = g.at("path");
+    if (base == "shared") return test::shared_path(rel);
+    return (fs::path(test::tests_dir()) / rel).string();
+}
+
+QString label(const std::string& tok, const std::string& what, const std::string& text) {
+    return QString::fromStdString(tok + " " + what + " " + json(text).dump());
+}
+
+// Compares every case of a golden file: ids without / with special tokens, split_special, the
+// token strings and the decoded text.
+void check_golden(const json& g, const Tokenizer& tok) {
+    const std::string name = g.at("tokenizer");
+    QCOMPARE(tok.vocab_size(), g.at("vocab_size").get<int>());
+    if (!g.at("bos_id").is_null()) QCOMPARE(tok.bos_id(), g.at("bos_id").get<int>());
+    else QCOMPARE(tok.bos_id(), -1);
+    int n = 0;
+    for (const json& c : g.at("cases")) {
+        const std::string text = c.at("text");
+        COMPARE_IDS(tok.encode(text, {false, false}), ids_of(c.at("ids_plain")), label(name, "plain", text));
+        COMPARE_IDS(tok.encode(text, {true, false}), ids_of(c.at("ids_special")), label(name, "special", text));
+        COMPARE_IDS(tok.encode(text, {false, true}), ids_of(c.at("ids_split_special")), label(name, "split_special", text));
+        std::vector<int> plain = ids_of(c.at("ids_plain"));
+        const json& toks = c.at("tokens_plain");
+        for (size_t i = 0; i < plain.size(); ++i)
+            QCOMPARE(QString::fromStdString(tok.token_string(plain[i])), QString::fromStdString(toks[i].get<std::string>()));
+        if (c.contains("decoded"))
+            QCOMPARE(QString::fromStdString(tok.decode(plain)), QString::fromStdString(c.at("decoded")));
+        if (c.contains("decoded_special_skipped"))
+            QCOMPARE(QString::fromStdString(tok.decode(ids_of(c.at("ids_special")), true)),
+                     QString::fromStdString(c.at("decoded_special_skipped")));
+        if (c.contains("decoded_split_special"))
+            QCOMPARE(QString::fromStdString(tok.decode(ids_of(c.at("ids_split_special")))),
+                     QString::fromStdString(c.at("decoded_split_special")));
+        ++n;
+    }
+    QVERIFY(n >= 60);
 }
 
 }  // namespace
@@ -197,6 +245,187 @@ private slots:
         for (size_t i = 0; i < texts.size(); ++i)
             COMPARE_IDS(tok->encode(texts[i], {false, true}), ids_of(ref[i]), QString::fromStdString(texts[i]));
 #endif
+    }
+
+
+    // ---------------------------------------------------------------- byte-level BPE fixtures (always on)
+    void bpeFixtures_data() {
+        QTest::addColumn<QString>("name");
+        QTest::newRow("qwenlike") << "bpe_qwenlike";
+        QTest::newRow("llama3like") << "bpe_llama3like";
+        QTest::newRow("gpt2like") << "bpe_gpt2like";
+    }
+    void bpeFixtures() {
+        QFETCH(QString, name);
+        json g = load_golden(name.toStdString());
+        auto tok = load_tokenizer(golden_source(g));
+        QCOMPARE(QString::fromStdString(tok->kind()), QString("bpe"));
+        check_golden(g, *tok);
+        // Loading the tokenizer.json file directly (not the folder) reads the config beside it too.
+        auto tok2 = load_tokenizer((fs::path(golden_source(g)) / "tokenizer.json").string());
+        COMPARE_IDS(tok2->encode("Hello world", {}), tok->encode("Hello world", {}), "file vs folder");
+    }
+
+    // ---------------------------------------------------------------- real tokenizers on ../shared
+    void sharedTokenizers_data() {
+        QTest::addColumn<QString>("name");
+        QTest::newRow("llama3") << "llama3";
+        QTest::newRow("qwen3") << "qwen3";
+        QTest::newRow("llama2") << "llama2";
+        QTest::newRow("stories260k") << "stories260k";
+    }
+    void sharedTokenizers() {
+        QFETCH(QString, name);
+        json g = load_golden(name.toStdString());
+        const std::string src = golden_source(g);
+        if (src.empty()) QSKIP("../shared (ACHILLES_SHARED) is absent: real-tokenizer goldens skipped");
+        auto t0 = std::chrono::steady_clock::now();
+        auto tok = load_tokenizer(src);
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        qInfo("%s: loaded in %.3f s", qPrintable(name), secs);
+        QVERIFY2(secs < 5.0, qPrintable(QString("load took %1 s").arg(secs)));
+        check_golden(g, *tok);
+    }
+
+    void sharedEncodeSpeed() {
+        const std::string src = test::shared_path("tokenizers/qwen3");
+        const std::string text_path = test::shared_path("text/wikitext2-test.raw");
+        if (src.empty() || text_path.empty()) QSKIP("../shared (ACHILLES_SHARED) is absent");
+        std::string text = slurp(text_path).substr(0, 300000);
+        while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();
+        if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xC0) text.pop_back();
+        auto tok = load_tokenizer(src);
+        auto t0 = std::chrono::steady_clock::now();
+        std::vector<int> ids = tok->encode(text, {false, false});
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        qInfo("qwen3: encoded %zu bytes -> %zu tokens in %.3f s (%.1f MB/s)", text.size(), ids.size(), secs,
+              text.size() / secs / 1e6);
+        QVERIFY(ids.size() > text.size() / 10);
+        QCOMPARE(QString::fromStdString(tok->decode(ids)), QString::fromStdString(text));
+    }
+
+    // ---------------------------------------------------------------- NFC against Python unicodedata
+    void nfcAgreesWithPython() {
+        const QString py = QStringLiteral(ACHILLES_PYTHON3);
+        if (py.isEmpty() || !QFileInfo::exists(py)) QSKIP("/usr/bin/python3 is absent");
+        // Random strings of bases, combining marks (several classes), Hangul jamo and precomposed letters.
+        const std::vector<uint32_t> pool = {'a', 'e', 'o', 'A', 'u', 0xE9, 0x1E0B, 0x300, 0x301, 0x302, 0x303, 0x308,
+                                            0x323, 0x327, 0x328, 0x31B, 0x334, 0x345, 0x3B1, 0x3B9, 0x1100, 0x1161,
+                                            0x11A8, 0xAC00, 0xD4DB, 0x0915, 0x093C, 0x094D, 0x212B, 0x2126, 0xFB01,
+                                            0x0F73, 0x0F71, 0x0F72, 0x1D15F, 0x1D165, 0x05D1, 0x05BC, ' '};
+        std::mt19937 rng(2024);
+        std::vector<std::string> in;
+        for (int k = 0; k < 400; ++k) {
+            std::string s;
+            int len = 1 + rng() % 12;
+            for (int i = 0; i < len; ++i) {
+                uint32_t cp = pool[rng() % pool.size()];
+                std::string u;
+                QString q = QString::fromUcs4(reinterpret_cast<const char32_t*>(&cp), 1);
+                s += q.toStdString();
+            }
+            in.push_back(s);
+        }
+        json hexes = json::array();
+        for (const auto& s : in) hexes.push_back(hex(s));
+        fs::path d = scratch("nfc");
+        spit(d / "in.json", hexes.dump());
+        QProcess proc;
+        proc.start(py, {"-c",
+                        "import json,sys,unicodedata as u\n"
+                        "t=[bytes.fromhex(h).decode('utf-8') for h in json.load(open(sys.argv[1]))]\n"
+                        "print(json.dumps([u.normalize('NFC',x).encode('utf-8').hex() for x in t]))\n",
+                        QString::fromStdString((d / "in.json").string())});
+        QVERIFY(proc.waitForFinished(60000));
+        QCOMPARE(proc.exitCode(), 0);
+        json ref = json::parse(proc.readAllStandardOutput().toStdString());
+        QCOMPARE(ref.size(), in.size());
+        int changed = 0;
+        for (size_t i = 0; i < in.size(); ++i) {
+            std::string got = hex(tok::nfc(in[i]));
+            if (ref[i].get<std::string>() != hex(in[i])) ++changed;
+            QCOMPARE(QString::fromStdString(got), QString::fromStdString(ref[i].get<std::string>()));
+        }
+        QVERIFY(changed > 50);   // the sample really exercises composition and reordering
+    }
+
+    // ---------------------------------------------------------------- BPE error cases
+    void bpeErrors() {
+        fs::path d = scratch("bpe_bad");
+        const fs::path good = fs::path(test::tests_dir()) / "tokenizer" / "data" / "bpe_qwenlike" / "tokenizer.json";
+        json base = json::parse(slurp(good));
+        QString msg;
+        auto expect_error = [&](const std::string& file_text, const QString& must_contain) {
+            spit(d / "tokenizer.json", file_text);
+            QVERIFY2(throws_error([&] { load_tokenizer((d / "tokenizer.json").string()); }, &msg),
+                     qPrintable(must_contain));
+            QVERIFY2(msg.contains("tokenizer.json") && msg.contains(must_contain), qPrintable(msg));
+        };
+        expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {", "invalid JSON");
+        expect_error("", "invalid JSON");
+        expect_error("[1,2,3]", "JSON object");
+        { json j = base; j["model"]["type"] = "WordPiece"; expect_error(j.dump(), "model.type"); }
+        { json j = base; j["model"].erase("vocab"); expect_error(j.dump(), "model.vocab"); }
+        { json j = base; j["model"]["vocab"]["x"] = "seven"; expect_error(j.dump(), "model.vocab"); }
+        { json j = base; j["model"]["merges"][3] = 17; expect_error(j.dump(), "model.merges[3]"); }
+        { json j = base; j["model"]["merges"][5] = json::array({"\u00e4\u00f6", "zz"}); expect_error(j.dump(), "model.merges[5]"); }
+        { json j = base; j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(unclosed"; expect_error(j.dump(), "pattern"); }
+        { json j = base; j["pre_tokenizer"] = {{"type", "Metaspace"}}; expect_error(j.dump(), "pre_tokenizer"); }
+        { json j = base; j["normalizer"] = {{"type", "Lowercase"}}; expect_error(j.dump(), "normalizer"); }
+        { json j = base; j["added_tokens"][0]["id"] = "x"; expect_error(j.dump(), "added_tokens[0].id"); }
+        { json j = base; j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", json::array({{{"SpecialToken", {{"id", "<nope>"}}}}, {{"Sequence", {{"id", "A"}}}}})}};
+          expect_error(j.dump(), "post_processor"); }
+        // Random bytes.
+        std::mt19937 rng(9);
+        for (int k = 0; k < 5; ++k) {
+            std::string junk;
+            for (int i = 0; i < 200; ++i) junk += char(rng() & 0xff);
+            spit(d / "tokenizer.json", junk);
+            QVERIFY(throws_error([&] { load_tokenizer((d / "tokenizer.json").string()); }, &msg));
+        }
+        // Truncated real file.
+        std::string text = slurp(good);
+        spit(d / "tokenizer.json", text.substr(0, text.size() / 3));
+        QVERIFY(throws_error([&] { load_tokenizer((d / "tokenizer.json").string()); }, &msg));
+        // Config naming a token the vocabulary lacks.
+        fs::create_directories(d / "cfg");
+        fs::copy_file(good, d / "cfg" / "tokenizer.json", fs::copy_options::overwrite_existing);
+        spit(d / "cfg" / "tokenizer_config.json", "{\"bos_token\": {\"content\": \"<nope>\"}}");
+        QVERIFY(throws_error([&] { load_tokenizer((d / "cfg").string()); }, &msg));
+        QVERIFY2(msg.contains("bos_token") && msg.contains("tokenizer_config.json"), qPrintable(msg));
+        spit(d / "cfg" / "tokenizer_config.json", "{\"bos_token\": 5}");
+        QVERIFY(throws_error([&] { load_tokenizer((d / "cfg").string()); }, &msg));
+        QVERIFY2(msg.contains("bos_token"), qPrintable(msg));
+        // Invalid UTF-8 and out-of-range ids on a good tokenizer.
+        auto tok = load_tokenizer(good.string());
+        for (std::string b : {"\xff", "ab\xc3", "\xc0\xaf", "\xed\xa0\x80", "x\x80y", "<|im_start|>\xfe"}) {
+            QVERIFY(throws_error([&] { tok->encode(b, {}); }, &msg));
+            QVERIFY2(msg.contains("text"), qPrintable(msg));
+        }
+        QVERIFY(throws_error([&] { tok->decode({0, tok->vocab_size()}); }, &msg));
+        QVERIFY(throws_error([&] { tok->decode({-3}); }, &msg));
+        QVERIFY(throws_error([&] { tok->token_string(-1); }, &msg));
+        // Decoding a partial UTF-8 sequence gives U+FFFD, not a crash.
+        std::vector<int> ids = tok->encode("\xe6\x97\xa5", {false, false});
+        QVERIFY(!ids.empty());
+        std::string first = tok->decode({ids.front()});
+        if (ids.size() > 1) QVERIFY(first.find("\xEF\xBF\xBD") != std::string::npos);
+    }
+
+    void bpeLongInputs() {
+        const fs::path good = fs::path(test::tests_dir()) / "tokenizer" / "data" / "bpe_llama3like";
+        auto tok = load_tokenizer(good.string());
+        // Long runs must not be quadratic or crash: 200k spaces, a 100k-letter word, 50k emoji.
+        std::string spaces(200000, ' '), word(100000, 'k'), emoji;
+        for (int i = 0; i < 50000; ++i) emoji += "\xf0\x9f\x98\x80";
+        for (const std::string* s : {&spaces, &word, &emoji}) {
+            auto t0 = std::chrono::steady_clock::now();
+            std::vector<int> ids = tok->encode(*s, {false, false});
+            double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            QVERIFY(!ids.empty());
+            QVERIFY2(secs < 10.0, qPrintable(QString("took %1 s").arg(secs)));
+            QCOMPARE(tok->decode(ids), *s);
+        }
     }
 
     // ---------------------------------------------------------------- error cases
