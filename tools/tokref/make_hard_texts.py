@@ -26,10 +26,24 @@ TEXTS = [
     "Don't DON'T don't", "\u00a0\u00a0", "\r\r\n\n", " \n \n", "!!!???...", "--- *** ===", "½ ² ﬁ ligature", "ｆｕｌｌｗｉｄｔｈ", "Ⅻ roman", "\U0001d400 math bold",
 ]
 
+# Seeded random strings from pieces that stress the pre-tokenizer regexes and special-token matching.
+PIECES = (list("abcXYZ019 _'.,;:!?-()[]{}<>|/\\\"") + [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000",
+          "'s", "'LL", "n't", "<|", "|>", "<s>", "</s>", "<|endoftext|>", "<|im_start|>", "<|begin_of_text|>",
+          "<think>", "[MASK]", "<sep>", "kalomi", "e\u0301", "\u0308", "\u0327", "\u00e9", "\u00df", "\u0130", "\u212b",
+          "\u65e5\u672c", "\u4e2d", "\u3053\u3093", "\ud55c", "\u0645\u0631", "\u05e9", "\u0928\u093f",
+          "\U0001f600", "\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd", "\u2764\ufe0f", "\u200b", "\ufeff",
+          "123", "4567", "3.14", "\u0663\u0664", "\uff11\uff12", "\u00bd", "\U0001d400", "http://a.b/c?d=e"])
+
+def random_texts(n, seed):
+    import random
+    rng = random.Random(seed)
+    return [''.join(rng.choice(PIECES) for _ in range(rng.randint(1, 14))) for _ in range(n)]
+
 def main():
+    texts = TEXTS + random_texts(120, 20240521)
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, 'hard_texts.json'), 'w', encoding='utf-8') as f:
-        json.dump(TEXTS, f, ensure_ascii=True, indent=0)
+        json.dump(texts, f, ensure_ascii=True, indent=0)
 
 if __name__ == '__main__':
     main()

@@ -200,8 +200,52 @@ struct TemplatePiece {
     std::vector<int> ids;   // special token ids when !is_sequence
 };
 
-bool is_ws_byte(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_word_byte(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
+// Character classes for added-token matching, as HF's AddedVocabulary: lstrip/rstrip eat Unicode
+// whitespace (char::is_whitespace), single_word needs non-word neighbours (char::is_alphanumeric or _).
+class CharClass {
+public:
+    explicit CharClass(const char* pattern) {
+        int err = 0;
+        PCRE2_SIZE off = 0;
+        code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &err, &off, nullptr);
+        md_ = code_ ? pcre2_match_data_create_from_pattern(code_, nullptr) : nullptr;
+    }
+    ~CharClass() {
+        pcre2_match_data_free(md_);
+        pcre2_code_free(code_);
+    }
+    bool ok() const { return code_ != nullptr; }
+    // Whether the code point starting at s[i] is in the class.
+    bool at(std::string_view s, size_t i) const {
+        std::lock_guard<std::mutex> lk(mu_);
+        return pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), i, PCRE2_NO_UTF_CHECK, md_, nullptr) > 0;
+    }
+
+private:
+    pcre2_code* code_ = nullptr;
+    pcre2_match_data* md_ = nullptr;
+    mutable std::mutex mu_;
+};
+
+const CharClass& word_class() {
+    static const CharClass full("[\\p{Alphabetic}\\p{N}_]");
+    static const CharClass fallback("[\\p{L}\\p{Mn}\\p{Mc}\\p{Nl}\\p{N}_]");
+    return full.ok() ? full : fallback;
+}
+const CharClass& space_class() {
+    static const CharClass c("\\s");
+    return c;
+}
+// Start of the code point that ends just before byte i (i > 0).
+size_t prev_cp(std::string_view s, size_t i) {
+    do { --i; } while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80);
+    return i;
+}
+size_t next_cp(std::string_view s, size_t i) {
+    utf8_next(s, i);
+    return i;
+}
 
 class BpeTokenizer final : public Tokenizer {
 public:
@@ -243,7 +287,7 @@ public:
                     if (text.compare(i, a->content.size(), a->content) != 0) continue;
                     if (a->single_word) {
                         size_t e = i + a->content.size();
-                        if ((i > 0 && is_word_byte(text[i - 1])) || (e < n && is_word_byte(text[e]))) continue;
+                        if ((i > 0 && word_class().at(text, prev_cp(text, i))) || (e < n && word_class().at(text, e))) continue;
                     }
                     hit = a;
                     break;
@@ -252,9 +296,9 @@ public:
             if (!hit) { ++i; continue; }
             size_t gap_end = i, next = i + hit->content.size();
             if (hit->lstrip)
-                while (gap_end > start && is_ws_byte(text[gap_end - 1])) --gap_end;
+                while (gap_end > start && space_class().at(text, prev_cp(text, gap_end))) gap_end = prev_cp(text, gap_end);
             if (hit->rstrip)
-                while (next < n && is_ws_byte(text[next])) ++next;
+                while (next < n && space_class().at(text, next)) next = next_cp(text, next);
             encode_gap(text.substr(start, gap_end - start), body);
             body.push_back(hit->id);
             start = i = next;
@@ -424,7 +468,7 @@ private:
             has_id_[t.id] = 1;
             added_flag_[t.id] = 1;
             if (t.special) special_[t.id] = 1;
-            vocab_.emplace(t.content, t.id);
+            added_ids_.emplace(t.content, t.id);
             added_.push_back(std::move(t));
         }
         for (const auto& t : added_) {
@@ -501,10 +545,16 @@ private:
         }
     }
 
+    // A token's id: added tokens first (as HF token_to_id), then the model vocabulary. -1 if none.
+    int lookup(const std::string& tok) const {
+        if (auto it = added_ids_.find(tok); it != added_ids_.end()) return it->second;
+        if (auto it = vocab_.find(tok); it != vocab_.end()) return it->second;
+        return -1;
+    }
     int token_id_or_fail(const std::string& tok, const std::string& field) const {
-        auto it = vocab_.find(tok);
-        if (it == vocab_.end()) fail(field, "token '" + tok + "' is not in the vocabulary");
-        return it->second;
+        int id = lookup(tok);
+        if (id < 0) fail(field, "token '" + tok + "' is not in the vocabulary");
+        return id;
     }
 
     void load_post_node(const json& n, const std::string& field) {
@@ -577,9 +627,9 @@ private:
 
     void apply_config(const TokenizerConfig& cfg) {
         auto find_tok = [&](const std::string& s, const char* field) {
-            auto it = vocab_.find(s);
-            if (it == vocab_.end()) throw Error(cfg.source, field, "the token '" + s + "' is not in " + path_);
-            return it->second;
+            int id = lookup(s);
+            if (id < 0) throw Error(cfg.source, field, "the token '" + s + "' is not in " + path_);
+            return id;
         };
         if (cfg.bos_token && !cfg.bos_token->empty()) bos_ = find_tok(*cfg.bos_token, "bos_token");
         if (cfg.eos_token && !cfg.eos_token->empty()) eos_ = find_tok(*cfg.eos_token, "eos_token");
@@ -738,7 +788,8 @@ private:
     }
 
     std::string path_;
-    std::unordered_map<std::string, int> vocab_;
+    std::unordered_map<std::string, int> vocab_;       // the model's vocabulary only
+    std::unordered_map<std::string, int> added_ids_;   // added tokens
     std::vector<std::string> id_to_token_;
     std::vector<char> has_id_, special_, added_flag_;
     std::unordered_map<uint64_t, std::pair<int, int>> merges_;   // (left,right) -> (rank, merged id)
