@@ -145,8 +145,19 @@ GenerateResult generate_tokens(const Transformer& model, const Tokenizer* tok, c
             break;
         }
         if (step + 1 < opt.max_new) {
-            at::Tensor next = at::full({1, 1}, int64_t(id), at::TensorOptions().dtype(at::kLong));
-            logits = model.forward(next, hooks, &cache);
+            const RopeScaling& rs = model.config().rope_scaling;
+            const int64_t orig = rs.original_max_position_embeddings;
+            if (rs.type == "longrope" && orig > 0 && cache.length <= orig && cache.length + 1 > orig) {
+                // As HF Phi3 does: once the sequence crosses original_max_position_embeddings the
+                // long factors apply to every position, so the cache is recomputed once.
+                std::vector<int64_t> all(prompt.begin(), prompt.end());
+                all.insert(all.end(), gen.begin(), gen.end());
+                cache = KVCache{};
+                logits = model.forward(at::tensor(all, at::TensorOptions().dtype(at::kLong)).unsqueeze(0), hooks, &cache);
+            } else {
+                at::Tensor next = at::full({1, 1}, int64_t(id), at::TensorOptions().dtype(at::kLong));
+                logits = model.forward(next, hooks, &cache);
+            }
         }
     }
     if (tok) res.text = tok->decode(gen, true);

@@ -183,7 +183,8 @@ at::Tensor Transformer::Impl::activation(const at::Tensor& x) const {
 int Transformer::Impl::sliding_for(int layer) const {
     if (cfg.sliding_window <= 0) return 0;
     if (arch->alt_sliding) return layer % 2 == 0 ? cfg.sliding_window : 0;
-    if (arch->sliding_flagged) return cfg.use_sliding_window ? cfg.sliding_window : 0;
+    if (arch->sliding_flagged)  // HF: sliding only when use_sliding_window, on layers >= max_window_layers
+        return cfg.use_sliding_window && layer >= cfg.max_window_layers ? cfg.sliding_window : 0;
     if (cfg.model_type == "mistral") return cfg.sliding_window;
     return 0;
 }

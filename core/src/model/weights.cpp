@@ -10,7 +10,9 @@
 #include "achilles/checkpoint.h"
 #include "achilles/error.h"
 #include "model/arch.h"
+#include <cstring>
 #include <set>
+#include <torch/version.h>
 
 namespace achilles {
 
@@ -173,6 +175,11 @@ at::ScalarType parse_dtype_option(const std::string& o) {
 
 at::ScalarType compute_dtype(const std::string& option, const at::Device& device, at::ScalarType checkpoint) {
     at::ScalarType t = parse_dtype_option(option);
+#if TORCH_VERSION_MAJOR < 2
+    if (t == at::kHalf && device.is_cpu())
+        throw Error("options", "dtype", "f16 compute on CPU is not supported by libtorch " TORCH_VERSION
+                                        " (no half-precision CPU matmul); use f32 or bf16, or a CUDA device");
+#endif
     if (t != at::ScalarType::Undefined) return t;
     if (device.is_cpu()) return at::kFloat;
     return checkpoint == at::kDouble ? at::kFloat : checkpoint;
