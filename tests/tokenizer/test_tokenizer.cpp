@@ -254,6 +254,7 @@ private slots:
         QTest::newRow("qwenlike") << "bpe_qwenlike";
         QTest::newRow("llama3like") << "bpe_llama3like";
         QTest::newRow("gpt2like") << "bpe_gpt2like";
+        QTest::newRow("deepseeklike") << "bpe_deepseeklike";
     }
     void bpeFixtures() {
         QFETCH(QString, name);

@@ -145,5 +145,35 @@ def main():
         'model': model(vocab, merges, False, False)},
         {'bos_token': '<|endoftext|>', 'eos_token': '<|endoftext|>', 'add_bos_token': False})
 
+DS_SPLITS = [r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+             r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"]
+
+def main_deepseek():
+    # DeepSeek-like: several Split steps in sequence, an empty normalizer Sequence, full-width special
+    # tokens, a non-special added token, TemplateProcessing BOS, config tokens written as objects.
+    vocab, merges = train(corpus(4, 1000), 400)
+    n = len(vocab)
+    bos, eos = '<\uff5cbegin\u2581of\u2581sentence\uff5c>', '<\uff5cend\u2581of\u2581sentence\uff5c>'
+    toks = [added(n, bos, True), added(n + 1, eos, True), added(n + 2, '<\uff5cUser\uff5c>', False, normalized=True),
+            added(n + 3, '<\uff5cAssistant\uff5c>', False, normalized=True)]
+    write('bpe_deepseeklike', {
+        'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': toks,
+        'normalizer': {'type': 'Sequence', 'normalizers': []},
+        'pre_tokenizer': {'type': 'Sequence', 'pretokenizers': [
+            {'type': 'Split', 'pattern': {'Regex': r}, 'behavior': 'Isolated', 'invert': False} for r in DS_SPLITS] +
+            [bytelevel(trim=True)]},
+        'post_processor': {'type': 'TemplateProcessing',
+                           'single': [{'SpecialToken': {'id': bos, 'type_id': 0}}, {'Sequence': {'id': 'A', 'type_id': 0}}],
+                           'pair': [{'SpecialToken': {'id': bos, 'type_id': 0}}, {'Sequence': {'id': 'A', 'type_id': 0}},
+                                    {'Sequence': {'id': 'B', 'type_id': 1}}],
+                           'special_tokens': {bos: {'id': bos, 'ids': [n], 'tokens': [bos]}}},
+        'decoder': bytelevel(apx=True, trim=True, regex=True),
+        'model': model(vocab, merges, False, False)},
+        {'add_bos_token': True, 'add_eos_token': False,
+         'bos_token': {'__type': 'AddedToken', 'content': bos, 'lstrip': False, 'normalized': True, 'rstrip': False, 'single_word': False},
+         'eos_token': {'__type': 'AddedToken', 'content': eos, 'lstrip': False, 'normalized': True, 'rstrip': False, 'single_word': False},
+         'legacy': True, 'tokenizer_class': 'LlamaTokenizerFast'})
+
 if __name__ == '__main__':
+    main_deepseek()
     main()

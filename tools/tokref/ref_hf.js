@@ -21,6 +21,7 @@ const SPECS = [
   { name: 'bpe_qwenlike', base: 'tests', rel: 'tokenizer/data/bpe_qwenlike' },
   { name: 'bpe_llama3like', base: 'tests', rel: 'tokenizer/data/bpe_llama3like' },
   { name: 'bpe_gpt2like', base: 'tests', rel: 'tokenizer/data/bpe_gpt2like' },
+  { name: 'bpe_deepseeklike', base: 'tests', rel: 'tokenizer/data/bpe_deepseeklike' },
 ];
 
 function tokenContent(v) {
