@@ -14,6 +14,11 @@
 #include <string>
 #include <vector>
 
+// Exported by libsentencepiece (not declared in its public headers).
+namespace sentencepiece::logging {
+void SetMinLogLevel(int v);
+}
+
 struct spb_model {
     sentencepiece::SentencePieceProcessor sp;
 };
@@ -147,6 +152,11 @@ __attribute__((visibility("default"))) int spb_piece_flags(const spb_model* m, i
 
 __attribute__((visibility("default"))) char* spb_train(const char* args) {
     try {
+        // Under RTLD_DEEPBIND the library's std::cerr binds to libstdc++'s own, never-constructed
+        // copy when the executable has a copy-relocated std::cerr (any program that uses it, e.g.
+        // achilles-cli): the trainer's first LOG(INFO) ("Running command") then crashes. Keep its
+        // logging at ERROR and above (a --minloglevel in args still applies after parsing).
+        sentencepiece::logging::SetMinLogLevel(2);
         auto st = sentencepiece::SentencePieceTrainer::Train(absl::string_view(args ? args : ""));
         if (!st.ok()) return dup_string(st.ToString());
         return nullptr;
