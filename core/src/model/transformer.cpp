@@ -458,9 +458,10 @@ at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache
         }
         at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
         at::Tensor attn;
-#if TORCH_VERSION_MAJOR >= 2
-        if (softcap <= 0) {
-            at::Tensor allowed = mask.defined() ? mask.logical_not() : at::Tensor();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+        if (softcap <= 0) {  // fused attention (libtorch >= 2.1 has the scale argument)
+            c10::optional<at::Tensor> allowed;
+            if (mask.defined()) allowed = mask.logical_not();
             attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, m.scale);
         } else
 #endif
