@@ -19,11 +19,6 @@ const char* kConfig =
     R"({"model_type":"llama","architectures":["LlamaForCausalLM"],"vocab_size":16,"hidden_size":8,
 "intermediate_size":12,"num_hidden_layers":1,"num_attention_heads":2,"tie_word_embeddings":true})";
 
-std::vector<std::byte> floats(std::initializer_list<float> v) {
-    std::vector<std::byte> b(v.size() * 4);
-    std::memcpy(b.data(), std::data(v), b.size());
-    return b;
-}
 TensorData t(const std::string& name, std::vector<int64_t> shape, float start) {
     int64_t n = 1;
     for (auto s : shape) n *= s;
