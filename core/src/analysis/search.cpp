@@ -60,10 +60,8 @@ at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids) {
 }
 
 std::vector<double> nll_of_logits(const at::Tensor& logits, const at::Tensor& ids) {
-    const int64_t T = ids.size(1);
-    at::Tensor lg = logits.select(0, 0).slice(0, 0, T - 1).to(at::kFloat);
-    at::Tensor tgt = ids.select(0, 0).slice(0, 1, T).to(lg.device()).unsqueeze(1);
-    at::Tensor nll = (lg.logsumexp(-1, true) - lg.gather(1, tgt)).squeeze(1).to(at::kDouble).cpu().contiguous();
+    // The model's own next-token NLL, so that search and Engine::perplexity agree to the bit.
+    at::Tensor nll = next_token_nll(logits, ids).to(at::kCPU, at::kDouble).contiguous();
     const double* p = nll.data_ptr<double>();
     return std::vector<double>(p, p + nll.numel());
 }

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The critical-neuron search against the independent float64 reference (tests/reference/
+// ref_search.py, golden values in tests/fixtures/search/golden.json), the planted massive channel,
+// masks at every position, determinism, cancellation, bisection, minimal sets, baselines and
+// dataset loading.
+#include "achilles/error.h"
+#include "achilles/results.h"
+#include "achilles/search.h"
+#include "model/transformer.h"
+#include "test_paths.h"
+#include <QtTest>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+using namespace achilles;
+using json = nlohmann::json;
+
+namespace {
+
+std::unique_ptr<Engine> load_fixture(const std::string& name) {
+    LoadOptions lo;
+    lo.path = test::tests_dir() + "/fixtures/search/" + name;
+    return Engine::load(lo, null_progress());
+}
+
+json golden() {
+    std::ifstream in(test::tests_dir() + "/fixtures/search/golden.json");
+    return json::parse(in);
+}
+
+double rel(double a, double b) { return std::abs(a - b) / std::max(1e-300, std::abs(b)); }
+
+std::string write_temp(const std::string& name, const std::string& contents) {
+    std::filesystem::path p = std::filesystem::path(test::build_scratch()) / ("search_" + name);
+    std::ofstream(p, std::ios::binary) << contents;
+    return p.string();
+}
+
+}  // namespace
+
+class TestSearch : public QObject {
+    Q_OBJECT
+
+    std::unique_ptr<Engine> planted_, plain_;
+    json golden_;
+    std::vector<int> ids_;
+
+private slots:
+    void initTestCase() {
+        planted_ = load_fixture("planted");
+        plain_ = load_fixture("plain");
+        golden_ = golden();
+        ids_ = golden_["ids"].get<std::vector<int>>();
+    }
+
+    void faithfulMatchesReference_data() {
+        QTest::addColumn<QString>("name");
+        QTest::newRow("planted") << "planted";
+        QTest::newRow("plain") << "plain";
+    }
+    void faithfulMatchesReference() {
+        QFETCH(QString, name);
+        const json& ref = golden_[name.toStdString() + "_eps100"];
+        const Engine& eng = name == "planted" ? *planted_ : *plain_;
+        SearchOptions o;
+        o.alpha = ref["alpha"].get<double>();
+        o.samples = ref["samples"].get<int>();
+        o.seed = ref["seed"].get<uint64_t>();
+        o.step = ref["step"].get<int>();
+        o.epsilon = ref["epsilon"].get<double>();
+        o.max_steps = ref["max_steps"].get<int>();
+        o.top = 300;
+        SearchResult r = run_search(eng, "", ids_, o, null_progress());
+        QCOMPARE(r.total_entries, ref["total_entries"].get<int64_t>());
+        QVERIFY2(rel(r.ppl_orig, ref["ppl_orig"].get<double>()) < 1e-4, "ppl_orig differs from the reference");
+        // Ranking: same entries in the same order, except where the reference itself has a
+        // near-tie (then the C++ entry's importance must equal the reference's at that rank).
+        const json& rr = ref["ranking"];
+        QCOMPARE(r.ranking.size(), rr.size());
+        std::map<std::tuple<int, std::string, int, int>, double> ref_imp;
+        for (const auto& e : rr)
+            ref_imp[{e["layer"].get<int>(), e["module"].get<std::string>(), e["position"].get<int>(),
+                     e["channel"].get<int>()}] = e["importance"].get<double>();
+        int swaps = 0;
+        for (size_t i = 0; i < r.ranking.size(); ++i) {
+            const RankedEntry& a = r.ranking[i];
+            const json& b = rr[i];
+            const double bi = b["importance"].get<double>();
+            QVERIFY2(rel(a.importance, bi) < 1e-4,
+                     qPrintable(QString("importance at rank %1: %2 vs %3").arg(i).arg(a.importance).arg(bi)));
+            const bool same = a.neuron.layer == b["layer"].get<int>() &&
+                              module_name(a.neuron.module) == b["module"].get<std::string>() &&
+                              a.position == b["position"].get<int>() && a.neuron.channel == b["channel"].get<int>();
+            if (!same) {
+                ++swaps;
+                auto it = ref_imp.find({a.neuron.layer, std::string(module_name(a.neuron.module)), a.position,
+                                        a.neuron.channel});
+                if (it != ref_imp.end())
+                    QVERIFY2(rel(it->second, bi) < 1e-4, qPrintable(QString("rank %1 differs beyond a near-tie").arg(i)));
+                else
+                    QVERIFY(i + 5 >= r.ranking.size());  // may only enter at the very end of the list
+            }
+        }
+        QVERIFY2(swaps <= 4, "too many near-tie swaps");
+        // Stage-2 curve.
+        const json& rc = ref["curve"];
+        QCOMPARE(r.curve.size(), rc.size());
+        for (size_t i = 0; i < r.curve.size(); ++i) {
+            QCOMPARE(r.curve[i].n, rc[i]["n"].get<int>());
+            QCOMPARE(r.curve[i].unique_channels, rc[i]["unique_channels"].get<int>());
+            QVERIFY2(rel(r.curve[i].ppl, rc[i]["ppl"].get<double>()) < 1e-4,
+                     qPrintable(QString("curve ppl at n=%1: %2 vs %3").arg(r.curve[i].n).arg(r.curve[i].ppl)
+                                    .arg(rc[i]["ppl"].get<double>())));
+            QVERIFY(std::abs(r.curve[i].delta - rc[i]["delta"].get<double>()) < 1e-4);
+        }
+        // forwards: baseline + one per distinct unique-channel count; literal = steps + 1.
+        std::set<int> distinct;
+        for (const auto& p : rc) distinct.insert(p["unique_channels"].get<int>());
+        QCOMPARE(r.forwards_linear, 1 + static_cast<int>(distinct.size()));
+        QCOMPARE(r.forwards_literal, 1 + static_cast<int>(rc.size()));
+        QVERIFY(!r.faithful.reached);
+    }
+
+    void plantedChannelFound() {
+        const json& pc = golden_["planted_channel"];
+        const Neuron planted{pc["layer"].get<int>(), *module_from_name(pc["module"].get<std::string>()),
+                             pc["channel"].get<int>()};
+        SearchOptions o;  // the paper's defaults except K
+        o.samples = 8;
+        SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
+        QVERIFY(r.faithful.reached);
+        QCOMPARE(r.faithful.neurons.size(), size_t(1));
+        QVERIFY(r.faithful.neurons[0] == planted);
+        QVERIFY(r.faithful.delta >= 3.0);
+        QCOMPARE(r.ranking.front().neuron, planted);
+        for (SearchMode m : {SearchMode::channel_max, SearchMode::channel_mean}) {
+            o.mode = m;
+            SearchResult c = run_search(*planted_, "", ids_, o, null_progress());
+            QCOMPARE(c.ranking.front().neuron, planted);
+            QCOMPARE(c.ranking.front().position, -1);
+            QVERIFY(c.faithful.reached);
+        }
+    }
+
+    void masksApplyAtEveryPosition() {
+        const Transformer& model = *planted_->impl().model;
+        std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act, 7}, {1, Module::q_proj, 3}};
+        MaskSpec spec = mask_of(ch);
+        QCOMPARE(spec.size(), size_t(3));
+        std::map<std::pair<int, int>, at::Tensor> rec;
+        Hooks recorder;
+        recorder.site = [&](int l, Module m, at::Tensor& out) { rec[{l, int(m)}] = out.clone(); };
+        Hooks h = compose(make_mask_hooks(spec), recorder);
+        std::vector<int64_t> v(ids_.begin(), ids_.end());
+        at::Tensor t = at::tensor(v, at::kLong).view({1, -1});
+        model.forward(t, &h);
+        for (const Neuron& n : ch) {
+            at::Tensor s = rec[{n.layer, int(n.module)}];
+            QVERIFY(s.defined());
+            QCOMPARE(s.size(1), int64_t(ids_.size()));
+            QCOMPARE(s.select(2, n.channel).abs().max().item<double>(), 0.0);  // every position
+            QVERIFY(s.select(2, n.channel + 1).abs().max().item<double>() > 0.0);
+        }
+        // The search's masked perplexity equals the engine's for the same spec.
+        SearchOptions o;
+        o.samples = 4;
+        o.epsilon = 100;
+        o.max_steps = 20;
+        o.top = 100;
+        SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
+        const CurvePoint& last = r.curve.back();
+        PplResult e = planted_->perplexity(ids_, mask_of(prefix_channels(r.ranking, last.n)), null_progress());
+        QVERIFY(rel(e.ppl, last.ppl) < 1e-6);
+    }
+
+    void deterministic() {
+        SearchOptions o;
+        o.samples = 6;
+        o.epsilon = 100;
+        o.max_steps = 15;
+        o.top = 500;
+        SearchResult a = run_search(*plain_, "probe", ids_, o, null_progress());
+        SearchResult b = run_search(*plain_, "probe", ids_, o, null_progress());
+        QCOMPARE(result_to_json(a, false), result_to_json(b, false));
+        // Batching does not change the noise (per-sample seeds): same ranking and curve.
+        o.batch = 4;
+        SearchResult c = run_search(*plain_, "probe", ids_, o, null_progress());
+        QCOMPARE(c.ranking.size(), a.ranking.size());
+        for (size_t i = 0; i < 50; ++i) {
+            QCOMPARE(c.ranking[i].neuron, a.ranking[i].neuron);
+            QVERIFY(rel(c.ranking[i].importance, a.ranking[i].importance) < 1e-5);
+        }
+        QCOMPARE(c.curve.size(), a.curve.size());
+        // A different seed gives a different ranking.
+        o.seed = 7;
+        SearchResult d = run_search(*plain_, "probe", ids_, o, null_progress());
+        QVERIFY(d.ranking[0].importance != a.ranking[0].importance);
+    }
+
+    void cancelPromptly() {
+        const double before = planted_->perplexity(ids_, {}, null_progress()).ppl;
+        SearchOptions o;
+        o.samples = 1000000;  // far longer than the test
+        Progress progress;
+        std::atomic<bool> cancelled{false};
+        std::atomic<double> returned_after{-1};
+        std::chrono::steady_clock::time_point t_cancel;
+        std::thread worker([&] {
+            try {
+                run_search(*planted_, "", ids_, o, progress);
+            } catch (const Cancelled&) {
+                cancelled = true;
+            }
+            returned_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_cancel).count();
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        t_cancel = std::chrono::steady_clock::now();
+        progress.cancel();
+        worker.join();
+        QVERIFY(cancelled);
+        QVERIFY2(returned_after < 1.0, qPrintable(QString("returned %1 s after cancel").arg(returned_after.load())));
+        // The engine still works and gives the same answer.
+        QCOMPARE(planted_->perplexity(ids_, {}, null_progress()).ppl, before);
+    }
+
+    void bisectBound() {
+        int monotone_cases = 0;
+        for (const Engine* eng : {planted_.get(), plain_.get()}) {
+            for (double eps : {3.0, 0.6, 0.3}) {
+                SearchOptions o;
+                o.samples = 6;
+                o.epsilon = eps;
+                o.max_steps = 200;
+                SearchResult lin = run_search(*eng, "", ids_, o, null_progress());
+                if (!lin.faithful.reached) continue;
+                o.strategy = SearchStrategy::bisect;
+                SearchResult bis = run_search(*eng, "", ids_, o, null_progress());
+                QVERIFY(bis.bisected.has_value());
+                const int nstar = lin.faithful.n;
+                const int bound = 2 * static_cast<int>(std::ceil(std::log2(std::max(1, nstar)))) + 2;
+                QVERIFY2(bis.bisected->evaluations <= bound,
+                         qPrintable(QString("n*=%1: %2 evaluations > %3").arg(nstar).arg(bis.bisected->evaluations).arg(bound)));
+                // Monotone up to n*: bisection must reach epsilon at the same n*.
+                bool monotone = true;
+                for (size_t i = 1; i < lin.curve.size(); ++i)
+                    if (lin.curve[i].delta < lin.curve[i - 1].delta) monotone = false;
+                if (monotone) {
+                    ++monotone_cases;
+                    QVERIFY(bis.bisected->reached);
+                    QCOMPARE(bis.bisected->n, nstar);
+                }
+                if (!bis.bisected->reached) continue;  // a non-monotone curve may hide n* from bisection
+                // Below n*, epsilon is not reached (the linear check).
+                if (bis.bisected->n > 1) {
+                    bool found_below = false;
+                    for (const auto& p : bis.curve)
+                        if (p.n == bis.bisected->n - 1) { found_below = true; QVERIFY(p.delta < eps); }
+                    QVERIFY(found_below);
+                }
+            }
+        }
+        QVERIFY(monotone_cases >= 1);
+    }
+
+    void minimalSet() {
+        SearchOptions o;
+        o.samples = 6;
+        o.step = 20;  // a prefix of 20 entries holds several channels
+        o.minimize = true;
+        SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
+        QVERIFY(r.faithful.reached);
+        QVERIFY(r.faithful.neurons.size() > 1);
+        QVERIFY(r.minimal.has_value());
+        QCOMPARE(r.minimal->neurons.size(), size_t(1));
+        QCOMPARE(r.minimal->neurons[0], (Neuron{0, Module::down_proj, 5}));
+        QVERIFY(r.minimal->reached);
+        QCOMPARE(r.minimal->evaluations, static_cast<int>(r.faithful.neurons.size()));  // tries + verification
+        const double ppl = planted_->perplexity(ids_, mask_of(r.minimal->neurons), null_progress()).ppl;
+        QVERIFY(rel(ppl, r.minimal->ppl) < 1e-6);
+    }
+
+    void sweepAndBaselines() {
+        SearchOptions o;
+        o.samples = 4;
+        o.sweep = 4;
+        o.random_runs = 3;
+        o.baselines = {"random", "activation", "gradient"};
+        SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
+        QCOMPARE(r.sweep.size(), size_t(4));
+        QCOMPARE(r.sweep[0].name, std::string("ours"));
+        for (const Series& s : r.sweep) {
+            QCOMPARE(s.points.size(), size_t(5));
+            QVERIFY(std::abs(s.points[0].log10_ppl - std::log10(r.ppl_orig)) < 1e-9);
+        }
+        // ours at n=1 masks the planted channel.
+        QVERIFY(std::abs(r.sweep[0].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
+        // random: R runs give a spread.
+        bool spread = false;
+        for (const auto& p : r.sweep[1].points) spread = spread || p.log10_ppl_std > 0;
+        QVERIFY(spread);
+        // activation (signed, descending) picks the massive channel first too.
+        QVERIFY(std::abs(r.sweep[2].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
+        // gradient: check against a finite difference of the loss along the chosen entry.
+        QVERIFY(std::isfinite(r.sweep[3].points[4].log10_ppl));
+        QVERIFY_EXCEPTION_THROWN(
+            [&] { SearchOptions b = o; b.baselines = {"nonsense"}; run_search(*planted_, "", ids_, b, null_progress()); }(),
+            Error);
+    }
+
+    void badParameters() {
+        auto expect = [&](SearchOptions o, std::vector<int> ids, const char* word) {
+            try {
+                run_search(*planted_, "", ids, o, null_progress());
+                QFAIL("no error");
+            } catch (const Error& e) {
+                QVERIFY2(std::string(e.what()).find(word) != std::string::npos, e.what());
+            }
+        };
+        SearchOptions o;
+        o.samples = 2;
+        SearchOptions a = o; a.alpha = 0; expect(a, ids_, "alpha");
+        SearchOptions k = o; k.samples = 0; expect(k, ids_, "samples");
+        SearchOptions e = o; e.epsilon = -1; expect(e, ids_, "epsilon");
+        SearchOptions s = o; s.top = 5; s.step = 10; expect(s, ids_, "step");
+        expect(o, {1}, "2 tokens");
+        expect(o, {1, 999}, "vocabulary");
+    }
+
+    void datasetTexts() {
+        const std::string wiki = write_temp("wiki.raw",
+            " \n = Valkyria Chronicles III = \n \n"
+            " Senjou no Valkyria 3 : Unrecorded Chronicles is a tactical role @-@ playing video game .\n"
+            " short line\n"
+            " = = Gameplay = = \n"
+            " As with previous Valkyira Chronicles games , Valkyria Chronicles III is a tactical game .\n");
+        auto w = load_dataset_texts(wiki, 0);
+        QCOMPARE(w.size(), size_t(2));
+        QVERIFY(w[0].rfind("Senjou", 0) == 0);
+        QCOMPARE(load_dataset_texts(wiki, 1).size(), size_t(1));
+        const std::string plain = write_temp("plain.txt", "Once upon a time.\nThe end.\n\n\nAnother story\nhere.\n");
+        auto p = load_dataset_texts(plain, 0);
+        QCOMPARE(p.size(), size_t(2));
+        QCOMPARE(p[0], std::string("Once upon a time.\nThe end."));
+        const std::string jl = write_temp("d.jsonl", "{\"text\": \"a b c\"}\n\n{\"text\": \"d e\"}\n");
+        auto j = load_dataset_texts(jl, 0);
+        QCOMPARE(j.size(), size_t(2));
+        QCOMPARE(j[1], std::string("d e"));
+        const std::string bad = write_temp("bad.jsonl", "{\"text\": \"ok\"}\n{\"txt\": 3}\n");
+        try {
+            load_dataset_texts(bad, 0);
+            QFAIL("no error");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find("bad.jsonl:2") != std::string::npos, e.what());
+        }
+        QVERIFY_EXCEPTION_THROWN(load_dataset_texts(write_temp("garbage.jsonl", "{not json\n"), 0), Error);
+        QVERIFY_EXCEPTION_THROWN(load_dataset_texts(write_temp("empty.txt", "\n\n"), 0), Error);
+        QVERIFY_EXCEPTION_THROWN(load_dataset_texts("/nonexistent/file.txt", 0), Error);
+    }
+
+    void stories260K() {
+        const std::string dir = test::shared_path("models/stories260K");
+        const std::string text_file = test::shared_path("text/tinystories-valid-head.txt");
+        if (dir.empty() || text_file.empty()) QSKIP("../shared/models/stories260K is absent");
+        LoadOptions lo;
+        lo.path = dir;
+        auto eng = Engine::load(lo, null_progress());
+        auto texts = load_dataset_texts(text_file, 3);
+        QCOMPARE(texts.size(), size_t(3));
+        // Dataset perplexity = token-weighted mean over samples of Engine::perplexity.
+        double sum = 0;
+        int scored = 0, tokens = 0;
+        for (const auto& t : texts) {
+            auto ids = eng->encode_for_ppl(t, 512);
+            PplResult pr = eng->perplexity(ids, {}, null_progress());
+            for (double v : pr.nll) sum += v;
+            scored += static_cast<int>(pr.nll.size());
+            tokens += static_cast<int>(ids.size());
+        }
+        DatasetPpl d = dataset_perplexity(*eng, texts, {}, 512, null_progress());
+        QCOMPARE(d.samples, 3);
+        QCOMPARE(d.tokens, tokens);
+        QVERIFY2(rel(d.ppl, std::exp(sum / scored)) < 1e-6, qPrintable(QString("%1 vs %2").arg(d.ppl, 0, 'g', 12).arg(std::exp(sum / scored), 0, 'g', 12)));
+        // A small search on a TinyStories paragraph runs end to end with every option.
+        SearchOptions o;
+        o.samples = 8;
+        o.minimize = true;
+        o.top = 20000;
+        auto ids = eng->encode_for_ppl(texts[0], 512);
+        SearchResult r = run_search(*eng, texts[0], ids, o, null_progress());
+        QVERIFY(r.ppl_orig > 1 && r.ppl_orig < 100);
+        // widths q 64, k 32, v 32, o 64, gate/up/act 172, down 64, post-norm 64 over 5 layers
+        QCOMPARE(r.total_entries, int64_t(ids.size()) * 5 * (64 + 32 + 32 + 64 + 3 * 172 + 64 + 64));
+        QVERIFY(!r.curve.empty());
+        qInfo("stories260K: ppl %.3f, faithful %d neurons (n=%d, delta %.3f, reached %d), minimal %d, %d forwards vs %d literal",
+              r.ppl_orig, int(r.faithful.neurons.size()), r.faithful.n, r.faithful.delta, int(r.faithful.reached),
+              r.minimal ? int(r.minimal->neurons.size()) : -1, r.forwards_linear, r.forwards_literal);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestSearch)
+#include "test_search.moc"
