@@ -1,1 +1,143 @@
-int main(){return 0;}
+// SPDX-License-Identifier: GPL-3.0-or-later
+// achilles: the workbench GUI.
+//   achilles [--model DIR|default] [--demo] [--session FILE]
+//            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--size WxH]]
+#include "achilles/error.h"
+#include "core/workbench.h"
+#include "jobs/job_controller.h"
+#include "main_window.h"
+#include "panels/model_panel.h"
+#include "panels/generations_panel.h"
+#include "panels/neurons_panel.h"
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QStandardPaths>
+#include <QThread>
+#include <QTimer>
+#include <cstdio>
+
+using namespace achilles::ui;
+
+namespace {
+// Spins the event loop until no job is pending and every queued result was delivered.
+bool waitIdle(Workbench* wb, int timeoutMs) {
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < timeoutMs) {
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 30);
+        if (!wb->jobs()->busy()) {
+            for (int i = 0; i < 10; ++i) QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
+            if (!wb->jobs()->busy()) return true;
+        }
+        QThread::msleep(5);
+    }
+    return false;
+}
+QString demoText() {
+    QFile f(QStringLiteral(":/achilles/demo-probe.txt"));
+    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()).trimmed() : QString();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool headless = false;
+    for (int i = 1; i < argc; ++i)
+        if (QByteArray(argv[i]) == "--screenshot") headless = true;
+    if (headless && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("achilles"));
+    QApplication::setApplicationName(QStringLiteral("workbench"));
+    QApplication::setApplicationDisplayName(QStringLiteral("Achilles Workbench"));
+    QApplication::setApplicationVersion(QStringLiteral(ACHILLES_VERSION));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/achilles/icons/achilles.svg")));
+
+    QCommandLineParser p;
+    p.setApplicationDescription(QStringLiteral("Achilles Workbench: find the few neurons an LLM cannot live without."));
+    p.addHelpOption();
+    p.addVersionOption();
+    QCommandLineOption model(QStringLiteral("model"), QStringLiteral("Model folder to load, or \"default\" for the embedded model."), QStringLiteral("DIR"));
+    QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Load the embedded model and the demo probe text."));
+    QCommandLineOption session(QStringLiteral("session"), QStringLiteral("Open a session (.achilles) or an achilles-cli result JSON."), QStringLiteral("FILE"));
+    QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Render a view headlessly to OUT.png and exit."), QStringLiteral("OUT.png"));
+    QCommandLineOption view(QStringLiteral("view"), QStringLiteral("View for --screenshot: %1.").arg(MainWindow::viewNames().join(QStringLiteral(", "))),
+                            QStringLiteral("NAME"), QStringLiteral("main"));
+    QCommandLineOption search(QStringLiteral("search"), QStringLiteral("With --screenshot: run the search first."));
+    QCommandLineOption samples(QStringLiteral("samples"), QStringLiteral("Override the search's K (noisy samples)."), QStringLiteral("K"));
+    QCommandLineOption generate(QStringLiteral("generate"), QStringLiteral("With --screenshot: mask the critical set and generate both sides first."));
+    QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size for --screenshot --view main."), QStringLiteral("WxH"), QStringLiteral("1500x920"));
+    p.addOptions({model, demo, session, shot, view, search, samples, generate, size});
+    p.process(app);
+
+    if (headless) QStandardPaths::setTestModeEnabled(true);  // screenshots ignore the user's saved layout
+    MainWindow w;
+    w.setInteractive(!headless);
+    Workbench* wb = w.workbench();
+    if (headless) {
+        const QStringList wh = p.value(size).split(QLatin1Char('x'));
+        if (wh.size() == 2) w.resize(wh[0].toInt(), wh[1].toInt());
+    }
+    w.show();
+
+    if (p.isSet(session) && !w.openSessionFile(p.value(session))) {
+        if (headless) {
+            std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
+            return 1;
+        }
+    }
+    QString modelPath = p.value(model);
+    if (p.isSet(demo)) {
+        if (modelPath.isEmpty()) modelPath = QStringLiteral("default");
+        wb->setText(demoText());
+        wb->generation().prompt = QStringLiteral("Once upon a time");
+    }
+    if (p.isSet(samples)) {
+        auto o = wb->options();
+        o.samples = p.value(samples).toInt();
+        wb->setOptions(o);
+    }
+    if (!modelPath.isEmpty()) w.modelPanel()->loadPath(modelPath);
+
+    if (!headless) return app.exec();
+
+    // Headless screenshot: load, optionally search and generate, then render the view.
+    const int timeout = 300000;
+    if (!waitIdle(wb, timeout)) {
+        std::fprintf(stderr, "achilles: timed out waiting for the model\n");
+        return 1;
+    }
+    if (!modelPath.isEmpty() && !wb->hasModel()) {
+        std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
+        return 1;
+    }
+    if (p.isSet(search)) {
+        wb->runSearch();
+        if (!waitIdle(wb, timeout) || !wb->result()) {
+            std::fprintf(stderr, "achilles: search failed: %s\n", qPrintable(w.lastError()));
+            return 1;
+        }
+    }
+    if (p.isSet(generate)) {
+        w.neuronsPanel()->maskCritical();
+        waitIdle(wb, timeout);
+        w.generationsPanel()->generate();
+        if (!waitIdle(wb, timeout)) {
+            std::fprintf(stderr, "achilles: generation timed out\n");
+            return 1;
+        }
+    }
+    try {
+        const QImage img = w.grabView(p.value(view));
+        if (img.isNull() || !img.save(p.value(shot))) {
+            std::fprintf(stderr, "achilles: cannot write %s\n", qPrintable(p.value(shot)));
+            return 1;
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "achilles: %s\n", e.what());
+        return 2;
+    }
+    std::printf("%s\n", qPrintable(p.value(shot)));
+    return 0;
+}

@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "main_window.h"
+#include "achilles/error.h"
+#include "core/workbench.h"
+#include "export/export.h"
+#include "jobs/job_controller.h"
+#include "models/neuron_model.h"
+#include "panels/generations_panel.h"
+#include "panels/heatmap_panel.h"
+#include "panels/model_panel.h"
+#include "panels/neurons_panel.h"
+#include "panels/phase_panel.h"
+#include "panels/probe_panel.h"
+#include "panels/search_panel.h"
+#include "widgets/token_flow.h"
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDateTime>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QSaveFile>
+#include <QScreen>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTextBrowser>
+#include <QUndoStack>
+#include <cmath>
+#include <qcustomplot.h>
+
+namespace achilles::ui {
+
+namespace {
+constexpr int kLayoutVersion = 3;
+const char* kRecentFiles = "recent/files";
+const char* kRecentModels = "recent/models";
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench(this)) {
+    setObjectName(QStringLiteral("AchillesMainWindow"));
+    setWindowIcon(QIcon(QStringLiteral(":/achilles/icons/achilles.svg")));
+    setAcceptDrops(true);
+    setDockNestingEnabled(true);
+    setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks | QMainWindow::AllowNestedDocks);
+    neurons_ = new NeuronTableModel(wb_, this);
+    buildDocks();
+    buildMenus();
+
+    statusBusy_ = new QLabel(this);
+    statusBar_ = new QProgressBar(this);
+    statusBar_->setRange(0, 0);
+    statusBar_->setMaximumWidth(120);
+    statusBar_->setMaximumHeight(12);
+    statusBar_->hide();
+    statusBar()->addPermanentWidget(statusBusy_);
+    statusBar()->addPermanentWidget(statusBar_);
+    statusBar()->showMessage(tr("Open a model (Model panel), write a probe text, then Run search."));
+
+    connect(wb_, &Workbench::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+    connect(wb_, &Workbench::busyChanged, this, [this](bool busy) {
+        statusBar_->setVisible(busy);
+        statusBusy_->setText(busy ? tr("working…") : QString());
+    });
+    connect(wb_, &Workbench::modelFailed, this, [this](const QString& m) { error(tr("Cannot load the model"), m); });
+    connect(wb_, &Workbench::modelMismatch, this, [this](const QString& m) { warn(tr("Model mismatch"), m); });
+    connect(wb_, &Workbench::searchFailed, this, [this](const QString& m) { error(tr("Search failed"), m); });
+    connect(wb_, &Workbench::generationFailed, this, [this](const QString& m) { error(tr("Generation failed"), m); });
+    connect(wb_, &Workbench::pplFailed, this, [this](const QString& m) { statusBar()->showMessage(m, 10000); lastError_ = m; });
+    connect(wb_, &Workbench::modelLoaded, this, [this] { updateTitle(); });
+    connect(wb_, &Workbench::searchStarted, this, [this] { showView(QStringLiteral("phase")); });
+    connect(wb_, &Workbench::searchFinished, this, [this] {
+        dirty_ = true;
+        updateTitle();
+        showView(QStringLiteral("heatmap"));
+        statusBar()->showMessage(tr("Search finished: %1 critical neurons.").arg(wb_->result()->faithful.neurons.size()), 10000);
+    });
+    connect(wb_, &Workbench::maskChanged, this, [this] { dirty_ = true; updateTitle(); });
+    connect(wb_, &Workbench::textChanged, this, [this] { dirty_ = true; updateTitle(); });
+    connect(modelPanel_, &ModelPanel::modelChosen, this, [this](const QString& p) { addRecent(kRecentModels, p); });
+    connect(heatmapPanel_, &HeatmapPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(phasePanel_, &PhasePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(neuronsPanel_, &NeuronsPanel::exportCsvRequested, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export neurons"), QStringLiteral("neurons.csv"), tr("CSV (*.csv)"));
+        if (f.isEmpty()) return;
+        try {
+            exportCsv(neuronsPanel_->proxy(), f);
+        } catch (const std::exception& e) {
+            error(tr("Export failed"), QString::fromUtf8(e.what()));
+        }
+    });
+    restoreLayout();
+    refreshRecentMenus();
+    updateTitle();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildDocks() {
+    modelPanel_ = new ModelPanel(wb_, this);
+    probePanel_ = new ProbePanel(wb_, this);
+    searchPanel_ = new SearchPanel(wb_, this);
+    heatmapPanel_ = new HeatmapPanel(wb_, neurons_, this);
+    phasePanel_ = new PhasePanel(wb_, this);
+    neuronsPanel_ = new NeuronsPanel(wb_, neurons_, this);
+    generationsPanel_ = new GenerationsPanel(wb_, this);
+    auto dock = [this](const QString& name, const QString& title, QWidget* w) {
+        auto* d = new QDockWidget(title, this);
+        d->setObjectName(QStringLiteral("dock_") + name);
+        d->setWidget(w);
+        d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+        docks_[name] = d;
+        return d;
+    };
+    dock(QStringLiteral("model"), tr("Model"), modelPanel_);
+    dock(QStringLiteral("probe"), tr("Probe text"), probePanel_);
+    dock(QStringLiteral("search"), tr("Search"), searchPanel_);
+    dock(QStringLiteral("heatmap"), tr("Heatmap"), heatmapPanel_);
+    dock(QStringLiteral("phase"), tr("Phase transition"), phasePanel_);
+    dock(QStringLiteral("neurons"), tr("Neurons"), neuronsPanel_);
+    dock(QStringLiteral("generations"), tr("Generations"), generationsPanel_);
+    // No central widget: every panel is a dock.
+    auto* central = new QWidget(this);
+    central->setMaximumSize(0, 0);
+    setCentralWidget(central);
+    defaultLayout();
+    defaultState_ = saveState(kLayoutVersion);
+}
+
+void MainWindow::defaultLayout() {
+    for (auto* d : docks_) {
+        removeDockWidget(d);
+        d->setFloating(false);
+    }
+    addDockWidget(Qt::LeftDockWidgetArea, docks_["model"]);
+    addDockWidget(Qt::LeftDockWidgetArea, docks_["probe"]);
+    tabifyDockWidget(docks_["model"], docks_["search"]);
+    splitDockWidget(docks_["model"], docks_["probe"], Qt::Vertical);
+    addDockWidget(Qt::RightDockWidgetArea, docks_["heatmap"]);
+    tabifyDockWidget(docks_["heatmap"], docks_["phase"]);
+    addDockWidget(Qt::RightDockWidgetArea, docks_["neurons"]);
+    splitDockWidget(docks_["heatmap"], docks_["neurons"], Qt::Vertical);
+    tabifyDockWidget(docks_["neurons"], docks_["generations"]);
+    for (auto* d : docks_) d->show();
+    docks_["search"]->raise();
+    docks_["heatmap"]->raise();
+    docks_["neurons"]->raise();
+    resizeDocks({docks_["search"], docks_["heatmap"]}, {420, 900}, Qt::Horizontal);
+    resizeDocks({docks_["search"], docks_["probe"]}, {560, 300}, Qt::Vertical);
+    resizeDocks({docks_["heatmap"], docks_["neurons"]}, {520, 330}, Qt::Vertical);
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open session or result…"), this, [this] {
+        if (!maybeSave()) return;
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open session"), QFileInfo(sessionPath_).path(),
+                                                       tr("Achilles sessions and results (*.achilles *.json);;All files (*)"));
+        if (!f.isEmpty()) openSessionFile(f);
+    });
+    open->setShortcut(QKeySequence::Open);
+    file->addAction(tr("Open &model folder…"), this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Open model folder"));
+        if (!d.isEmpty()) modelPanel_->loadPath(d);
+    })->setShortcut(QKeySequence(tr("Ctrl+Shift+O")));
+    file->addAction(tr("Open &embedded default model"), this, [this] { modelPanel_->loadPath(QStringLiteral("default")); });
+    recentFiles_ = file->addMenu(tr("Recent &sessions"));
+    recentModels_ = file->addMenu(tr("Recent mo&dels"));
+    file->addSeparator();
+    file->addAction(tr("&Save session"), this, [this] {
+        if (sessionPath_.isEmpty() || !sessionPath_.endsWith(QLatin1String(".achilles"))) {
+            const QString f = QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.achilles"),
+                                                           tr("Achilles session (*.achilles)"));
+            if (!f.isEmpty()) saveSessionFile(f);
+        } else {
+            saveSessionFile(sessionPath_);
+        }
+    })->setShortcut(QKeySequence::Save);
+    file->addAction(tr("Save session &as…"), this, [this] {
+        QString f = QFileDialog::getSaveFileName(this, tr("Save session as"), sessionPath_.isEmpty() ? QStringLiteral("session.achilles") : sessionPath_,
+                                                 tr("Achilles session (*.achilles)"));
+        if (f.isEmpty()) return;
+        if (QFileInfo(f).suffix().isEmpty()) f += QStringLiteral(".achilles");
+        saveSessionFile(f);
+    })->setShortcut(QKeySequence::SaveAs);
+    QMenu* exp = file->addMenu(tr("&Export"));
+    exp->addAction(tr("Heatmap plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->plot(), QStringLiteral("heatmap")); });
+    exp->addAction(tr("Drill-down plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->drillPlot(), QStringLiteral("drilldown")); });
+    exp->addAction(tr("Phase-transition plot…"), this, [this] { exportPlotInteractive(phasePanel_->plot(), QStringLiteral("phase")); });
+    exp->addSeparator();
+    exp->addAction(tr("Neurons table (CSV)…"), neuronsPanel_, &NeuronsPanel::exportCsvRequested);
+    exp->addAction(tr("Result (JSON)…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export result"), QStringLiteral("result.json"), tr("JSON (*.json)"));
+        if (f.isEmpty()) return;
+        try {
+            writeResultJson(f);
+        } catch (const std::exception& e) {
+            error(tr("Export failed"), QString::fromUtf8(e.what()));
+        }
+    });
+    exp->addAction(tr("HTML report…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export HTML report"), QStringLiteral("report.html"), tr("HTML (*.html)"));
+        if (f.isEmpty()) return;
+        try {
+            writeHtmlReport(f);
+        } catch (const std::exception& e) {
+            error(tr("Export failed"), QString::fromUtf8(e.what()));
+        }
+    });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
+
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QAction* undo = wb_->undoStack()->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction* redo = wb_->undoStack()->createRedoAction(this, tr("&Redo"));
+    redo->setShortcuts({QKeySequence(tr("Ctrl+Shift+Z")), QKeySequence::Redo});
+    edit->addAction(undo);
+    edit->addAction(redo);
+    edit->addSeparator();
+    edit->addAction(tr("Mask &critical set"), neuronsPanel_, &NeuronsPanel::maskCritical);
+    edit->addAction(tr("Mask m&inimal set"), neuronsPanel_, &NeuronsPanel::maskMinimal);
+    edit->addAction(tr("C&lear masks"), neuronsPanel_, &NeuronsPanel::clearMasks);
+
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(tr("&Run search"), wb_, &Workbench::runSearch)->setShortcut(QKeySequence(tr("Ctrl+R")));
+    run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch)->setShortcut(QKeySequence(tr("Ctrl+.")));
+    run->addAction(tr("&Generate"), generationsPanel_, &GenerationsPanel::generate)->setShortcut(QKeySequence(tr("Ctrl+G")));
+    run->addAction(tr("Cancel &all jobs"), this, [this] { wb_->jobs()->cancelAll(); });
+
+    viewMenu_ = menuBar()->addMenu(tr("&View"));
+    for (const QString& n : {QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search"), QStringLiteral("heatmap"),
+                             QStringLiteral("phase"), QStringLiteral("neurons"), QStringLiteral("generations")})
+        viewMenu_->addAction(docks_[n]->toggleViewAction());
+    viewMenu_->addSeparator();
+    viewMenu_->addAction(tr("&Reset layout"), this, [this] { restoreState(defaultState_, kLayoutVersion); });
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About Achilles Workbench"), this, [this] {
+        QMessageBox::about(this, tr("About Achilles Workbench"),
+                           tr("<h3>Achilles Workbench %1</h3><p>Find the few neurons whose masking collapses a language "
+                              "model (\"The Achilles' Heel of LLMs\", arXiv 2510.10238).</p>"
+                              "<p>Stage 1 ranks (position, channel) entries by mean |activation| × sensitivity to noise; "
+                              "stage 2 masks ranking prefixes until log10 perplexity rises by ε.</p><p>GPL-3.0-or-later.</p>")
+                               .arg(QStringLiteral(ACHILLES_VERSION)));
+    });
+}
+
+void MainWindow::restoreLayout() {
+    QSettings s;
+    const QByteArray geo = s.value(QStringLiteral("window/geometry")).toByteArray();
+    if (geo.isEmpty() || !restoreGeometry(geo)) {
+        const QRect avail = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
+        resize(std::min(1500, avail.width() - 40), std::min(940, avail.height() - 40));
+    }
+    const QByteArray st = s.value(QStringLiteral("window/state")).toByteArray();
+    if (!st.isEmpty()) restoreState(st, kLayoutVersion);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    if (interactive_ && !maybeSave()) {
+        e->ignore();
+        return;
+    }
+    wb_->jobs()->cancelAll();
+    QSettings s;
+    s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    s.setValue(QStringLiteral("window/state"), saveState(kLayoutVersion));
+    e->accept();
+}
+
+bool MainWindow::maybeSave() {
+    if (!dirty_ || !interactive_ || !wb_->result()) return true;
+    const auto b = QMessageBox::question(this, tr("Unsaved session"), tr("Save the current session first?"),
+                                         QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel);
+    if (b == QMessageBox::Cancel) return false;
+    if (b == QMessageBox::Save) {
+        QString f = sessionPath_.endsWith(QLatin1String(".achilles")) ? sessionPath_
+                    : QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.achilles"), tr("Achilles session (*.achilles)"));
+        if (f.isEmpty()) return false;
+        return saveSessionFile(f);
+    }
+    return true;
+}
+
+void MainWindow::error(const QString& title, const QString& message) {
+    lastError_ = message;
+    statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
+    if (!interactive_) return;
+    auto* box = new QMessageBox(QMessageBox::Critical, title, message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();  // window-modal, never blocks the event loop
+}
+
+void MainWindow::warn(const QString& title, const QString& message) {
+    lastWarning_ = message;
+    statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
+    if (!interactive_) return;
+    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
+void MainWindow::addRecent(const QString& key, const QString& path) {
+    QSettings s;
+    QStringList l = s.value(key).toStringList();
+    l.removeAll(path);
+    l.prepend(path);
+    while (l.size() > 10) l.removeLast();
+    s.setValue(key, l);
+    refreshRecentMenus();
+}
+
+void MainWindow::refreshRecentMenus() {
+    QSettings s;
+    const QStringList files = s.value(kRecentFiles).toStringList();
+    const QStringList models = s.value(kRecentModels).toStringList();
+    recentFiles_->clear();
+    for (const QString& f : files)
+        recentFiles_->addAction(QFileInfo(f).fileName() + QStringLiteral("  —  ") + QFileInfo(f).path(), this, [this, f] {
+            if (maybeSave()) openSessionFile(f);
+        });
+    recentFiles_->setEnabled(!files.isEmpty());
+    recentModels_->clear();
+    for (const QString& m : models)
+        recentModels_->addAction(ModelPanel::describe(m), this, [this, m] { modelPanel_->loadPath(m); });
+    recentModels_->setEnabled(!models.isEmpty());
+    modelPanel_->setRecent(models);
+}
+
+void MainWindow::updateTitle() {
+    QString t = sessionPath_.isEmpty() ? tr("untitled") : QFileInfo(sessionPath_).fileName();
+    if (wb_->hasModel()) t += QStringLiteral(" — ") + ModelPanel::describe(wb_->modelPath());
+    setWindowTitle(t + QStringLiteral("[*] — Achilles Workbench"));
+    setWindowModified(dirty_);
+}
+
+void MainWindow::showView(const QString& name) {
+    if (auto* d = docks_.value(name)) {
+        d->show();
+        d->raise();
+    }
+}
+
+QStringList MainWindow::viewNames() {
+    return {QStringLiteral("main"), QStringLiteral("heatmap"), QStringLiteral("phase"), QStringLiteral("neurons"),
+            QStringLiteral("generations"), QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search")};
+}
+
+QImage MainWindow::grabView(const QString& name) {
+    if (name == QLatin1String("main") || name.isEmpty()) return grab().toImage();
+    QDockWidget* d = docks_.value(name);
+    if (!d) throw Error("--view", "name", "unknown view '" + name.toStdString() + "' (use " +
+                                              viewNames().join(QStringLiteral(", ")).toStdString() + ")");
+    showView(name);
+    QWidget* w = d->widget();
+    // Render at a comfortable size even when the dock is small or tabbed away.
+    const QSize size = name == QLatin1String("heatmap") ? QSize(1300, 620)
+                       : name == QLatin1String("phase") ? QSize(1000, 620)
+                       : name == QLatin1String("generations") ? QSize(1200, 520)
+                       : name == QLatin1String("neurons") ? QSize(1100, 560)
+                                                          : QSize(520, 700);
+    const bool wasFloating = d->isFloating();
+    d->setFloating(true);
+    d->resize(size);
+    w->resize(size);
+    d->show();
+    QApplication::processEvents();
+    const QImage img = w->grab().toImage();
+    d->setFloating(wasFloating);
+    return img;
+}
+
+void MainWindow::exportPlotInteractive(QCustomPlot* plot, const QString& name) {
+    PlotExportOptions opt;
+    if (!askPlotExportOptions(this, opt)) return;
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export plot"), name + QStringLiteral(".png"),
+                                                   tr("PNG image (*.png);;SVG vector (*.svg);;PDF (*.pdf)"));
+    if (f.isEmpty()) return;
+    try {
+        exportPlot(plot, f, opt);
+        statusBar()->showMessage(tr("Exported %1").arg(f), 8000);
+    } catch (const std::exception& e) {
+        error(tr("Export failed"), QString::fromUtf8(e.what()));
+    }
+}
+
+QJsonObject MainWindow::viewState() const {
+    QString current;
+    for (auto it = docks_.begin(); it != docks_.end(); ++it)
+        if (!it.value()->visibleRegion().isEmpty() && (it.key() == QLatin1String("heatmap") || it.key() == QLatin1String("phase")))
+            current = it.key();
+    return QJsonObject{{"heatmap", heatmapPanel_->viewState()},
+                       {"neurons", neuronsPanel_->viewState()},
+                       {"plot", current}};
+}
+
+void MainWindow::restoreViewState(const QJsonObject& v) {
+    heatmapPanel_->restoreViewState(v.value("heatmap").toObject());
+    neuronsPanel_->restoreViewState(v.value("neurons").toObject());
+    if (!v.value("plot").toString().isEmpty()) showView(v.value("plot").toString());
+}
+
+bool MainWindow::openSessionFile(const QString& path) {
+    try {
+        const QJsonObject view = wb_->openSession(path);
+        restoreViewState(view);
+        generationsPanel_->rebuild();
+        sessionPath_ = path;
+        dirty_ = false;
+        addRecent(kRecentFiles, path);
+        updateTitle();
+        statusBar()->showMessage(tr("Opened %1").arg(path), 8000);
+        return true;
+    } catch (const std::exception& e) {
+        error(tr("Cannot open the session"), QString::fromUtf8(e.what()));
+        return false;
+    }
+}
+
+bool MainWindow::saveSessionFile(const QString& path) {
+    try {
+        wb_->saveSession(path, viewState());
+        sessionPath_ = path;
+        dirty_ = false;
+        addRecent(kRecentFiles, path);
+        updateTitle();
+        statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
+        return true;
+    } catch (const std::exception& e) {
+        error(tr("Cannot save the session"), QString::fromUtf8(e.what()));
+        return false;
+    }
+}
+
+void MainWindow::writeResultJson(const QString& path) {
+    if (!wb_->result()) throw Error("There is no result to export yet: run a search first.");
+    write_file_atomic(path.toStdString(), result_to_json(*wb_->result()));
+}
+
+void MainWindow::writeHtmlReport(const QString& path) {
+    const auto& r = wb_->result();
+    if (!r) throw Error("There is no result to report yet: run a search first.");
+    auto esc = [](const QString& s) { return s.toHtmlEscaped(); };
+    QString h;
+    h += QStringLiteral("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Achilles report</title><style>"
+                        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+                        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+                        "th{background:#f3f3f3}.fig{margin:1em 0}.mono{font-family:monospace}</style></head><body>\n");
+    h += QStringLiteral("<h1>Achilles Workbench report</h1>\n<p>%1 · app %2 · libtorch %3</p>\n")
+             .arg(QDateTime::currentDateTime().toString(Qt::ISODate), esc(qs(r->app_version)), esc(qs(r->libtorch_version)));
+    h += QStringLiteral("<h2>Model and search</h2><table>");
+    auto row = [&](const QString& k, const QString& v) { h += QStringLiteral("<tr><th>%1</th><td>%2</td></tr>").arg(esc(k), esc(v)); };
+    row(tr("Model"), qs(r->model.path));
+    row(tr("Model type"), qs(r->model_type));
+    row(tr("Layers"), QString::number(r->layers));
+    row(tr("Probe tokens"), QString::number(r->ids.size()));
+    row(tr("Options"), QStringLiteral("α=%1, K=%2, seed=%3, ε=%4, Δn=%5, mode=%6, strategy=%7")
+                           .arg(r->options.alpha).arg(r->options.samples).arg(r->options.seed).arg(r->options.epsilon)
+                           .arg(r->options.step).arg(qs(to_string(r->options.mode)), qs(to_string(r->options.strategy))));
+    row(tr("Entries N"), QString::number(r->total_entries));
+    row(tr("PPL original"), QString::number(r->ppl_orig, 'g', 6));
+    row(tr("Critical set"), tr("%1 neurons, n* = %2, PPL %3, Δ log10 = %4%5")
+                                .arg(r->faithful.neurons.size()).arg(r->faithful.n).arg(r->faithful.ppl, 0, 'g', 6)
+                                .arg(r->faithful.delta, 0, 'f', 3).arg(r->faithful.reached ? QString() : tr(" (ε not reached)")));
+    row(tr("Rate"), QString::number(r->rate(), 'g', 4));
+    if (r->bisected) row(tr("Bisected set"), tr("%1 neurons, Δ %2").arg(r->bisected->neurons.size()).arg(r->bisected->delta, 0, 'f', 3));
+    if (r->minimal) row(tr("Minimal set"), tr("%1 neurons, Δ %2").arg(r->minimal->neurons.size()).arg(r->minimal->delta, 0, 'f', 3));
+    for (const auto& e : r->evaluations)
+        row(tr("Dataset %1").arg(qs(e.dataset)), tr("%1 set: PPL %2 → %3 (%4 samples, %5 tokens)")
+                                                    .arg(qs(e.set)).arg(e.ppl_orig, 0, 'g', 5).arg(e.ppl_masked, 0, 'g', 5)
+                                                    .arg(e.samples).arg(e.tokens));
+    h += QStringLiteral("</table>\n<h2>Figures</h2>\n");
+    auto fig = [&](QCustomPlot* p, int w, int ht) {
+        QByteArray svg = plotToSvg(p, w, ht);
+        const int at = svg.indexOf("<svg");
+        h += QStringLiteral("<div class=\"fig\">") + QString::fromUtf8(at >= 0 ? svg.mid(at) : svg) + QStringLiteral("</div>\n");
+    };
+    fig(heatmapPanel_->plot(), 700, 520);
+    fig(phasePanel_->plot(), 900, 520);
+    h += QStringLiteral("<h2>Critical neurons</h2><table><tr><th>#</th><th>neuron</th></tr>");
+    int i = 0;
+    for (const Neuron& n : r->faithful.neurons)
+        h += QStringLiteral("<tr><td>%1</td><td class=\"mono\">%2</td></tr>").arg(++i).arg(esc(qs(to_string(n))));
+    h += QStringLiteral("</table>\n");
+    const GenerationState& g = wb_->generation();
+    if (g.valid) {
+        h += QStringLiteral("<h2>Generations</h2><p>Prompt: <i>%1</i>; %2 neurons masked</p><table><tr><th>original</th><th>masked</th></tr>"
+                            "<tr><td>%3</td><td>%4</td></tr></table>\n")
+                 .arg(esc(g.prompt)).arg(wb_->masked().size()).arg(esc(qs(g.original.text)), esc(qs(g.masked.text)));
+    }
+    h += QStringLiteral("</body></html>\n");
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly) || f.write(h.toUtf8()) < 0 || !f.commit())
+        throw Error(path.toStdString(), "", "could not be written");
+}
+
+void MainWindow::openPath(const QString& path) {
+    const QFileInfo fi(path);
+    if (fi.isDir()) modelPanel_->loadPath(path);
+    else if (maybeSave()) openSessionFile(path);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+    if (e->mimeData()->hasUrls()) {
+        for (const QUrl& u : e->mimeData()->urls())
+            if (u.isLocalFile()) {
+                e->acceptProposedAction();
+                return;
+            }
+    }
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+    for (const QUrl& u : e->mimeData()->urls())
+        if (u.isLocalFile()) {
+            openPath(u.toLocalFile());
+            e->acceptProposedAction();
+            return;
+        }
+}
+
+}  // namespace achilles::ui

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The workbench window: dockable panels, menus, sessions, export, drag and drop, settings.
+#include <QImage>
+#include <QJsonObject>
+#include <QMainWindow>
+
+class QDockWidget;
+class QMenu;
+class QCustomPlot;
+class QLabel;
+class QProgressBar;
+
+namespace achilles::ui {
+
+class Workbench;
+class NeuronTableModel;
+class ModelPanel;
+class ProbePanel;
+class SearchPanel;
+class HeatmapPanel;
+class PhasePanel;
+class NeuronsPanel;
+class GenerationsPanel;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    Workbench* workbench() const { return wb_; }
+    NeuronTableModel* neuronModel() const { return neurons_; }
+    ModelPanel* modelPanel() const { return modelPanel_; }
+    ProbePanel* probePanel() const { return probePanel_; }
+    SearchPanel* searchPanel() const { return searchPanel_; }
+    HeatmapPanel* heatmapPanel() const { return heatmapPanel_; }
+    PhasePanel* phasePanel() const { return phasePanel_; }
+    NeuronsPanel* neuronsPanel() const { return neuronsPanel_; }
+    GenerationsPanel* generationsPanel() const { return generationsPanel_; }
+
+    // Errors become non-blocking message boxes; with interactive off (tests, screenshots) they
+    // only go to the status bar and lastError().
+    void setInteractive(bool on) { interactive_ = on; }
+    QString lastError() const { return lastError_; }
+    QString lastWarning() const { return lastWarning_; }
+
+    bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file
+    bool saveSessionFile(const QString& path);
+    QJsonObject viewState() const;
+    void restoreViewState(const QJsonObject& v);
+    QString sessionPath() const { return sessionPath_; }
+
+    void writeHtmlReport(const QString& path);   // throws Error
+    void writeResultJson(const QString& path);   // throws Error
+    // The named view (main, heatmap, phase, neurons, generations, model, probe, search) as an image.
+    QImage grabView(const QString& name);
+    static QStringList viewNames();
+    void showView(const QString& name);          // raise the dock
+
+protected:
+    void closeEvent(QCloseEvent* e) override;
+    void dragEnterEvent(QDragEnterEvent* e) override;
+    void dropEvent(QDropEvent* e) override;
+
+private:
+    void buildDocks();
+    void buildMenus();
+    void restoreLayout();
+    void defaultLayout();
+    void error(const QString& title, const QString& message);
+    void warn(const QString& title, const QString& message);
+    void addRecent(const QString& key, const QString& path);
+    void refreshRecentMenus();
+    void exportPlotInteractive(QCustomPlot* plot, const QString& name);
+    void updateTitle();
+    bool maybeSave();
+    void openPath(const QString& path);  // folder: model; file: session/result
+
+    Workbench* wb_;
+    NeuronTableModel* neurons_;
+    ModelPanel* modelPanel_;
+    ProbePanel* probePanel_;
+    SearchPanel* searchPanel_;
+    HeatmapPanel* heatmapPanel_;
+    PhasePanel* phasePanel_;
+    NeuronsPanel* neuronsPanel_;
+    GenerationsPanel* generationsPanel_;
+    QMap<QString, QDockWidget*> docks_;
+    QMenu* recentFiles_ = nullptr;
+    QMenu* recentModels_ = nullptr;
+    QMenu* viewMenu_ = nullptr;
+    QLabel* statusBusy_ = nullptr;
+    QProgressBar* statusBar_ = nullptr;
+    QString sessionPath_;
+    QString lastError_, lastWarning_;
+    bool interactive_ = true;
+    bool dirty_ = false;
+    QByteArray defaultState_;
+};
+
+}  // namespace achilles::ui

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "panels/neurons_panel.h"
+#include "core/workbench.h"
+#include "models/neuron_model.h"
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QTableView>
+#include <QUndoStack>
+#include <QVBoxLayout>
+#include <cmath>
+
+namespace achilles::ui {
+
+NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* parent)
+    : QWidget(parent), wb_(wb), model_(model), proxy_(new NeuronFilterProxy(this)) {
+    proxy_->setSourceModel(model_);
+    view_ = new QTableView(this);
+    view_->setModel(proxy_);
+    view_->setSortingEnabled(true);
+    view_->sortByColumn(NeuronTableModel::ColRank, Qt::AscendingOrder);
+    view_->verticalHeader()->setVisible(false);
+    view_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+    view_->horizontalHeader()->setStretchLastSection(true);
+    view_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    view_->setAlternatingRowColors(true);
+    view_->setColumnWidth(NeuronTableModel::ColMask, 52);
+    view_->setColumnWidth(NeuronTableModel::ColModule, 170);
+    filter_ = new QLineEdit(this);
+    filter_->setPlaceholderText(tr("Filter: e.g. down_proj, L3., 4095"));
+    filter_->setClearButtonEnabled(true);
+    filter_->setToolTip(tr("Words must all match the neuron label (L<layer>.<module>:<channel>); numbers match a layer or channel"));
+    maskedOnly_ = new QCheckBox(tr("Masked only"), this);
+    critical_ = new QPushButton(tr("Mask critical set"), this);
+    critical_->setToolTip(tr("Mask every neuron of the critical set found by stage 2"));
+    minimal_ = new QPushButton(tr("Mask minimal set"), this);
+    minimal_->setToolTip(tr("Mask the minimized critical set (run the search with \"Minimize\")"));
+    clear_ = new QPushButton(tr("Clear"), this);
+    clear_->setToolTip(tr("Unmask everything"));
+    auto* exportCsv = new QPushButton(tr("CSV…"), this);
+    exportCsv->setToolTip(tr("Export the table to CSV"));
+    regen_ = new QCheckBox(tr("Regenerate on change"), this);
+    regen_->setToolTip(tr("After each change, regenerate both continuations in the Generations panel"));
+    ppl_ = new QLabel(this);
+    ppl_->setTextFormat(Qt::RichText);
+    QFont f = ppl_->font();
+    f.setPointSizeF(f.pointSizeF() * 1.15);
+    ppl_->setFont(f);
+
+    auto* bar = new QHBoxLayout;
+    bar->addWidget(filter_, 1);
+    bar->addWidget(maskedOnly_);
+    bar->addWidget(exportCsv);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(critical_);
+    buttons->addWidget(minimal_);
+    buttons->addWidget(clear_);
+    buttons->addWidget(regen_);
+    buttons->addStretch();
+    buttons->addWidget(ppl_);
+    auto* lay = new QVBoxLayout(this);
+    lay->addLayout(buttons);
+    lay->addLayout(bar);
+    lay->addWidget(view_, 1);
+
+    connect(filter_, &QLineEdit::textChanged, proxy_, &NeuronFilterProxy::setText);
+    connect(maskedOnly_, &QCheckBox::toggled, proxy_, &NeuronFilterProxy::setMaskedOnly);
+    connect(critical_, &QPushButton::clicked, this, &NeuronsPanel::maskCritical);
+    connect(minimal_, &QPushButton::clicked, this, &NeuronsPanel::maskMinimal);
+    connect(clear_, &QPushButton::clicked, this, &NeuronsPanel::clearMasks);
+    connect(exportCsv, &QPushButton::clicked, this, &NeuronsPanel::exportCsvRequested);
+    connect(regen_, &QCheckBox::toggled, wb_, &Workbench::setAutoRegenerate);
+    connect(wb_, &Workbench::pplChanged, this, &NeuronsPanel::updatePpl);
+    connect(wb_, &Workbench::pplEvaluating, this, [this] {
+        ppl_->setText(ppl_->text() + QStringLiteral(" <span style='color:#888'>%1</span>").arg(tr("(evaluating…)")));
+    });
+    connect(wb_, &Workbench::pplFailed, this, [this](const QString& m) {
+        ppl_->setText(QStringLiteral("<span style='color:#b00'>%1</span>").arg(m.toHtmlEscaped()));
+    });
+    auto updateButtons = [this] {
+        const auto& r = wb_->result();
+        critical_->setEnabled(r && !r->faithful.neurons.empty());
+        minimal_->setEnabled(r && r->minimal && !r->minimal->neurons.empty());
+        clear_->setEnabled(!wb_->masked().empty());
+    };
+    connect(wb_, &Workbench::resultChanged, this, updateButtons);
+    connect(wb_, &Workbench::maskChanged, this, updateButtons);
+    connect(wb_, &Workbench::maskChanged, this, [this] {
+        if (maskedOnly_->isChecked()) proxy_->setMaskedOnly(true);
+    });
+    updateButtons();
+    updatePpl(wb_->pplOriginal(), wb_->pplMasked());
+}
+
+void NeuronsPanel::maskCritical() {
+    const auto& r = wb_->result();
+    if (!r) return;
+    std::set<Neuron> s(r->faithful.neurons.begin(), r->faithful.neurons.end());
+    wb_->requestMask(s, tr("Mask critical set (%1)").arg(s.size()));
+}
+
+void NeuronsPanel::maskMinimal() {
+    const auto& r = wb_->result();
+    if (!r || !r->minimal) return;
+    std::set<Neuron> s(r->minimal->neurons.begin(), r->minimal->neurons.end());
+    wb_->requestMask(s, tr("Mask minimal set (%1)").arg(s.size()));
+}
+
+void NeuronsPanel::clearMasks() { wb_->requestMask({}, tr("Clear masks")); }
+
+void NeuronsPanel::updatePpl(double orig, double masked) {
+    if (orig <= 0) {
+        ppl_->setText(tr("PPL: —"));
+        return;
+    }
+    const double d = masked > 0 ? std::log10(masked) - std::log10(orig) : 0;
+    const QString color = d >= (wb_->result() ? wb_->result()->options.epsilon : 3.0) ? QStringLiteral("#c00")
+                          : d > 0.3 ? QStringLiteral("#c60") : QStringLiteral("#070");
+    ppl_->setText(tr("%1 masked · PPL %2 → <b style='color:%3'>%4</b> (Δ log10 %5)")
+                      .arg(wb_->masked().size())
+                      .arg(orig, 0, 'g', 5)
+                      .arg(color)
+                      .arg(masked, 0, 'g', 5)
+                      .arg(d, 0, 'f', 2));
+}
+
+QString NeuronsPanel::pplText() const { return ppl_->text(); }
+
+QJsonObject NeuronsPanel::viewState() const {
+    return QJsonObject{{"filter", filter_->text()},
+                       {"masked_only", maskedOnly_->isChecked()},
+                       {"sort_column", view_->horizontalHeader()->sortIndicatorSection()},
+                       {"sort_order", int(view_->horizontalHeader()->sortIndicatorOrder())},
+                       {"regenerate", regen_->isChecked()}};
+}
+
+void NeuronsPanel::restoreViewState(const QJsonObject& o) {
+    filter_->setText(o.value("filter").toString());
+    maskedOnly_->setChecked(o.value("masked_only").toBool());
+    regen_->setChecked(o.value("regenerate").toBool());
+    view_->sortByColumn(o.value("sort_column").toInt(NeuronTableModel::ColRank),
+                        Qt::SortOrder(o.value("sort_order").toInt(0)));
+}
+
+}  // namespace achilles::ui
