@@ -2,6 +2,7 @@
 // achilles-cli: the command-line face of the workbench.
 #include "commands.h"
 #include <iostream>
+#include <string>
 
 int main(int argc, char** argv) {
     using namespace achilles::cli;
@@ -19,6 +20,20 @@ int main(int argc, char** argv) {
     register_search(app, g, run);
     register_bench(app, g, run);
     register_train(app, g, run);
+    // A first word that is neither a flag nor a command: say so plainly.
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--json" || a == "--quiet") continue;
+        if (!a.empty() && a[0] != '-') {
+            bool known = false;
+            for (const CLI::App* sub : app.get_subcommands({})) known = known || sub->get_name() == a;
+            if (!known) {
+                std::cerr << "error: unknown command '" << a << "' (see achilles-cli --help)\n";
+                return 2;
+            }
+        }
+        break;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
