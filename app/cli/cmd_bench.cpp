@@ -49,14 +49,14 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
                     }
                     std::cout << nlohmann::json{{"bench", j}}.dump(2) << "\n";
                 } else {
-                    std::cout << std::left << std::setw(36) << "measure" << std::setw(14) << "value" << std::setw(12)
+                    std::cout << std::left << std::setw(44) << "measure" << std::setw(14) << "value" << std::setw(12)
                               << "target" << "detail\n";
                     for (const auto& r : rows) {
                         std::ostringstream v, t;
                         v << std::setprecision(4) << r.value;
                         if (r.has_target)
                             t << (r.higher_is_better ? ">= " : "<= ") << r.target << (r.pass ? " ok" : " MISS");
-                        std::cout << std::left << std::setw(36) << r.name << std::setw(14) << v.str() << std::setw(12)
+                        std::cout << std::left << std::setw(44) << r.name << std::setw(14) << v.str() << std::setw(12)
                                   << t.str() << r.detail << "\n";
                     }
                 }
