@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 using namespace achilles;
@@ -195,9 +196,10 @@ private slots:
         for (size_t i = 0; i < again.log.size(); ++i)
             QVERIFY2(again.log[i].loss == first_.log[i].loss,
                      qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(again.log[i].loss, 0, 'g', 17).arg(first_.log[i].loss, 0, 'g', 17)));
-        // Same tokenizer file bytes too.
-        auto slurp = [](const fs::path& p) { std::ifstream f(p, std::ios::binary); return std::string(std::istreambuf_iterator<char>(f), {}); };
-        QCOMPARE(slurp(fs::path(scratch_) / "run1/tokenizer.model"), slurp(fs::path(scratch_) / "run2/tokenizer.model"));
+        // Same tokenizer vocabulary too (the file bytes embed the trainer's input path).
+        auto t1 = load_tokenizer(scratch_ + "/run1/tokenizer.model"), t2 = load_tokenizer(scratch_ + "/run2/tokenizer.model");
+        QCOMPARE(t1->vocab_size(), t2->vocab_size());
+        for (int i = 0; i < t1->vocab_size(); ++i) QCOMPARE(t1->token_string(i), t2->token_string(i));
         // Another seed differs.
         o = tiny_options(scratch_ + "/run3", 6);
         o.steps = 3;
