@@ -206,6 +206,51 @@ private slots:
         QCOMPARE(QString::fromStdString(tok->decode(b)), QString("ka</s>lo<s>"));
     }
 
+    void spAddedTokensAndFolderFallback() {
+        // A model folder as Phi-3/Mistral ship it: tokenizer.model, a tokenizer.json this library does
+        // not read (Unigram/Metaspace), and added tokens past the SentencePiece vocabulary.
+        fs::path d = scratch("sp_folder");
+        fs::copy_file(sp_model_, d / "tokenizer.model", fs::copy_options::overwrite_existing);
+        spit(d / "tokenizer.json", R"({"model": {"type": "Unigram", "vocab": []}, "pre_tokenizer": {"type": "Metaspace"}})");
+        spit(d / "tokenizer_config.json", R"({"add_bos_token": true, "bos_token": "<s>", "eos_token": {"content": "<|endoftext|>"},
+            "added_tokens_decoder": {"320": {"content": "<|endoftext|>", "special": true},
+                                     "321": {"content": "<|user|>", "special": false},
+                                     "323": {"content": "<|end|>", "special": true}}})");
+        auto tok = load_tokenizer(d.string());
+        QCOMPARE(QString::fromStdString(tok->kind()), QString("sentencepiece"));
+        QCOMPARE(tok->vocab_size(), 324);
+        QCOMPARE(tok->eos_id(), 320);
+        QCOMPARE(tok->bos_id(), 1);
+        QCOMPARE(QString::fromStdString(tok->token_string(320)), QString("<|endoftext|>"));
+        QVERIFY(tok->is_special(320) && !tok->is_special(321));
+        QVERIFY(throws_error([&] { tok->token_string(322); }));   // a gap in the added ids
+        QVERIFY(throws_error([&] { tok->decode({322}); }));
+        const std::vector<int> ka = tok->encode("ka", {false, false}), lo = tok->encode("lo", {false, false});
+        std::vector<int> want{1};
+        want.insert(want.end(), ka.begin(), ka.end());
+        want.push_back(320);
+        want.push_back(321);
+        want.insert(want.end(), lo.begin(), lo.end());
+        COMPARE_IDS(tok->encode("ka<|endoftext|><|user|>lo", {}), want, "added tokens");
+        QCOMPARE(QString::fromStdString(tok->decode(want)), QString("<s>ka<|endoftext|><|user|>lo"));
+        QCOMPARE(QString::fromStdString(tok->decode(want, true)), QString("ka<|user|>lo"));
+        // split_special: the special one is plain text, the non-special one is still split out.
+        std::vector<int> split = tok->encode("ka<|endoftext|><|user|>lo", {false, true});
+        QVERIFY(std::find(split.begin(), split.end(), 320) == split.end());
+        QVERIFY(std::find(split.begin(), split.end(), 321) != split.end());
+        QCOMPARE(QString::fromStdString(tok->decode(split)), QString("ka<|endoftext|><|user|>lo"));
+        // Without tokenizer.model the unsupported tokenizer.json is a clear error naming the field.
+        fs::remove(d / "tokenizer.model");
+        QString msg;
+        QVERIFY(throws_error([&] { load_tokenizer(d.string()); }, &msg));
+        QVERIFY2(msg.contains("tokenizer.json") && msg.contains("model.type"), qPrintable(msg));
+        // A corrupt tokenizer.json is an error even when tokenizer.model exists (no silent fallback).
+        fs::copy_file(sp_model_, d / "tokenizer.model", fs::copy_options::overwrite_existing);
+        spit(d / "tokenizer.json", "{\"model\": ");
+        QVERIFY(throws_error([&] { load_tokenizer(d.string()); }, &msg));
+        QVERIFY2(msg.contains("tokenizer.json"), qPrintable(msg));
+    }
+
     void spAgreesWithPython() {
 #ifndef ACHILLES_PYTHON3
         QSKIP("no python3");
@@ -284,7 +329,12 @@ private slots:
         auto tok = load_tokenizer(src);
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         qInfo("%s: loaded in %.3f s", qPrintable(name), secs);
-        QVERIFY2(secs < 5.0, qPrintable(QString("load took %1 s").arg(secs)));
+#if defined(__SANITIZE_ADDRESS__)
+        const double limit = 30.0;   // sanitizer builds are ~10x slower
+#else
+        const double limit = 5.0;    // typically 0.4-0.6 s for the 128k/151k vocabularies
+#endif
+        QVERIFY2(secs < limit, qPrintable(QString("load took %1 s").arg(secs)));
         check_golden(g, *tok);
     }
 

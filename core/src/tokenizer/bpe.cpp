@@ -361,19 +361,22 @@ public:
 private:
     // ---- loading
     [[noreturn]] void fail(const std::string& field, const std::string& what) const { throw Error(path_, field, what); }
+    [[noreturn]] void unsupported(const std::string& field, const std::string& what) const {
+        throw UnsupportedFormat(path_, field, what);
+    }
 
     void load_model(const json& j) {
         if (!j.contains("model") || !j["model"].is_object()) fail("model", "is missing or not an object");
         const json& m = j["model"];
         std::string type = m.contains("type") && m["type"].is_string() ? m["type"].get<std::string>() : "BPE";
-        if (type != "BPE") fail("model.type", "'" + type + "' is not supported (only BPE)");
+        if (type != "BPE") unsupported("model.type", "'" + type + "' is not supported (only BPE)");
         if (!m.contains("vocab") || !m["vocab"].is_object()) fail("model.vocab", "is missing or not an object");
         if (m.contains("continuing_subword_prefix") && m["continuing_subword_prefix"].is_string() &&
             !m["continuing_subword_prefix"].get<std::string>().empty())
-            fail("model.continuing_subword_prefix", "is not supported");
+            unsupported("model.continuing_subword_prefix", "is not supported");
         if (m.contains("end_of_word_suffix") && m["end_of_word_suffix"].is_string() &&
             !m["end_of_word_suffix"].get<std::string>().empty())
-            fail("model.end_of_word_suffix", "is not supported");
+            unsupported("model.end_of_word_suffix", "is not supported");
         ignore_merges_ = m.contains("ignore_merges") && m["ignore_merges"].is_boolean() && m["ignore_merges"].get<bool>();
         const json& vocab = m["vocab"];
         vocab_.reserve(vocab.size() * 2);
@@ -489,7 +492,7 @@ private:
             for (size_t k = 0; k < n["normalizers"].size(); ++k)
                 load_normalizer_node(n["normalizers"][k], field + ".normalizers[" + std::to_string(k) + "]");
         } else {
-            fail(field + ".type", "normalizer '" + t + "' is not supported (supported: NFC, Sequence)");
+            unsupported(field + ".type", "normalizer '" + t + "' is not supported (supported: NFC, Sequence)");
         }
     }
     void load_normalizer(const json& j) {
@@ -532,12 +535,12 @@ private:
             byte_level_ = true;
             pre_.push_back(std::move(s));
         } else {
-            fail(field + ".type", "pre-tokenizer '" + t + "' is not supported (supported: Split, ByteLevel, Sequence)");
+            unsupported(field + ".type", "pre-tokenizer '" + t + "' is not supported (supported: Split, ByteLevel, Sequence)");
         }
     }
     void load_pre_tokenizer(const json& j) {
         if (j.contains("pre_tokenizer")) load_pre_node(j["pre_tokenizer"], "pre_tokenizer");
-        if (!byte_level_) fail("pre_tokenizer", "has no ByteLevel step: only byte-level BPE tokenizer.json files are supported");
+        if (!byte_level_) unsupported("pre_tokenizer", "has no ByteLevel step: only byte-level BPE tokenizer.json files are supported");
         const ByteMap& bm = byte_map();
         for (int b = 0; b < 256; ++b) {
             auto it = vocab_.find(bm.enc[b]);
@@ -569,7 +572,7 @@ private:
             return;
         }
         if (t != "TemplateProcessing")
-            fail(field + ".type", "post-processor '" + t + "' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)");
+            unsupported(field + ".type", "post-processor '" + t + "' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)");
         if (!n.contains("single") || !n["single"].is_array()) fail(field + ".single", "expected an array");
         std::unordered_map<std::string, std::vector<int>> specials;
         if (n.contains("special_tokens") && n["special_tokens"].is_object()) {
@@ -619,10 +622,10 @@ private:
         if (t == "Sequence" && d.contains("decoders") && d["decoders"].is_array()) {
             for (const json& x : d["decoders"])
                 if (!(x.is_object() && x.contains("type") && x["type"] == "ByteLevel"))
-                    fail("decoder.decoders", "only ByteLevel decoders are supported");
+                    unsupported("decoder.decoders", "only ByteLevel decoders are supported");
             return;
         }
-        fail("decoder.type", "decoder '" + t + "' is not supported (supported: ByteLevel)");
+        unsupported("decoder.type", "decoder '" + t + "' is not supported (supported: ByteLevel)");
     }
 
     void apply_config(const TokenizerConfig& cfg) {

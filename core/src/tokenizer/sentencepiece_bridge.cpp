@@ -163,46 +163,53 @@ public:
         spb_model* m = b.load(path.c_str(), &err);
         if (!m) throw Error(path, "", "not a valid SentencePiece model: " + b.take_err(err));
         model_ = std::shared_ptr<spb_model>(m, [fn = b.free_model](spb_model* p) { fn(p); });
-        size_ = b.piece_size(m);
+        sp_size_ = size_ = b.piece_size(m);
         bos_ = b.bos_id(m);
         eos_ = b.eos_id(m);
         unk_ = b.unk_id(m);
+        // Added tokens from tokenizer_config.json; ids past the SentencePiece vocabulary extend it
+        // (e.g. Phi-3's <|endoftext|> = 32000 over a 32000-piece model).
+        for (const auto& a : cfg.added_tokens)
+            if (a.id >= sp_size_ && a.id < sp_size_ + 1'000'000) size_ = std::max(size_, a.id + 1);
         special_.assign(size_, 0);
-        for (int i = 0; i < size_; ++i) {
+        extra_.assign(size_ - sp_size_, std::string());
+        for (int i = 0; i < sp_size_; ++i) {
             int f = b.piece_flags(m, i);
             if (f > 0 && (f & (1 | 4))) special_[i] = 1;   // control and unknown pieces
         }
-        // tokenizer_config.json may name other BOS/EOS pieces.
-        auto lookup = [&](const std::optional<std::string>& tok, int fallback) {
+        for (int i = 0; i < sp_size_; ++i)
+            if (special_[i]) add_match_text(piece(i), i, true);
+        for (const auto& a : cfg.added_tokens) {
+            if (a.id < 0 || a.id >= size_ || a.content.empty()) continue;
+            if (a.id >= sp_size_) extra_[a.id - sp_size_] = a.content;
+            if (a.special) special_[a.id] = 1;
+            add_match_text(a.content, a.id, a.special);
+        }
+        std::stable_sort(specials_.begin(), specials_.end(),
+                         [](const Match& x, const Match& y) { return x.text.size() > y.text.size(); });
+        // tokenizer_config.json may name other BOS/EOS tokens (added tokens first, then pieces).
+        auto lookup = [&](const std::optional<std::string>& tok, int fallback, const char* field) {
             if (!tok) return fallback;
             if (tok->empty()) return -1;
+            for (const auto& mt : specials_)
+                if (mt.text == *tok) return mt.id;
             int id = b.piece_to_id(m, tok->data(), tok->size());
             size_t n = 0;
             const char* p = b.id_to_piece(m, id, &n);
             if (p && std::string_view(p, n) == *tok) return id;
-            throw Error(cfg.source, "bos_token/eos_token", "the token '" + *tok + "' is not in " + path);
+            throw Error(cfg.source, field, "the token '" + *tok + "' is not in " + path);
         };
-        bos_ = lookup(cfg.bos_token, bos_);
-        eos_ = lookup(cfg.eos_token, eos_);
+        bos_ = lookup(cfg.bos_token, bos_, "bos_token");
+        eos_ = lookup(cfg.eos_token, eos_, "eos_token");
         add_bos_ = cfg.add_bos_token.value_or(true) && bos_ >= 0;
         add_eos_ = cfg.add_eos_token.value_or(false) && eos_ >= 0;
-        // Special-token texts recognised in input (HF: added special tokens are split out first).
-        for (int i = 0; i < size_; ++i)
-            if (special_[i]) add_special_text(piece(i), i);
-        for (const auto& a : cfg.added_tokens) {
-            if (a.id < 0 || a.id >= size_) continue;   // added tokens outside the SP vocabulary are not supported
-            if (a.special) special_[a.id] = 1;
-            add_special_text(a.content, a.id);
-        }
-        std::sort(specials_.begin(), specials_.end(),
-                  [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
     }
 
     std::vector<int> encode(std::string_view text, const EncodeOptions& opt) const override {
         check_utf8(text);
         std::vector<int> out;
         if (opt.add_special && add_bos_) out.push_back(bos_);
-        if (opt.split_special || specials_.empty()) {
+        if (specials_.empty()) {
             encode_plain(text, out);
         } else {
             size_t start = 0, i = 0;
@@ -210,8 +217,10 @@ public:
                 int hit = -1;
                 size_t len = 0;
                 if (first_bytes_[static_cast<unsigned char>(text[i])]) {
-                    for (const auto& [s, id] : specials_)
-                        if (text.compare(i, s.size(), s) == 0) { hit = id; len = s.size(); break; }
+                    for (const auto& mt : specials_) {
+                        if (opt.split_special && mt.special) continue;
+                        if (text.compare(i, mt.text.size(), mt.text) == 0) { hit = mt.id; len = mt.text.size(); break; }
+                    }
                 }
                 if (hit >= 0) {
                     if (i > start) encode_plain(text.substr(start, i - start), out);
@@ -235,9 +244,11 @@ public:
             if (id < 0 || id >= size_)
                 throw Error("ids", "", "token id " + std::to_string(id) + " is outside the vocabulary (size " +
                                            std::to_string(size_) + ") of " + path_);
-            if (special_[id]) {
+            if (id >= sp_size_ && extra_[id - sp_size_].empty())
+                throw Error("ids", "", "token id " + std::to_string(id) + " is not assigned in " + path_);
+            if (special_[id] || id >= sp_size_) {
                 flush(run, out);
-                if (!skip_special) out += piece(id);
+                if (!(skip_special && special_[id])) out += piece(id);
             } else {
                 run.push_back(id);
             }
@@ -248,6 +259,8 @@ public:
 
     std::string token_string(int id) const override {
         if (id < 0 || id >= size_) throw Error("ids", "", "token id " + std::to_string(id) + " is outside the vocabulary");
+        if (id >= sp_size_ && extra_[id - sp_size_].empty())
+            throw Error("ids", "", "token id " + std::to_string(id) + " is not assigned in " + path_);
         return piece(id);
     }
     int vocab_size() const override { return size_; }
@@ -259,15 +272,16 @@ public:
 
 private:
     std::string piece(int id) const {
+        if (id >= sp_size_) return extra_[id - sp_size_];
         size_t n = 0;
         const char* p = bridge().id_to_piece(model_.get(), id, &n);
         return p ? std::string(p, n) : std::string();
     }
-    void add_special_text(const std::string& s, int id) {
+    void add_match_text(const std::string& s, int id, bool special) {
         if (s.empty()) return;
         for (const auto& e : specials_)
-            if (e.first == s) return;
-        specials_.emplace_back(s, id);
+            if (e.text == s) return;
+        specials_.push_back({s, id, special});
         first_bytes_[static_cast<unsigned char>(s[0])] = 1;
     }
     void encode_plain(std::string_view text, std::vector<int>& out) const {
@@ -296,10 +310,16 @@ private:
 
     std::string path_;
     std::shared_ptr<spb_model> model_;
-    int size_ = 0, bos_ = -1, eos_ = -1, unk_ = -1;
+    int sp_size_ = 0, size_ = 0, bos_ = -1, eos_ = -1, unk_ = -1;
     bool add_bos_ = true, add_eos_ = false;
     std::vector<char> special_;
-    std::vector<std::pair<std::string, int>> specials_;   // longest first
+    struct Match {
+        std::string text;
+        int id;
+        bool special;
+    };
+    std::vector<Match> specials_;          // texts split out of the input, longest first
+    std::vector<std::string> extra_;       // added tokens past the SentencePiece vocabulary
     bool first_bytes_[256] = {};
 };
 

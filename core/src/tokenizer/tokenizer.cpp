@@ -115,9 +115,11 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     fs::path p(path);
     if (!fs::exists(p, ec)) throw Error(path, "", "no such tokenizer file or folder");
     fs::path file;
+    bool folder_has_model = false;
     if (fs::is_directory(p, ec)) {
+        folder_has_model = fs::is_regular_file(p / "tokenizer.model", ec);
         if (fs::is_regular_file(p / "tokenizer.json", ec)) file = p / "tokenizer.json";
-        else if (fs::is_regular_file(p / "tokenizer.model", ec)) file = p / "tokenizer.model";
+        else if (folder_has_model) file = p / "tokenizer.model";
         else throw Error(path, "", "the folder has neither tokenizer.json nor tokenizer.model");
     } else {
         file = p;
@@ -125,7 +127,15 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     const fs::path cfg_path = file.parent_path() / "tokenizer_config.json";
     tok::TokenizerConfig cfg = tok::read_tokenizer_config(fs::is_regular_file(cfg_path, ec) ? cfg_path.string() : "");
     const std::string ext = file.extension().string();
-    if (ext == ".json") return tok::make_bpe_tokenizer(file.string(), cfg);
+    if (ext == ".json") {
+        try {
+            return tok::make_bpe_tokenizer(file.string(), cfg);
+        } catch (const tok::UnsupportedFormat&) {
+            // e.g. Mistral, Gemma, Phi-3: a Metaspace tokenizer.json beside the SentencePiece model.
+            if (!folder_has_model) throw;
+            return tok::make_sentencepiece_tokenizer((p / "tokenizer.model").string(), cfg);
+        }
+    }
     if (ext == ".model") return tok::make_sentencepiece_tokenizer(file.string(), cfg);
     // Unknown extension: sniff. JSON starts with '{' after whitespace.
     std::ifstream f(file, std::ios::binary);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 // Internal pieces shared by the tokenizer implementations (not a public contract).
+#include "achilles/error.h"
 #include "achilles/tokenizer.h"
 
 #include <optional>
@@ -9,6 +10,13 @@
 #include <vector>
 
 namespace achilles::tok {
+
+// A well-formed file using a feature this implementation does not support (e.g. a Metaspace
+// tokenizer.json): load_tokenizer() then falls back to tokenizer.model in the same folder.
+class UnsupportedFormat : public Error {
+public:
+    using Error::Error;
+};
 
 // What tokenizer_config.json says (all optional).
 struct TokenizerConfig {
