@@ -6,6 +6,7 @@
 #include "achilles/error.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
+#include "analysis/search_internal.h"
 #include "model/transformer.h"
 #include "test_paths.h"
 #include <QtTest>
@@ -305,8 +306,42 @@ private slots:
         QVERIFY(spread);
         // activation (signed, descending) picks the massive channel first too.
         QVERIFY(std::abs(r.sweep[2].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
-        // gradient: check against a finite difference of the loss along the chosen entry.
         QVERIFY(std::isfinite(r.sweep[3].points[4].log10_ppl));
+        const Transformer& model = *planted_->impl().model;
+        at::Tensor t = achilles::detail::ids_tensor(model, ids_);
+        // activation: the top entry is the largest signed clean activation over all sites.
+        auto act = achilles::detail::baseline_ranking(model, t, false, 10, null_progress());
+        double mx = -1e300;
+        Hooks rec;
+        rec.site = [&](int, Module, at::Tensor& out) { mx = std::max(mx, out.max().item<double>()); };
+        model.forward(t, &rec);
+        QVERIFY(rel(act.front().importance, mx) < 1e-6);
+        QVERIFY(act[0].importance >= act[1].importance);
+        // gradient: each of the top entries matches a central finite difference of the mean NLL
+        // when that one entry of the site output is nudged.
+        auto grad = achilles::detail::baseline_ranking(model, t, true, 3, null_progress());
+        QCOMPARE(grad.size(), size_t(3));
+        auto loss_with = [&](const RankedEntry& e, double h) {
+            Hooks nudge;
+            nudge.site = [&](int l, Module m, at::Tensor& out) {
+                if (l == e.neuron.layer && m == e.neuron.module) {
+                    out = out.clone();
+                    out.select(0, 0).select(0, e.position).select(0, e.neuron.channel).add_(h);
+                }
+            };
+            at::Tensor lg = model.forward(t, &nudge).to(at::kDouble);
+            auto nll = achilles::detail::nll_of_logits(lg, t);
+            double sum = 0;
+            for (double v : nll) sum += v;
+            return sum / double(nll.size());
+        };
+        for (const auto& e : grad) {
+            const double h = 1e-2;
+            const double fd = (loss_with(e, h) - loss_with(e, -h)) / (2 * h);
+            QVERIFY2(std::abs(fd - e.importance) < 0.05 * std::abs(e.importance) + 1e-4,
+                     qPrintable(QString("gradient %1 vs finite difference %2 at %3").arg(e.importance).arg(fd)
+                                    .arg(QString::fromStdString(to_string(e.neuron)))));
+        }
         QVERIFY_EXCEPTION_THROWN(
             [&] { SearchOptions b = o; b.baselines = {"nonsense"}; run_search(*planted_, "", ids_, b, null_progress()); }(),
             Error);

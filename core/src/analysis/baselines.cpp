@@ -71,6 +71,11 @@ Series prefix_series(const std::string& name, const Transformer& model, const at
 
 }  // namespace
 
+std::vector<RankedEntry> baseline_ranking(const Transformer& model, const at::Tensor& ids, bool gradient, int64_t M,
+                                          Progress& progress) {
+    return select_top(site_scores(model, ids, gradient, progress), M, true);
+}
+
 void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids, const std::vector<RankedEntry>& ranking,
                              const SearchOptions& o, double ppl_orig, SearchResult& result, Progress& progress) {
     const int sweep = o.sweep > 0 ? o.sweep : 50;
@@ -118,8 +123,7 @@ void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids, co
             }
             result.sweep.push_back(std::move(s));
         } else if (b == "activation" || b == "gradient") {
-            auto sites = site_scores(model, ids, b == "gradient", progress);
-            auto rank = select_top(sites, std::max(sweep, 1), true);
+            auto rank = baseline_ranking(model, ids, b == "gradient", std::max(sweep, 1), progress);
             result.sweep.push_back(prefix_series(b, model, ids, rank, sweep, progress));
         } else {
             throw Error("search", "baselines", "unknown baseline '" + b + "' (expected random, activation, gradient)");

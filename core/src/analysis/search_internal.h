@@ -63,6 +63,11 @@ struct PrefixEvaluator {
     double ppl(int n, Progress& p);      // runs a forward only for unseen channel sets
 };
 
+// Entry rankings of the baselines: signed clean activation, or signed gradient of the mean NLL
+// with respect to each site's output; descending, top M.
+std::vector<RankedEntry> baseline_ranking(const Transformer& model, const at::Tensor& ids, bool gradient, int64_t M,
+                                          Progress& progress);
+
 // Baselines and the phase-transition sweep (baselines.cpp).
 void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids,
                              const std::vector<RankedEntry>& ranking, const SearchOptions& o,
