@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 using namespace achilles;
 namespace fs = std::filesystem;
@@ -57,6 +58,7 @@ private slots:
     void errors();
     void files();
     void realStories260K();
+    void mutationsNeverCrash();
 };
 
 void TestConfig::llamaDefaults() {
@@ -369,6 +371,36 @@ void TestConfig::realStories260K() {
     QCOMPARE(c.tie_word_embeddings, true);
     QCOMPARE(c.bos_token_ids, std::vector<int>{1});
     QCOMPARE(c.eos_token_ids, std::vector<int>{2});
+}
+
+void TestConfig::mutationsNeverCrash() {
+    // Seeded byte mutations of a full config: each either parses (and is then consistent) or throws Error.
+    std::string lf;
+    for (int i = 0; i < 8; ++i) lf += (i ? "," : "") + std::string("1.5");
+    const std::string base = cfg("phi3", R"("num_key_value_heads":2,"max_position_embeddings":131072,
+        "original_max_position_embeddings":4096,"sliding_window":2047,"bos_token_id":[1,3],"eos_token_id":2,
+        "rope_scaling":{"type":"longrope","long_factor":[)" + lf + R"(],"short_factor":[)" + lf + "]}", 32, 2);
+    QVERIFY(parse_config(base, "fuzz.json").rope_scaling.type == "longrope");
+    std::mt19937_64 rng(11);
+    int parsed = 0, rejected = 0;
+    static const char interesting[] = {'0', '9', '-', '"', '[', ']', '{', '}', ',', ':', 'e', '.', '\xff', ' ', 'n'};
+    for (int it = 0; it < 2000; ++it) {
+        std::string b = base;
+        for (int k = 0, n = 1 + int(rng() % 3); k < n; ++k)
+            b[rng() % b.size()] = (rng() % 2) ? interesting[rng() % sizeof interesting] : char(rng());
+        try {
+            ModelConfig c = parse_config(b, "fuzz.json");
+            ++parsed;
+            QVERIFY(c.hidden_size > 0 && c.num_attention_heads > 0 && c.num_key_value_heads > 0 && c.head_dim > 0);
+            QCOMPARE(c.num_attention_heads % c.num_key_value_heads, 0);
+            QCOMPARE(int(c.layer_types.size()), c.num_hidden_layers);
+        } catch (const Error& e) {
+            ++rejected;
+            QVERIFY(std::string(e.what()).find("fuzz.json") != std::string::npos);
+        }
+    }
+    qInfo() << "mutations: parsed" << parsed << "rejected" << rejected;
+    QVERIFY(rejected > 500);
 }
 
 QTEST_APPLESS_MAIN(TestConfig)

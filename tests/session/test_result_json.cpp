@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -141,6 +142,7 @@ private slots:
     void atomicWrite();
     void atomicWriteFailureKeepsOldFile();
     void readFileErrors();
+    void mutationsNeverCrash();
 };
 
 void TestResultJson::enums() {
@@ -453,6 +455,34 @@ void TestResultJson::readFileErrors() {
         QVERIFY(std::string(e.what()).find("missing.json") != std::string::npos);
     }
     QVERIFY_THROWS_EXCEPTION(Error, read_file(d.string()));
+}
+
+void TestResultJson::mutationsNeverCrash() {
+    // Seeded byte mutations of a valid document: each either parses or throws Error.
+    const std::string base = result_to_json(sample(), true, -1);
+    std::mt19937_64 rng(7);
+    int parsed = 0, rejected = 0;
+    static const char interesting[] = {'0', '9', '-', '"', '[', ']', '{', '}', ',', ':', 'e', '.', '\xff', '\0', ' ', 'n'};
+    for (int it = 0; it < 2000; ++it) {
+        std::string b = base;
+        if (it % 10 == 0) {
+            b.resize(rng() % b.size());
+        } else {
+            for (int k = 0, n = 1 + int(rng() % 3); k < n; ++k)
+                b[rng() % b.size()] = (rng() % 2) ? interesting[rng() % sizeof interesting] : char(rng());
+        }
+        try {
+            SearchResult r = result_from_json(b, "fuzz.json");
+            ++parsed;
+            QVERIFY(r.schema == kResultSchema);
+            validate(r.options);
+        } catch (const Error& e) {
+            ++rejected;
+            QVERIFY(std::string(e.what()).find("fuzz.json") != std::string::npos);
+        }
+    }
+    qInfo() << "mutations: parsed" << parsed << "rejected" << rejected;
+    QVERIFY(rejected > 500);
 }
 
 QTEST_APPLESS_MAIN(TestResultJson)
