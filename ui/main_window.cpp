@@ -30,6 +30,7 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTextBrowser>
+#include <QTimer>
 #include <QUndoStack>
 #include <cmath>
 #include <qcustomplot.h>
@@ -138,21 +139,24 @@ void MainWindow::defaultLayout() {
         d->setFloating(false);
     }
     addDockWidget(Qt::LeftDockWidgetArea, docks_["model"]);
-    addDockWidget(Qt::LeftDockWidgetArea, docks_["probe"]);
-    tabifyDockWidget(docks_["model"], docks_["search"]);
     splitDockWidget(docks_["model"], docks_["probe"], Qt::Vertical);
+    tabifyDockWidget(docks_["model"], docks_["search"]);
     addDockWidget(Qt::RightDockWidgetArea, docks_["heatmap"]);
-    tabifyDockWidget(docks_["heatmap"], docks_["phase"]);
-    addDockWidget(Qt::RightDockWidgetArea, docks_["neurons"]);
     splitDockWidget(docks_["heatmap"], docks_["neurons"], Qt::Vertical);
+    tabifyDockWidget(docks_["heatmap"], docks_["phase"]);
     tabifyDockWidget(docks_["neurons"], docks_["generations"]);
     for (auto* d : docks_) d->show();
     docks_["search"]->raise();
     docks_["heatmap"]->raise();
     docks_["neurons"]->raise();
-    resizeDocks({docks_["search"], docks_["heatmap"]}, {420, 900}, Qt::Horizontal);
-    resizeDocks({docks_["search"], docks_["probe"]}, {560, 300}, Qt::Vertical);
-    resizeDocks({docks_["heatmap"], docks_["neurons"]}, {520, 330}, Qt::Vertical);
+    applyDefaultSizes();
+}
+
+void MainWindow::applyDefaultSizes() {
+    const int w = std::max(width(), 900), h = std::max(height(), 600);
+    resizeDocks({docks_["search"], docks_["heatmap"]}, {int(w * 0.3), int(w * 0.7)}, Qt::Horizontal);
+    resizeDocks({docks_["search"], docks_["probe"]}, {int(h * 0.62), int(h * 0.38)}, Qt::Vertical);
+    resizeDocks({docks_["heatmap"], docks_["neurons"]}, {int(h * 0.6), int(h * 0.4)}, Qt::Vertical);
 }
 
 void MainWindow::buildMenus() {
@@ -238,7 +242,10 @@ void MainWindow::buildMenus() {
                              QStringLiteral("phase"), QStringLiteral("neurons"), QStringLiteral("generations")})
         viewMenu_->addAction(docks_[n]->toggleViewAction());
     viewMenu_->addSeparator();
-    viewMenu_->addAction(tr("&Reset layout"), this, [this] { restoreState(defaultState_, kLayoutVersion); });
+    viewMenu_->addAction(tr("&Reset layout"), this, [this] {
+        restoreState(defaultState_, kLayoutVersion);
+        applyDefaultSizes();
+    });
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Achilles Workbench"), this, [this] {
@@ -260,6 +267,15 @@ void MainWindow::restoreLayout() {
     }
     const QByteArray st = s.value(QStringLiteral("window/state")).toByteArray();
     if (!st.isEmpty()) restoreState(st, kLayoutVersion);
+    else freshLayout_ = true;
+}
+
+void MainWindow::showEvent(QShowEvent* e) {
+    QMainWindow::showEvent(e);
+    if (freshLayout_) {
+        freshLayout_ = false;
+        QTimer::singleShot(0, this, [this] { applyDefaultSizes(); });
+    }
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {

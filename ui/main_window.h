@@ -62,12 +62,14 @@ protected:
     void closeEvent(QCloseEvent* e) override;
     void dragEnterEvent(QDragEnterEvent* e) override;
     void dropEvent(QDropEvent* e) override;
+    void showEvent(QShowEvent* e) override;
 
 private:
     void buildDocks();
     void buildMenus();
     void restoreLayout();
     void defaultLayout();
+    void applyDefaultSizes();
     void error(const QString& title, const QString& message);
     void warn(const QString& title, const QString& message);
     void addRecent(const QString& key, const QString& path);
@@ -96,6 +98,7 @@ private:
     QString lastError_, lastWarning_;
     bool interactive_ = true;
     bool dirty_ = false;
+    bool freshLayout_ = false;
     QByteArray defaultState_;
 };
 

@@ -42,6 +42,7 @@ QString demoText() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    Q_INIT_RESOURCE(resources);  // the .qrc lives in the static achilles_ui library
     bool headless = false;
     for (int i = 1; i < argc; ++i)
         if (QByteArray(argv[i]) == "--screenshot") headless = true;

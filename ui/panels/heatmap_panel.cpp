@@ -34,7 +34,7 @@ void setupMap(QCustomPlot* plot, QCPColorMap*& map, QCPColorScale*& scale, const
     map->setColorScale(scale);
     map->setGradient(gradient());
     map->setInterpolate(false);
-    map->setTightBoundary(true);
+    map->setTightBoundary(false);
     auto* group = new QCPMarginGroup(plot);
     plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
     scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);

@@ -71,6 +71,7 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     connect(wb_, &Workbench::searchStarted, this, &PhasePanel::rebuild);
     connect(wb_, &Workbench::curvePoint, this, [this](const CurvePoint& p) {
         if (p.ppl > 0) addPoint(p.n, std::log10(p.ppl));
+        updateScatter();
         rescale();
         plot_->replot(QCustomPlot::rpQueuedReplot);
     });
@@ -164,6 +165,8 @@ void PhasePanel::rebuild() {
         nstarLabel_->position->setTypeX(QCPItemPosition::ptPlotCoords);
         nstarLabel_->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
         nstarLabel_->position->setCoords(r->faithful.n, 0.12);
+        const bool rightHalf = plot_->xAxis->range().size() > 0 && r->faithful.n > plot_->xAxis->range().center();
+        nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignBottom);
         nstarLabel_->setText(tr(" n* = %1 (%2 neurons)%3")
                                  .arg(r->faithful.n)
                                  .arg(r->faithful.neurons.size())
@@ -173,7 +176,19 @@ void PhasePanel::rebuild() {
     else if (have && pts.empty() && r->sweep.empty()) setPlotHint(plot_, tr("This result has no stage-2 curve."));
     else setPlotHint(plot_, {});
     rescale();
+    if (star) {  // alignment depends on the final x range
+        const bool rightHalf = r->faithful.n > plot_->xAxis->range().center();
+        nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignBottom);
+        nstarLabel_->setText(rightHalf ? nstarLabel_->text().trimmed() + QStringLiteral(" ") : nstarLabel_->text());
+    }
+    updateScatter();
     plot_->replot();
+}
+
+void PhasePanel::updateScatter() {
+    const bool dense = curve_->data()->size() > 80;
+    curve_->setScatterStyle(dense ? QCPScatterStyle(QCPScatterStyle::ssNone)
+                                  : QCPScatterStyle(QCPScatterStyle::ssCircle, seriesColor(0), Qt::white, 5));
 }
 
 void PhasePanel::rescale() {

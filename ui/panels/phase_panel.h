@@ -32,6 +32,7 @@ signals:
 private:
     void addPoint(double n, double log10ppl);
     void rescale();
+    void updateScatter();
     Workbench* wb_;
     QCustomPlot* plot_;
     QCPGraph* curve_;
