@@ -89,8 +89,23 @@ Engine::~Engine() = default;
 const ModelInfo& Engine::info() const { return impl_->info; }
 const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer.get(); }
 
+namespace {
+std::unique_ptr<Engine::Impl> load_impl(const LoadOptions& opt, Progress& progress);
+}
+
 std::unique_ptr<Engine> Engine::load(const LoadOptions& opt, Progress& progress) {
-    auto impl = std::make_unique<Impl>();
+    try {
+        return std::unique_ptr<Engine>(new Engine(load_impl(opt, progress)));
+    } catch (const c10::Error& e) {  // e.g. out of device memory: a clear error, not a crash
+        std::string msg = e.what_without_backtrace();
+        msg = msg.substr(0, msg.find('\n'));
+        throw Error(opt.path, "model", "libtorch failed while loading: " + msg);
+    }
+}
+
+namespace {
+std::unique_ptr<Engine::Impl> load_impl(const LoadOptions& opt, Progress& progress) {
+    auto impl = std::make_unique<Engine::Impl>();
     const std::string dir = (opt.path == "default") ? default_model_dir() : opt.path;
     if (dir.empty()) throw Error("options", "model", "no model folder given");
     progress.report("load", 0.0, "reading " + dir);
@@ -98,7 +113,7 @@ std::unique_ptr<Engine> Engine::load(const LoadOptions& opt, Progress& progress)
     progress.check();
     progress.report("load", 0.2, "building the model");
     ModelInfo& info = impl->info;
-    impl->model = std::make_unique<Transformer>(impl->checkpoint, opt, info.warnings);
+    impl->model = std::make_unique<Transformer>(impl->checkpoint, opt, info.warnings, &progress);
     progress.check();
     const Checkpoint& ck = impl->checkpoint;
     if (!ck.tokenizer_json.empty() || !ck.tokenizer_model.empty()) {
@@ -137,8 +152,9 @@ std::unique_ptr<Engine> Engine::load(const LoadOptions& opt, Progress& progress)
     if (tok) add_unique(impl->eos_ids, tok->eos_id());
     info.eos_id = tok && tok->eos_id() >= 0 ? tok->eos_id() : (impl->eos_ids.empty() ? -1 : impl->eos_ids[0]);
     progress.report("load", 1.0, "loaded " + c.model_type + " on " + info.device);
-    return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+    return impl;
 }
+}  // namespace
 
 std::vector<int> Engine::encode_for_ppl(std::string_view text, int max_tokens) const {
     if (!impl_->tokenizer)

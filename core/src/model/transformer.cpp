@@ -223,7 +223,8 @@ uint64_t cuda_free_bytes(int device) {
 
 }  // namespace
 
-Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::vector<std::string>& warnings)
+Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::vector<std::string>& warnings,
+                         Progress* progress)
     : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.cfg = ckpt.config;
@@ -278,7 +279,13 @@ Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::ve
         for (int i = 0; i < L; ++i) layer_dev[size_t(i)] = devs[size_t(plan.layer_device[size_t(i)])];
         m.device_summary = placement_summary(plan, dev_names);
     }
-    load_weights(ckpt, m.dtype, layer_dev, embed_dev, head_dev, m.w, warnings);
+    std::function<void(double)> on_progress;
+    if (progress)
+        on_progress = [progress](double f) {
+            progress->report("load", 0.2 + 0.6 * f, "weights");
+            progress->check();
+        };
+    load_weights(ckpt, m.dtype, layer_dev, embed_dev, head_dev, m.w, warnings, on_progress);
     m.warnings = warnings;
 }
 
@@ -334,14 +341,13 @@ ModelShape Transformer::shape() const {
 at::Tensor Transformer::embed(const at::Tensor& ids) const {
     const Impl& m = *impl_;
     if (ids.dim() != 2) throw Error("forward", "ids", "expected a [batch, tokens] tensor of token ids");
-    at::Tensor idx = ids.to(m.w.embed_device, at::kLong);
-    if (idx.numel() > 0 && idx.device().is_cpu()) {
-        const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>();
+    if (ids.numel() > 0 && ids.device().is_cpu()) {  // checked on the host (no device sync)
+        const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
         if (lo < 0 || hi >= m.V)
             throw Error("forward", "ids", "token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary [0, " +
                                               std::to_string(m.V) + ")");
     }
-    at::Tensor h = at::embedding(m.w.embed, idx);
+    at::Tensor h = at::embedding(m.w.embed, ids.to(m.w.embed_device, at::kLong));
     if (m.arch->embed_scale)  // HF: hidden * torch.tensor(hidden_size ** 0.5, dtype=hidden.dtype)
         h = h * at::scalar_tensor(std::sqrt(double(m.H)), h.options());
     return h;

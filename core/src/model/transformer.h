@@ -40,7 +40,9 @@ class Transformer {
 public:
     // Builds the model from a checkpoint using the architecture table; validates every tensor
     // (missing / shape mismatch -> Error naming the tensor; unused -> warning).
-    Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::vector<std::string>& warnings);
+    // progress (optional): reports stage "load" and honours cancellation between tensors.
+    Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::vector<std::string>& warnings,
+                Progress* progress = nullptr);
     // Builds from in-memory tensors named as in HF checkpoints (used by training: the tensors may
     // require grad and are used as given, no copy).
     Transformer(const ModelConfig& config, const std::map<std::string, at::Tensor>& weights);

@@ -126,7 +126,8 @@ void load_weights(const Checkpoint& ckpt, at::ScalarType dtype, const std::vecto
     if (c.tie_word_embeddings) {
         w.lm_head = embed_device == head_device ? w.embed : w.embed.to(head_device);
         if (ckpt.tensors.count("lm_head.weight")) {
-            warnings.push_back("lm_head.weight ignored: tie_word_embeddings is true in config.json");
+            static const std::string kTied = "lm_head.weight ignored: tie_word_embeddings is true in config.json";
+            warnings.push_back(kTied);
             used.insert("lm_head.weight");
         }
     }
