@@ -372,6 +372,15 @@ void TestResultJson::badDocuments() {
     expect_error(edit([](QJsonObject& o) { o["ppl_orig"] = "big"; }), "ppl_orig");
     expect_error(edit([](QJsonObject& o) { o["curve"] = QJsonObject{}; }), "curve");
     expect_error(edit([](QJsonObject& o) { o["layers"] = 1.5; }), "layers");
+    // Integral doubles (as some JSON writers emit them) are accepted.
+    QCOMPARE(result_from_json(edit([](QJsonObject& o) { o["layers"] = 7.0; }), "res.json").layers, 7);
+    {
+        std::string t = result_to_json(sample());
+        const std::string from = "\"forwards_linear\": 3", to = "\"forwards_linear\": 3.0";
+        QVERIFY(t.find(from) != std::string::npos);
+        t.replace(t.find(from), from.size(), to);
+        QCOMPARE(result_from_json(t, "res.json").forwards_linear, 3);
+    }
     expect_error(edit([](QJsonObject& o) { o["layers"] = 1e20; }), "layers");
     expect_error(edit([](QJsonObject& o) {
                      QJsonArray s = o["sweep"].toArray();

@@ -116,6 +116,24 @@ struct SearchResult {
 };
 
 // JSON (nlohmann-free interface): text in, text out. Throws Error naming the field on bad input.
+//
+// Schema "achilles.result/1" (key order as written; numbers are shortest round-trip doubles;
+// non-finite doubles are the strings "inf", "-inf", "nan"):
+//   schema, app_version, libtorch_version,
+//   model {path, config_hash, header_hash}, model_type, text, ids [int],
+//   options {alpha, samples, seed, epsilon, step, max_steps, mode ("paper"|"channel-max"|"channel-mean"),
+//            strategy ("linear"|"bisect"), minimize, top, batch, max_tokens, eval_dataset,
+//            eval_max_samples, baselines [str], random_runs, sweep},
+//   layers, total_entries, ppl_orig, rate (informative: |faithful| / total_entries),
+//   faithful, bisected?, minimal? : {name, n, neurons [{layer, module, channel}], size, ppl, delta,
+//                                    reached, evaluations}   (a set is itself a valid --mask file)
+//   forwards_linear, forwards_literal,
+//   curve [{n, unique_channels, ppl, delta}],
+//   evaluations [{set, dataset, samples, tokens, ppl_orig, ppl_masked}],
+//   sweep [{name, points [{n, log10_ppl, log10_ppl_std}]}],
+//   timings {stage: seconds} (only with include_timings),
+//   ranking [{layer, module, channel, position, importance}]   (last: it can be long)
+// Reading requires only "schema"; other members default when absent but are type-checked.
 std::string result_to_json(const SearchResult& r, bool include_timings = true, int indent = 2);
 SearchResult result_from_json(const std::string& json_text, const std::string& source_name);
 // Writes atomically: temp file in the same folder, fsync, rename.

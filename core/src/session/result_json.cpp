@@ -78,6 +78,13 @@ ojson options_json(const SearchOptions& o) {
 }
 
 // ---------------------------------------------------------------- reading
+// Qt's and JavaScript's JSON write some integers as doubles; accept those that are exact integers.
+bool integral_double(const json& v, double lo, double hi) {
+    if (!v.is_number_float()) return false;
+    double d = v.get<double>();
+    return std::isfinite(d) && d == std::floor(d) && d >= lo && d <= hi;
+}
+
 // A cursor into the parsed document that knows its path for error messages ("ranking[3].module").
 class In {
 public:
@@ -115,6 +122,8 @@ public:
             v = static_cast<int64_t>(u);
         } else if (j_.is_number_integer()) {
             v = j_.get<int64_t>();
+        } else if (integral_double(j_, -9.2e18, 9.2e18)) {
+            v = static_cast<int64_t>(j_.get<double>());  // e.g. 5.0 from a tool that writes doubles
         } else {
             fail("", "expected an integer, got " + j_.dump());
         }
@@ -128,6 +137,7 @@ public:
     uint64_t as_u64() const {
         if (j_.is_number_unsigned()) return j_.get<uint64_t>();
         if (j_.is_number_integer() && j_.get<int64_t>() >= 0) return static_cast<uint64_t>(j_.get<int64_t>());
+        if (integral_double(j_, 0, 1.8e19)) return static_cast<uint64_t>(j_.get<double>());
         fail("", "expected a non-negative integer, got " + j_.dump());
     }
     double as_double() const {
