@@ -424,6 +424,11 @@ private slots:
         { json j = base; j["pre_tokenizer"] = {{"type", "Metaspace"}}; expect_error(j.dump(), "pre_tokenizer"); }
         { json j = base; j["normalizer"] = {{"type", "Lowercase"}}; expect_error(j.dump(), "normalizer"); }
         { json j = base; j["added_tokens"][0]["id"] = "x"; expect_error(j.dump(), "added_tokens[0].id"); }
+        { json j = base; j["added_tokens"][0]["id"] = 4000000000LL; expect_error(j.dump(), "added_tokens[0].id"); }
+        { json j = base; j["model"]["vocab"]["zz"] = 99999999; expect_error(j.dump(), "model.vocab"); }
+        { json j = base; json nest = j["pre_tokenizer"];
+          for (int k = 0; k < 200; ++k) nest = {{"type", "Sequence"}, {"pretokenizers", json::array({nest})}};
+          j["pre_tokenizer"] = nest; expect_error(j.dump(), "nested too deeply"); }
         { json j = base; j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", json::array({{{"SpecialToken", {{"id", "<nope>"}}}}, {{"Sequence", {{"id", "A"}}}}})}};
           expect_error(j.dump(), "post_processor"); }
         // Random bytes.

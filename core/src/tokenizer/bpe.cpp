@@ -32,6 +32,8 @@
 namespace achilles::tok {
 namespace {
 
+constexpr int64_t kMaxId = 1 << 21;   // far above any real vocabulary (Gemma: 256k)
+
 // ------------------------------------------------------------------ ByteLevel mapping
 struct ByteMap {
     std::string enc[256];        // UTF-8 of the printable char for each byte
@@ -384,7 +386,7 @@ private:
         for (auto it = vocab.begin(); it != vocab.end(); ++it) {
             if (!it.value().is_number_integer()) fail("model.vocab." + it.key(), "expected an integer id");
             int64_t id = it.value().get<int64_t>();
-            if (id < 0 || id > 10'000'000) fail("model.vocab." + it.key(), "id out of range");
+            if (id < 0 || id >= kMaxId) fail("model.vocab." + it.key(), "id out of range");
             vocab_.emplace(it.key(), static_cast<int>(id));
             max_id = std::max<int>(max_id, static_cast<int>(id));
         }
@@ -450,7 +452,7 @@ private:
             AddedToken t;
             if (!a.contains("id") || !a["id"].is_number_integer()) fail(f + ".id", "expected an integer");
             int64_t id = a["id"].get<int64_t>();
-            if (id < 0 || id > 10'000'000) fail(f + ".id", "out of range");
+            if (id < 0 || id >= kMaxId) fail(f + ".id", "out of range");
             t.id = static_cast<int>(id);
             if (!a.contains("content") || !a["content"].is_string()) fail(f + ".content", "expected a string");
             t.content = a["content"].get<std::string>();
@@ -482,15 +484,16 @@ private:
                          [](const AddedToken* x, const AddedToken* y) { return x->content.size() > y->content.size(); });
     }
 
-    void load_normalizer_node(const json& n, const std::string& field) {
+    void load_normalizer_node(const json& n, const std::string& field, int depth = 0) {
         if (n.is_null()) return;
+        if (depth > 16) fail(field, "is nested too deeply");
         if (!n.is_object() || !n.contains("type") || !n["type"].is_string()) fail(field, "expected an object with a type");
         const std::string t = n["type"].get<std::string>();
         if (t == "NFC") nfc_ = true;
         else if (t == "Sequence") {
             if (!n.contains("normalizers") || !n["normalizers"].is_array()) fail(field + ".normalizers", "expected an array");
             for (size_t k = 0; k < n["normalizers"].size(); ++k)
-                load_normalizer_node(n["normalizers"][k], field + ".normalizers[" + std::to_string(k) + "]");
+                load_normalizer_node(n["normalizers"][k], field + ".normalizers[" + std::to_string(k) + "]", depth + 1);
         } else {
             unsupported(field + ".type", "normalizer '" + t + "' is not supported (supported: NFC, Sequence)");
         }
@@ -499,14 +502,15 @@ private:
         if (j.contains("normalizer")) load_normalizer_node(j["normalizer"], "normalizer");
     }
 
-    void load_pre_node(const json& n, const std::string& field) {
+    void load_pre_node(const json& n, const std::string& field, int depth = 0) {
         if (n.is_null()) return;
+        if (depth > 16) fail(field, "is nested too deeply");
         if (!n.is_object() || !n.contains("type") || !n["type"].is_string()) fail(field, "expected an object with a type");
         const std::string t = n["type"].get<std::string>();
         if (t == "Sequence") {
             if (!n.contains("pretokenizers") || !n["pretokenizers"].is_array()) fail(field + ".pretokenizers", "expected an array");
             for (size_t k = 0; k < n["pretokenizers"].size(); ++k)
-                load_pre_node(n["pretokenizers"][k], field + ".pretokenizers[" + std::to_string(k) + "]");
+                load_pre_node(n["pretokenizers"][k], field + ".pretokenizers[" + std::to_string(k) + "]", depth + 1);
         } else if (t == "Split") {
             PreStep s;
             s.kind = PreStep::Split;
@@ -560,15 +564,16 @@ private:
         return id;
     }
 
-    void load_post_node(const json& n, const std::string& field) {
+    void load_post_node(const json& n, const std::string& field, int depth = 0) {
         if (n.is_null()) return;
+        if (depth > 16) fail(field, "is nested too deeply");
         if (!n.is_object() || !n.contains("type") || !n["type"].is_string()) fail(field, "expected an object with a type");
         const std::string t = n["type"].get<std::string>();
         if (t == "ByteLevel") return;
         if (t == "Sequence") {
             if (!n.contains("processors") || !n["processors"].is_array()) fail(field + ".processors", "expected an array");
             for (size_t k = 0; k < n["processors"].size(); ++k)
-                load_post_node(n["processors"][k], field + ".processors[" + std::to_string(k) + "]");
+                load_post_node(n["processors"][k], field + ".processors[" + std::to_string(k) + "]", depth + 1);
             return;
         }
         if (t != "TemplateProcessing")

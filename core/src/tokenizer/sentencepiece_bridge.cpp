@@ -170,7 +170,7 @@ public:
         // Added tokens from tokenizer_config.json; ids past the SentencePiece vocabulary extend it
         // (e.g. Phi-3's <|endoftext|> = 32000 over a 32000-piece model).
         for (const auto& a : cfg.added_tokens)
-            if (a.id >= sp_size_ && a.id < sp_size_ + 1'000'000) size_ = std::max(size_, a.id + 1);
+            if (a.id >= sp_size_ && a.id < (1 << 21)) size_ = std::max(size_, a.id + 1);
         special_.assign(size_, 0);
         extra_.assign(size_ - sp_size_, std::string());
         for (int i = 0; i < sp_size_; ++i) {
