@@ -325,8 +325,10 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
     }
     if (c.model_type == "llama") c.mlp_bias = r.opt_bool("mlp_bias").value_or(false);
 
-    // Activation: gemma uses hidden_activation, falling back to gelu_pytorch_tanh (transformers
-    // ignores gemma's legacy hidden_act "gelu"); gemma2 reads hidden_activation.
+    // Activation: gemma uses hidden_activation, falling back to gelu_pytorch_tanh and ignoring the
+    // legacy hidden_act "gelu" of the Gemma 1 configs (transformers 4.38-4.47 behaviour, the
+    // activation the models were trained with; later transformers read hidden_act again, which
+    // upstream reports as a regression). gemma2 reads hidden_activation.
     if (c.model_type == "gemma") {
         auto ha = r.opt_string("hidden_activation");
         c.hidden_act = ha ? normalize_act(*ha, src, "hidden_activation") : "gelu_pytorch_tanh";
