@@ -42,7 +42,7 @@ struct MaskEntry {
 using MaskSpec = std::vector<MaskEntry>;
 
 // Parses a mask spec: the inline form "L3.down_proj:7,L0.o_proj:12" (optionally
-// "L3.down_proj:7@0,5" for positions), a JSON array [{"layer":3,"module":"down_proj","channel":7},...]
+// "L3.down_proj:7@0;5" for positions 0 and 5), a JSON array [{"layer":3,"module":"down_proj","channel":7},...]
 // or the path of a file holding such JSON. Throws achilles::Error naming the bad entry.
 MaskSpec parse_mask_spec(std::string_view spec);
 std::string mask_spec_to_json(const MaskSpec& spec);   // compact JSON array
