@@ -32,6 +32,7 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
     gr->excludes(t, p, k);
     (void)s;
     sub->add_option("--mask", o->mask, "mask spec");
+    sub->add_flag("--no-stop{false}", o->g.stop_at_eos, "keep decoding past EOS (up to --max-new)");
     sub->callback([&run, &g, o, sub] {
         run = [&g, o, sub] {
             return guarded([&] {
