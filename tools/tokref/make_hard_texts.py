@@ -23,7 +23,8 @@ TEXTS = [
     "https://example.com/path?q=1&r=two#frag", "user@example.org", "C:\\Windows\\System32",
     "\u00a0non-breaking\u00a0space", "zero\u200bwidth", "\u3000ideographic space", "\u2028line sep",
     "a [MASK] b", "a   [MASK]   b", "x <sep>   y", "kalomi kalomis xkalomi (kalomi).", "the zyzzyva DON neruto kalomi",
-    "Don't DON'T don't", "<\uff5cbegin\u2581of\u2581sentence\uff5c><\uff5cUser\uff5c>2+2?<\uff5cAssistant\uff5c>", "\u00a0\u00a0", "\r\r\n\n", " \n \n", "!!!???...", "--- *** ===", "½ ² ﬁ ligature", "ｆｕｌｌｗｉｄｔｈ", "Ⅻ roman", "\U0001d400 math bold",
+    "Don't DON'T don't", "<\uff5cbegin\u2581of\u2581sentence\uff5c><\uff5cUser\uff5c>2+2?<\uff5cAssistant\uff5c>", "\u00a0\u00a0", "\r\r\n\n", " \n \n", "!!!???...", "--- *** ===", "½ ² ﬁ ligature",
+    "\t\t\u180e\u180eX", "x \u180e y\u180e", "I'\u017f it'\u212a", "\u1680\u2000\u202f\u205f gaps", "ｆｕｌｌｗｉｄｔｈ", "Ⅻ roman", "\U0001d400 math bold",
 ]
 
 # Seeded random strings from pieces that stress the pre-tokenizer regexes and special-token matching.
@@ -31,7 +32,7 @@ PIECES = (list("abcXYZ019 _'.,;:!?-()[]{}<>|/\\\"") + [" ", "  ", "\t", "\n", "\
           "'s", "'LL", "n't", "<|", "|>", "<s>", "</s>", "<|endoftext|>", "<|im_start|>", "<|begin_of_text|>",
           "<think>", "[MASK]", "<\uff5cUser\uff5c>", "<\uff5cend\u2581of\u2581sentence\uff5c>", "<sep>", "kalomi", "e\u0301", "\u0308", "\u0327", "\u00e9", "\u00df", "\u0130", "\u212b",
           "\u65e5\u672c", "\u4e2d", "\u3053\u3093", "\ud55c", "\u0645\u0631", "\u05e9", "\u0928\u093f",
-          "\U0001f600", "\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd", "\u2764\ufe0f", "\u200b", "\ufeff",
+          "\U0001f600", "\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd", "\u2764\ufe0f", "\u200b", "\ufeff", "\u180e", "\u2060",
           "123", "4567", "3.14", "\u0663\u0664", "\uff11\uff12", "\u00bd", "\U0001d400", "http://a.b/c?d=e"])
 
 def random_texts(n, seed):

@@ -55,11 +55,33 @@ const ByteMap& byte_map() {
 }
 
 // ------------------------------------------------------------------ PCRE2 regex
+// HF tokenizers runs these patterns with Oniguruma, whose \s is the Unicode White_Space property.
+// PCRE2's \s (UCP) also matches U+180E MONGOLIAN VOWEL SEPARATOR (no longer White_Space since
+// Unicode 6.3), so \s and \S are rewritten to \p{White_Space} and \P{White_Space}, which work both
+// inside and outside character classes.
+std::string onig_compatible(const std::string& pattern) {
+    std::string r;
+    r.reserve(pattern.size() + 32);
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] == '\\' && i + 1 < pattern.size()) {
+            const char c = pattern[i + 1];
+            if (c == 's') r += "\\p{White_Space}";
+            else if (c == 'S') r += "\\P{White_Space}";
+            else { r += '\\'; r += c; }
+            ++i;
+        } else {
+            r += pattern[i];
+        }
+    }
+    return r;
+}
+
 class Regex {
 public:
-    Regex(const std::string& pattern, const std::string& src, const std::string& field) {
+    Regex(const std::string& original, const std::string& src, const std::string& field) {
         int err = 0;
         PCRE2_SIZE off = 0;
+        const std::string pattern = onig_compatible(original);
         code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
                               &err, &off, nullptr);
         if (!code_) {
@@ -236,7 +258,7 @@ const CharClass& word_class() {
     return full.ok() ? full : fallback;
 }
 const CharClass& space_class() {
-    static const CharClass c("\\s");
+    static const CharClass c("\\p{White_Space}");
     return c;
 }
 // Start of the code point that ends just before byte i (i > 0).
