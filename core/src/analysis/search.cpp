@@ -90,8 +90,10 @@ PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec
 std::vector<RankedEntry> select_top(const std::vector<SiteScores>& sites, int64_t M, bool per_position) {
     // Per site: keep the entries >= the site's M-th largest value (all ties kept), in index order.
     std::vector<at::Tensor> vals, idx, site_of;
+    // Sites may live on several devices (layer-wise placement): merge on the first one's.
+    const at::Device dev = sites.empty() ? at::Device(at::kCPU) : sites.front().scores.device();
     for (size_t s = 0; s < sites.size(); ++s) {
-        at::Tensor flat = sites[s].scores.reshape({-1}).to(at::kFloat);
+        at::Tensor flat = sites[s].scores.reshape({-1}).to(dev, at::kFloat);
         flat = at::nan_to_num(flat, 0.0);
         const int64_t n = flat.numel();
         if (n == 0) continue;
