@@ -32,7 +32,15 @@
 namespace achilles::tok {
 namespace {
 
-constexpr int64_t kMaxId = 1 << 21;   // far above any real vocabulary (Gemma: 256k)
+constexpr int64_t kMaxId = 1 << 21;
+
+// Hash maps keyed by std::string that can be probed with a std::string_view (no temporary strings).
+struct SvHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using StrMap = std::unordered_map<std::string, V, SvHash, std::equal_to<>>;   // far above any real vocabulary (Gemma: 256k)
 
 // ------------------------------------------------------------------ ByteLevel mapping
 struct ByteMap {
@@ -430,25 +438,29 @@ private:
             if (!merges.is_array()) fail("model.merges", "expected an array");
             merges_.reserve(merges.size() * 2);
             int rank = 0;
+            std::string ab;
             for (const json& e : merges) {
-                std::string a, b;
+                std::string_view a, b;
                 if (e.is_string()) {
-                    const std::string& s = e.get_ref<const std::string&>();
+                    std::string_view s = e.get_ref<const std::string&>();
                     size_t sp = s.find(' ', 1);
                     if (sp == std::string::npos) fail("model.merges[" + std::to_string(rank) + "]", "expected 'a b'");
                     a = s.substr(0, sp);
                     b = s.substr(sp + 1);
                 } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-                    a = e[0].get<std::string>();
-                    b = e[1].get<std::string>();
+                    a = e[0].get_ref<const std::string&>();
+                    b = e[1].get_ref<const std::string&>();
                 } else {
                     fail("model.merges[" + std::to_string(rank) + "]", "expected a string or a pair of strings");
                 }
-                auto ia = vocab_.find(a), ib = vocab_.find(b), ic = vocab_.find(a + b);
+                ab.assign(a);
+                ab.append(b);
+                auto ia = vocab_.find(a), ib = vocab_.find(b), ic = vocab_.find(std::string_view(ab));
                 if (ia == vocab_.end() || ib == vocab_.end())
-                    fail("model.merges[" + std::to_string(rank) + "]", "'" + a + " " + b + "' uses a token not in the vocabulary");
+                    fail("model.merges[" + std::to_string(rank) + "]",
+                         "'" + std::string(a) + " " + std::string(b) + "' uses a token not in the vocabulary");
                 if (ic == vocab_.end())
-                    fail("model.merges[" + std::to_string(rank) + "]", "the merged token '" + a + b + "' is not in the vocabulary");
+                    fail("model.merges[" + std::to_string(rank) + "]", "the merged token '" + ab + "' is not in the vocabulary");
                 merges_.emplace(key(ia->second, ib->second), std::make_pair(rank, ic->second));
                 ++rank;
             }
@@ -709,7 +721,7 @@ private:
     void encode_word(std::string_view word, std::vector<int>& out) const {
         {
             std::lock_guard<std::mutex> lk(cache_mu_);
-            auto it = cache_.find(std::string(word));
+            auto it = cache_.find(word);
             if (it != cache_.end()) {
                 out.insert(out.end(), it->second.begin(), it->second.end());
                 return;
@@ -818,8 +830,8 @@ private:
     }
 
     std::string path_;
-    std::unordered_map<std::string, int> vocab_;       // the model's vocabulary only
-    std::unordered_map<std::string, int> added_ids_;   // added tokens
+    StrMap<int> vocab_;       // the model's vocabulary only
+    StrMap<int> added_ids_;   // added tokens
     std::vector<std::string> id_to_token_;
     std::vector<char> has_id_, special_, added_flag_;
     std::unordered_map<uint64_t, std::pair<int, int>> merges_;   // (left,right) -> (rank, merged id)
@@ -834,7 +846,7 @@ private:
     int bos_ = -1, eos_ = -1;
     bool add_bos_ = false, add_eos_ = false;
     mutable std::mutex cache_mu_;
-    mutable std::unordered_map<std::string, std::vector<int>> cache_;
+    mutable StrMap<std::vector<int>> cache_;
 };
 
 }  // namespace
