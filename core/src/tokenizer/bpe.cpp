@@ -110,9 +110,19 @@ public:
         pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
         size_t pos = 0;
         while (pos <= s.size()) {
-            int rc = (jit_ ? pcre2_jit_match : pcre2_match)(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), pos,
-                                                              PCRE2_NO_UTF_CHECK, md, nullptr);
-            if (rc < 0) break;   // PCRE2_ERROR_NOMATCH or a limit: no more matches
+            const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());
+            int rc = jit_ ? pcre2_jit_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr)
+                          : pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
+            if (rc == PCRE2_ERROR_JIT_STACKLIMIT)   // the interpreter keeps its backtracking on the heap
+                rc = pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, nullptr);
+            if (rc == PCRE2_ERROR_NOMATCH) break;
+            if (rc < 0) {
+                pcre2_match_data_free(md);
+                PCRE2_UCHAR buf[256];
+                pcre2_get_error_message(rc, buf, sizeof buf);
+                throw Error("text", "", std::string("the pre-tokenizer regex failed on this input: ") +
+                                            reinterpret_cast<char*>(buf));
+            }
             PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
             size_t a = ov[0], b = ov[1];
             if (b > a) {
