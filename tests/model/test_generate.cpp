@@ -74,6 +74,15 @@ private slots:
         at::Tensor cached = at::cat(parts, 1);
         const double err = rel_err(cached, full);
         QVERIFY2(err <= (e->info().dtype == "f32" ? 1e-5 : 2e-2), qPrintable(QString("rel err %1").arg(err)));
+        // Position-limited masks keep their absolute positions during cached decoding.
+        MaskSpec pm = mask_from(g["pos_mask"]);
+        Hooks h = make_mask_hooks(pm);
+        at::Tensor full_m = m.forward(ids, &h);
+        QVERIFY(rel_err(full_m, full) > 1e-4);
+        KVCache c2;
+        std::vector<at::Tensor> parts_m{m.forward(ids.narrow(1, 0, 2), &h, &c2)};
+        for (int64_t t = 2; t < T; ++t) parts_m.push_back(m.forward(ids.narrow(1, t, 1), &h, &c2));
+        QVERIFY(rel_err(at::cat(parts_m, 1), full_m) <= (e->info().dtype == "f32" ? 1e-5 : 2e-2));
     }
 
     void logprobs_and_alternatives() {

@@ -206,6 +206,21 @@ private slots:
         QCOMPARE(t->info().parameters, n2);
     }
 
+    void default_model_dir_from_env() {
+        const char* old = std::getenv("ACHILLES_DEFAULT_MODEL");
+        const std::string keep = old ? old : "";
+        qputenv("ACHILLES_DEFAULT_MODEL", QByteArray::fromStdString(fixture_dir("qwen2")));
+        QCOMPARE(QString::fromStdString(default_model_dir()), QString::fromStdString(fixture_dir("qwen2")));
+        LoadOptions o;
+        o.path = "default";
+        QCOMPARE(QString::fromStdString(Engine::load(o, null_progress())->info().model_type), QString("qwen2"));
+        qputenv("ACHILLES_DEFAULT_MODEL", QByteArray::fromStdString(build_scratch() + "/no-model-here"));
+        QVERIFY_THROWS_EXCEPTION(Error, default_model_dir());
+        if (keep.empty()) qunsetenv("ACHILLES_DEFAULT_MODEL");
+        else qputenv("ACHILLES_DEFAULT_MODEL", QByteArray::fromStdString(keep));
+        QVERIFY(!libtorch_version().empty() && std::isdigit(static_cast<unsigned char>(libtorch_version()[0])));
+    }
+
     void bad_inputs() {
         auto e = load_fixture("llama3");
         QVERIFY_THROWS_EXCEPTION(Error, e->perplexity({1}, {}, null_progress()));
