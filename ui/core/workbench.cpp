@@ -319,8 +319,16 @@ SearchOptions Workbench::optionsFromJson(const QJsonObject& j, const QString& sr
     o.epsilon = num("epsilon", o.epsilon);
     o.step = int(num("step", o.step));
     o.max_steps = int(num("max_steps", o.max_steps));
-    if (j.contains("mode")) o.mode = search_mode_from(str(j.value("mode").toString()));
-    if (j.contains("strategy")) o.strategy = search_strategy_from(str(j.value("strategy").toString()));
+    try {
+        if (j.contains("mode")) o.mode = search_mode_from(str(j.value("mode").toString()));
+    } catch (const std::exception& e) {
+        throw Error(file, "options.mode", e.what());
+    }
+    try {
+        if (j.contains("strategy")) o.strategy = search_strategy_from(str(j.value("strategy").toString()));
+    } catch (const std::exception& e) {
+        throw Error(file, "options.strategy", e.what());
+    }
     o.minimize = j.value("minimize").toBool(o.minimize);
     o.top = int(num("top", o.top));
     o.batch = int(num("batch", o.batch));
@@ -466,7 +474,11 @@ QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceNa
         if (s.contains("masks")) {
             if (!s.value("masks").isArray()) throw Error(file, "masks", "must be an array");
             const QByteArray mj = QJsonDocument(s.value("masks").toArray()).toJson(QJsonDocument::Compact);
-            for (auto& e : parse_mask_spec(mj.toStdString())) masks.insert(e.neuron);
+            try {
+                for (auto& e : parse_mask_spec(mj.toStdString())) masks.insert(e.neuron);
+            } catch (const std::exception& e) {
+                throw Error(file, "masks", e.what());
+            }
         }
         if (s.value("ppl").isObject()) {
             pplO = s.value("ppl").toObject().value("original").toDouble();

@@ -54,14 +54,13 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
     step_ = spin(1, 1000000, tr("Δn: ranking entries added per stage-2 step (paper: 1)"));
     maxSteps_ = spin(1, 10000000, tr("Cap on stage-2 steps"));
     mode_ = new QComboBox(this);
-    mode_->addItem(QStringLiteral("paper"), QStringLiteral("paper"));
-    mode_->addItem(QStringLiteral("channel_max"), QStringLiteral("channel_max"));
-    mode_->addItem(QStringLiteral("channel_mean"), QStringLiteral("channel_mean"));
+    for (SearchMode m : {SearchMode::paper, SearchMode::channel_max, SearchMode::channel_mean})
+        mode_->addItem(qs(to_string(m)), qs(to_string(m)));
     mode_->setToolTip(tr("paper: rank (position, channel) entries as in the paper;\n"
                          "channel_max / channel_mean: rank whole channels by the max / mean over positions"));
     strategy_ = new QComboBox(this);
-    strategy_->addItem(QStringLiteral("linear"), QStringLiteral("linear"));
-    strategy_->addItem(QStringLiteral("bisect"), QStringLiteral("bisect"));
+    for (SearchStrategy m : {SearchStrategy::linear, SearchStrategy::bisect})
+        strategy_->addItem(qs(to_string(m)), qs(to_string(m)));
     strategy_->setToolTip(tr("linear: the paper's scan n = Δn, 2Δn, …;\nbisect: also find the smallest prefix "
                              "reaching ε by bisection (assumes monotonicity)"));
     minimize_ = new QCheckBox(tr("Minimize the critical set"), this);
