@@ -132,6 +132,12 @@ void check_golden(const json& g, const Tokenizer& tok) {
             QCOMPARE(QString::fromStdString(tok.token_string(plain[i])), QString::fromStdString(toks[i].get<std::string>()));
         if (c.contains("decoded"))
             QCOMPARE(QString::fromStdString(tok.decode(plain)), QString::fromStdString(c.at("decoded")));
+        if (c.contains("decoded_each")) {
+            const json& each = c.at("decoded_each");
+            QCOMPARE(each.size(), plain.size());
+            for (size_t i = 0; i < plain.size(); ++i)
+                QCOMPARE(QString::fromStdString(tok.decode({plain[i]})), QString::fromStdString(each[i].get<std::string>()));
+        }
         if (c.contains("decoded_special_skipped"))
             QCOMPARE(QString::fromStdString(tok.decode(ids_of(c.at("ids_special")), true)),
                      QString::fromStdString(c.at("decoded_special_skipped")));

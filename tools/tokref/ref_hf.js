@@ -84,6 +84,12 @@ async function main() {
         decoded: await tok.decode(plain, false),
         decoded_special_skipped: await tok.decode(special, true),
       });
+      // Token by token (partial UTF-8 sequences decode to U+FFFD), for the hand-picked texts.
+      if (cases.length <= 90) {
+        const each = [];
+        for (const id of plain) each.push(await tok.decode([id], false));
+        cases[cases.length - 1].decoded_each = each;
+      }
     }
     const golden = {
       tokenizer: spec.name,
