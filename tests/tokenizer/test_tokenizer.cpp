@@ -534,6 +534,20 @@ private slots:
         QCOMPARE(ids.back(), 2);
     }
 
+    void trainErrors() {
+        fs::path d = scratch("train_bad");
+        spit(d / "small.txt", "hello world\nfoo bar\n");
+        QString msg;
+        QVERIFY(throws_error([&] { train_sentencepiece("--input=" + (d / "absent.txt").string() + " --model_prefix=" + (d / "x").string() + " --vocab_size=50"); }, &msg));
+        QVERIFY2(msg.contains("absent.txt"), qPrintable(msg));
+        QVERIFY(throws_error([&] { train_sentencepiece("--bogus_flag=1"); }, &msg));
+        QVERIFY2(msg.contains("bogus_flag"), qPrintable(msg));
+        QVERIFY(throws_error([&] { train_sentencepiece("--input=" + (d / "small.txt").string() + " --model_prefix=" + (d / "x").string() + " --vocab_size=5000"); }, &msg));
+        QVERIFY2(msg.contains("5000"), qPrintable(msg));
+        QVERIFY(throws_error([&] { train_sentencepiece("--input=" + (d / "small.txt").string() + " --model_prefix=/nonexistent-dir/x --vocab_size=14"); }, &msg));
+        QVERIFY(throws_error([&] { train_sentencepiece(""); }, &msg));
+    }
+
     void errorsInvalidUtf8() {
         auto tok = load_tokenizer(sp_model_.string());
         const std::vector<std::string> bad = {"\xff", "ab\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
