@@ -206,6 +206,44 @@ private slots:
         QCOMPARE(t->info().parameters, n2);
     }
 
+    // compose(): a mask then a recorder sees the zeroed channels; two hooks chain in order.
+    void compose_hooks() {
+        auto e = load_fixture("qwen3");
+        auto g = load_golden("qwen3");
+        c10::InferenceMode guard;
+        at::Tensor rec;
+        Hooks recorder;
+        recorder.site = [&](int layer, Module m, at::Tensor& t) {
+            if (layer == 1 && m == Module::act) rec = t.clone();
+        };
+        int embeds = 0;
+        recorder.embeddings = [&](at::Tensor&) { ++embeds; };
+        MaskSpec mask{{Neuron{1, Module::act, 5}, {}}, {Neuron{1, Module::act, 9}, {2}}};
+        Hooks both = compose(make_mask_hooks(mask), recorder);
+        e->impl().model->forward(ids_tensor(g["ids"]), &both);
+        QCOMPARE(embeds, 1);
+        QVERIFY(rec.defined());
+        QCOMPARE(rec.select(-1, 5).abs().max().item<double>(), 0.0);
+        QCOMPARE(rec[0][2][9].item<double>(), 0.0);
+        QVERIFY(rec[0][3][9].item<double>() != 0.0);
+        QVERIFY(rec.select(-1, 4).abs().max().item<double>() > 0.0);
+        QVERIFY(make_mask_hooks({}).empty());
+    }
+
+    // Several devices in a list use the placement plan and hand activations over between layers.
+    void placement_wiring() {
+        LoadOptions o;
+        o.path = fixture_dir("llama3");
+        o.devices = {"cpu", "cpu"};
+        auto e = Engine::load(o, null_progress());
+        QCOMPARE(QString::fromStdString(e->info().device), QString("cpu:L0-0,cpu:L1-1"));
+        auto g = load_golden("llama3");
+        PplResult r = e->perplexity(ids_row(g["ids"], 0), {}, null_progress());
+        QVERIFY(std::abs(r.ppl - g["ppl"].get<double>()) <= 1e-4 * r.ppl);
+        o.devices = {"cpu", "cuda:7"};
+        QVERIFY_THROWS_EXCEPTION(Error, Engine::load(o, null_progress()));
+    }
+
     void default_model_dir_from_env() {
         const char* old = std::getenv("ACHILLES_DEFAULT_MODEL");
         const std::string keep = old ? old : "";

@@ -241,9 +241,11 @@ Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::ve
     }
     for (const auto& d : dev_names) devs.push_back(parse_device(d));
     if (devs.empty()) devs.push_back(parse_device(opt.device));
+    // Layer-wise placement is meant for CUDA devices; a list of "cpu" entries is accepted too
+    // (it exercises the same plan and activation hand-over on machines without GPUs).
     for (const auto& d : devs)
-        if (devs.size() > 1 && !d.is_cuda())
-            throw Error("options", "devices", "layer-wise placement is over CUDA devices only");
+        if (devs.size() > 1 && d.type() != devs[0].type())
+            throw Error("options", "devices", "layer-wise placement needs devices of one kind (all cuda:N)");
     m.dtype = compute_dtype(opt.dtype, devs[0], checkpoint_dtype(ckpt));
     const int L = m.cfg.num_hidden_layers;
     std::vector<at::Device> layer_dev(size_t(L), devs[0]);
@@ -263,7 +265,7 @@ Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::ve
         if (m.cfg.tie_word_embeddings) head_bytes += embed_bytes;  // tied head is copied when split
         std::vector<uint64_t> free;
         for (const auto& d : devs) {
-            uint64_t f = cuda_free_bytes(d.index());
+            uint64_t f = d.is_cuda() ? cuda_free_bytes(d.index()) : 0;
             free.push_back(f ? f : uint64_t(1) << 62);  // unknown: spread evenly
         }
         bool unknown = false;
@@ -525,9 +527,11 @@ at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids) {
     // logits [1,T,V] float32; ids [1,T]. nll[t-1] = -log p(ids[t] | ids[<t]) for t = 1..T-1.
     const int64_t T = logits.size(1);
     if (T < 2) throw Error("perplexity", "ids", "at least 2 tokens are needed");
-    at::Tensor lp = at::log_softmax(logits.narrow(1, 0, T - 1).to(at::kFloat), -1);
-    at::Tensor tgt = ids.to(lp.device(), at::kLong).narrow(1, 1, T - 1).unsqueeze(-1);
-    return lp.gather(-1, tgt).squeeze(-1).neg().squeeze(0);
+    // logsumexp - logit of the target: no [T, V] log-softmax buffer.
+    at::Tensor lg = logits.narrow(1, 0, T - 1);
+    if (lg.scalar_type() != at::kFloat) lg = lg.to(at::kFloat);
+    at::Tensor tgt = ids.to(lg.device(), at::kLong).narrow(1, 1, T - 1).unsqueeze(-1);
+    return (at::logsumexp(lg, -1) - lg.gather(-1, tgt).squeeze(-1)).squeeze(0);
 }
 
 // ---------------------------------------------------------------------------------------------
