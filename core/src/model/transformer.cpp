@@ -5,6 +5,7 @@
 #include "achilles/error.h"
 #include "model/arch.h"
 #include "model/placement.h"
+#include <torch/cuda.h>
 #include <torch/version.h>
 #include <cmath>
 #include <dlfcn.h>
@@ -235,7 +236,7 @@ Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::ve
     std::vector<std::string> dev_names = opt.devices;
     if (dev_names.size() == 1 && dev_names[0] == "auto") {
         dev_names.clear();
-        const int n = at::hasCUDA() ? int(at::detail::getCUDAHooks().getNumGPUs()) : 0;
+        const int n = int(torch::cuda::device_count());
         if (n == 0) throw Error("options", "devices", "'auto' placement needs CUDA devices, none is visible");
         for (int i = 0; i < n; ++i) dev_names.push_back("cuda:" + std::to_string(i));
     }

@@ -12,6 +12,7 @@
 #include "model/arch.h"
 #include <cstring>
 #include <set>
+#include <torch/cuda.h>
 #include <torch/version.h>
 
 namespace achilles {
@@ -209,9 +210,9 @@ at::Device parse_device(const std::string& d) {
                 throw Error("options", "device", "bad device '" + d + "' (expected cpu, cuda or cuda:N)");
             }
         }
-        if (!at::hasCUDA())
+        if (!torch::cuda::is_available())
             throw Error("options", "device", "device '" + d + "' requested but this libtorch has no CUDA support or no GPU is visible");
-        const int n = int(at::detail::getCUDAHooks().getNumGPUs());
+        const int n = int(torch::cuda::device_count());
         if (idx >= n)
             throw Error("options", "device", "device '" + d + "' requested but only " + std::to_string(n) + " CUDA devices are visible");
         return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
