@@ -58,6 +58,8 @@ Workbench::Workbench(QObject* parent)
         if (kind == QLatin1String("load") && id == loadJob_) {
             engine_ = std::any_cast<std::shared_ptr<const Engine>>(v);
             info_ = engine_->info();
+            loadOptions_ = pendingLoad_;  // only a successful load replaces the model
+            modelPath_ = qs(loadOptions_.path);
             if (expectedFp_ && !(*expectedFp_ == info_.fingerprint)) {
                 emit modelMismatch(tr("The loaded model does not match the session's model fingerprint "
                                       "(session: %1, loaded: %2). Results shown come from the session's model.")
@@ -105,8 +107,7 @@ Workbench::Workbench(QObject* parent)
 Workbench::~Workbench() { jobs_->cancelAll(); }
 
 void Workbench::loadModel(const LoadOptions& opt) {
-    loadOptions_ = opt;
-    modelPath_ = qs(opt.path);
+    pendingLoad_ = opt;
     jobs_->cancel(QStringLiteral("search"));
     jobs_->cancel(QStringLiteral("ppl"));
     jobs_->cancel(QStringLiteral("generate"));

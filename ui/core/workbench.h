@@ -47,7 +47,8 @@ public:
     const Engine* engine() const { return engine_.get(); }
     std::shared_ptr<const Engine> engineShared() const { return engine_; }
     const ModelInfo* info() const { return engine_ ? &info_ : nullptr; }
-    QString modelPath() const { return modelPath_; }  // as requested ("default" or a folder)
+    QString modelPath() const { return modelPath_; }  // of the loaded model ("default" or a folder)
+    QString loadingPath() const { return qs(pendingLoad_.path); }
     const LoadOptions& loadOptions() const { return loadOptions_; }
 
     // --- probe text and options ---
@@ -133,7 +134,7 @@ private:
     std::shared_ptr<const Engine> engine_;
     ModelInfo info_;
     QString modelPath_;
-    LoadOptions loadOptions_;
+    LoadOptions loadOptions_, pendingLoad_;
     QString text_;
     SearchOptions options_;
     std::optional<SearchResult> result_;

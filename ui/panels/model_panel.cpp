@@ -92,7 +92,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         bar_->show();
         load_->setEnabled(false);
         cancel_->setEnabled(true);
-        status_->setText(tr("Loading %1…").arg(describe(wb_->modelPath())));
+        status_->setText(tr("Loading %1…").arg(describe(wb_->loadingPath())));
     });
     connect(wb_, &Workbench::searchProgress, this, [this](const QString& stage, double f, const QString& msg) {
         if (stage != QLatin1String("load")) return;
