@@ -6,7 +6,10 @@
 //   auto  on CPU : float32 compute (CPU half-precision GEMMs are slow and inexact); f32
 //                  checkpoints stay zero-copy views of the mapping, so loading adds ~no RSS
 //                  beyond the mapped weight bytes.
-//   f32 / f16 / bf16: that dtype on any device (f16/bf16 on CPU is honoured, but slow).
+//   f32 / f16 / bf16: that dtype on any device. bf16 on CPU is honoured (slow); f16 on CPU is an
+//                  Error with libtorch 1.x, which has no half-precision CPU matmul.
+// Half-precision compute follows HF: RMSNorm statistics and the attention softmax in float32,
+// logits returned as float32.
 #include "achilles/checkpoint.h"
 #include "achilles/error.h"
 #include "model/arch.h"
