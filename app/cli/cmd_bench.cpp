@@ -26,6 +26,7 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
     sub->add_option("--seed", o->b.seed, "weight seed")->capture_default_str();
     sub->add_flag("--quick", o->b.quick, "shrink everything (smoke run)");
     sub->add_option("--model", o->b.model, "model for the bisect-vs-linear row (default: the embedded model)");
+    sub->add_option("--only", o->b.only, "comma list of parts: forward, stage1, memory, load, bisect");
     sub->add_option("--scratch", o->b.scratch, "folder for the temporary checkpoint");
     add_device_opts(sub, o->m);
     sub->callback([&run, &g, o] {

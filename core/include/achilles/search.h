@@ -47,6 +47,7 @@ struct BenchOptions {
     uint64_t seed = 1;
     std::string model;          // model for the bisect-vs-linear row ("" : embedded default if present)
     std::string scratch;        // folder for the temporary checkpoint ("" : the system temp folder)
+    std::string only;           // comma list of parts: forward, stage1, memory, load, bisect ("" : all)
 };
 struct BenchRow {
     std::string name;

@@ -116,6 +116,9 @@ std::string fmt(double v, int prec = 3) {
 
 std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     std::vector<BenchRow> rows;
+    auto want = [&](const char* part) {
+        return opt.only.empty() || ("," + opt.only + ",").find(std::string(",") + part + ",") != std::string::npos;
+    };
     at::NoGradGuard ng;
     Shape s;
     s.layers = opt.quick ? std::min(opt.layers, 2) : opt.layers;
@@ -126,6 +129,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     if (K < 1) throw Error("bench", "samples", "must be at least 1");
 
     // ---- (a) forward GFLOP/s against a GEMM peak
+    if (want("forward") || want("stage1")) {
     progress.report("bench", 0.02, "generating random Qwen2.5-0.5B-shaped weights");
     ModelConfig cfg = parse_config(qwen_config_json(s), "bench (Qwen2.5-0.5B shape)");
     auto weights = random_weights(s, opt.seed);
@@ -135,6 +139,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     at::Tensor idt = detail::ids_tensor(model, ids);
     progress.check();
     model.forward(idt);  // warm-up
+    if (want("forward")) {
     // Best-of-N, interleaving forwards and GEMMs so that both see the same machine load.
     const std::vector<std::pair<int64_t, int64_t>> shapes = {
         {s.hidden, s.inter}, {s.inter, s.hidden}, {s.hidden, s.hidden}, {s.hidden, s.vocab}};
@@ -172,10 +177,11 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
                            fmt(t_fwd * 1000, 1) + " ms per forward"));
     rows.push_back(row("GEMM peak GFLOP/s", peak, "GFLOP/s", "at::mm " + peak_shape));
     rows.push_back(target_row("forward / GEMM peak", gflops / peak, 0.60, true, "target >= 0.60"));
+    }
     progress.report("bench", 0.25, "forward done");
 
     // ---- (c) stage-1 wall time against (K+1) bare forwards of the same shape
-    {
+    if (want("stage1")) {
         SearchOptions so;
         so.samples = K;
         so.top = 1000;
@@ -198,10 +204,10 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
                                       " s, N=" + std::to_string(st.total_entries)));
     }
     progress.report("bench", 0.45, "stage-1 overhead done");
-    weights.clear();
+    }  // outer: the random model is freed here
 
     // ---- stage-1 peak memory against N and K (a 2-layer model keeps it quick)
-    {
+    if (want("memory")) {
         Shape sm = s;
         sm.layers = 2;
         sm.vocab = 8192;
@@ -246,7 +252,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     progress.report("bench", 0.6, "stage-1 memory done");
 
     // ---- (b) peak RSS of loading a checkpoint against its weight bytes
-    {
+    if (want("load")) {
         Shape sb = s;
         sb.layers = opt.quick ? 2 : 4;
         sb.vocab = 32000;
@@ -298,7 +304,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     progress.report("bench", 0.75, "loading done");
 
     // ---- perplexity evaluations: bisect against linear on a real model
-    {
+    if (want("bisect")) {
         std::string path = opt.model;
         if (path.empty()) {
             try {

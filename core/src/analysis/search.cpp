@@ -4,6 +4,7 @@
 // forwards, channel modes, bisection, minimal sets and dataset evaluation.
 #include "analysis/search_internal.h"
 #include "achilles/error.h"
+#include <ATen/Parallel.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -147,6 +148,28 @@ std::vector<RankedEntry> select_top(const std::vector<SiteScores>& sites, int64_
     return out;
 }
 
+// acc += sum over the batch of |out - clean|, in one pass over memory on the CPU.
+void accumulate_abs_diff(at::Tensor& acc, const at::Tensor& out, const at::Tensor& clean) {
+    if (out.device().is_cpu() && out.scalar_type() == at::kFloat && out.is_contiguous() && acc.is_contiguous() &&
+        clean.is_contiguous()) {
+        const int64_t n = acc.numel();
+        const int64_t b = out.numel() / std::max<int64_t>(1, n);
+        float* a = acc.data_ptr<float>();
+        const float* o = out.data_ptr<float>();
+        const float* c = clean.data_ptr<float>();
+        at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
+            for (int64_t k = 0; k < b; ++k) {
+                const float* ok = o + k * n;
+                for (int64_t i = begin; i < end; ++i) a[i] += std::fabs(ok[i] - c[i]);
+            }
+        });
+        return;
+    }
+    at::Tensor d = out.to(at::kFloat).sub(clean.unsqueeze(0));
+    d.abs_();
+    acc.add_(d.size(0) == 1 ? d.select(0, 0) : d.sum(0));
+}
+
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
                                 const SearchOptions& o, Progress& progress, Stage1Stats* stats) {
     at::NoGradGuard ng;
@@ -193,7 +216,7 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
             if (l < 0 || l >= L) return;
             const size_t s = site_index(l, m);
             if (!acc[s].defined()) return;
-            acc[s].add_((out.to(at::kFloat) - clean[s].unsqueeze(0)).abs().sum(0));
+            accumulate_abs_diff(acc[s], out, clean[s]);
         };
         model.forward(idt.expand({b, T}).contiguous(), &hk);
         done += b;
