@@ -140,15 +140,25 @@ def stage1(model, ids, alpha, K, seed):
         for key in acc:
             acc[key] += (rec[key][0] - clean[key][0]).abs()
     imp = {k: v / K for k, v in acc.items()}
+    N = sum(v.numel() for v in imp.values())
+    return imp, N
+
+
+def rank(imp, mode="paper"):
+    """Entries (importance, layer, module index, position, channel); position -1 in channel modes."""
     entries = []
     for (l, m), v in imp.items():
         T_, C = v.shape
-        for p in range(T_):
+        if mode == "paper":
+            for p in range(T_):
+                for c in range(C):
+                    entries.append((float(v[p, c]), l, SITES.index(m), p, c))
+        else:
+            vv = v.max(0).values if mode == "channel_max" else v.mean(0)
             for c in range(C):
-                entries.append((float(v[p, c]), l, SITES.index(m), p, c))
+                entries.append((float(vv[c]), l, SITES.index(m), -1, c))
     entries.sort(key=lambda e: (-e[0], e[1], e[2], e[3], e[4]))
-    N = sum(v.numel() for v in imp.values())
-    return entries, N, imp
+    return entries
 
 
 def stage2(model, ids, ranking, step, eps, max_steps):
@@ -217,12 +227,14 @@ def make_weights(planted):
     return {k: v.float().double() for k, v in w.items()}
 
 
-def run_reference(folder, alpha, K, seed, step, eps, max_steps, top):
+def run_reference(folder, alpha, K, seed, step, eps, max_steps, top, mode="paper"):
     model = load(folder)
-    ranking, N, _ = stage1(model, IDS, alpha, K, seed)
+    imp, N = stage1(model, IDS, alpha, K, seed)
+    ranking = rank(imp, mode)
     ppl0, curve = stage2(model, IDS, ranking, step, eps, max_steps)
     return {
         "alpha": alpha, "samples": K, "seed": seed, "step": step, "epsilon": eps, "max_steps": max_steps,
+        "mode": mode, "fixture": os.path.basename(os.path.normpath(folder)),
         "total_entries": N, "ppl_orig": ppl0,
         "ranking": [{"layer": e[1], "module": SITES[e[2]], "position": e[3], "channel": e[4], "importance": e[0]}
                     for e in ranking[:top]],
@@ -239,6 +251,16 @@ def make(outdir):
         write_safetensors(os.path.join(d, "model.safetensors"), make_weights(planted))
     golden["planted_eps100"] = run_reference(os.path.join(outdir, "planted"), 5.0, 8, 42, 1, 100.0, 30, 300)
     golden["plain_eps100"] = run_reference(os.path.join(outdir, "plain"), 5.0, 8, 42, 2, 100.0, 20, 300)
+    golden["plain_channel_max"] = run_reference(os.path.join(outdir, "plain"), 5.0, 5, 3, 1, 100.0, 15, 100,
+                                                "channel_max")
+    golden["plain_channel_mean"] = run_reference(os.path.join(outdir, "plain"), 2.0, 5, 3, 1, 100.0, 15, 100,
+                                                 "channel_mean")
+    # Other families from the model engineer's fixtures (gemma: noise on the sqrt(d)-scaled embeddings).
+    fam = os.path.join(os.path.dirname(os.path.normpath(outdir)))
+    for name in ("gemma", "qwen2", "gemma2"):
+        d = os.path.join(fam, name)
+        if os.path.exists(os.path.join(d, "model.safetensors")):
+            golden[name + "_paper"] = run_reference(d, 5.0, 4, 42, 1, 100.0, 12, 150)
     json.dump(golden, open(os.path.join(outdir, "golden.json"), "w"), indent=1)
     print("wrote", outdir, "planted ppl0", golden["planted_eps100"]["ppl_orig"],
           "curve", [round(p["delta"], 3) for p in golden["planted_eps100"]["curve"][:5]],
