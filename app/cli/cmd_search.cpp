@@ -131,8 +131,7 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
                 std::cout << "model " << r.model.path << " (" << r.model_type << "), " << r.ids.size()
                           << " tokens, N = " << r.total_entries << " entries\n"
                           << "ppl_orig " << r.ppl_orig << "\n";
-                print_set(r.faithful);
-                if (r.bisected && opts.strategy != SearchStrategy::bisect) print_set(*r.bisected);
+                print_set(opts.strategy == SearchStrategy::bisect && r.bisected ? *r.bisected : r.faithful);
                 if (r.minimal) print_set(*r.minimal);
                 std::cout << "  rate " << r.rate() << "; perplexity forwards " << r.forwards_linear
                           << " (the paper's literal loop: " << r.forwards_literal << ")\n";

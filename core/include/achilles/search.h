@@ -14,6 +14,11 @@ struct SearchObserver {
 
 // The paper's two stages plus the options of SearchOptions. ids must start with BOS
 // (use Engine::encode_for_ppl). Throws Error for bad options, Cancelled when cancelled.
+// Stage 1 adds alpha * N(0, I) to every input-embedding element (BOS included) AFTER the model's
+// embedding scale (Gemma's sqrt(hidden)), i.e. on HF's scaled inputs_embeds. The noise of sample k
+// depends only on (seed, k) through the counter-based generator documented in
+// core/src/analysis/search_internal.h (reproduced by tests/reference/ref_search.py), so results do
+// not depend on --batch. With strategy bisect, `faithful` holds the bisected set as well.
 SearchResult run_search(const Engine& engine, const std::string& text, const std::vector<int>& ids,
                         const SearchOptions& options, Progress& progress,
                         const SearchObserver& observer = {});

@@ -188,7 +188,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         so.batch = 1;
         double bare_sum = 1e30, t_s1 = 1e30;
         detail::Stage1Stats st;
-        for (int rep = 0; rep < 2; ++rep) {
+        for (int rep = 0; rep < (opt.quick ? 1 : 3); ++rep) {
             double t0 = now_s();
             for (int i = 0; i < K + 1; ++i) {
                 progress.check();
