@@ -160,7 +160,7 @@ FIXTURES = [
     fx("gemma2", "gemma2", "Gemma2ForCausalLM", head_dim=8, hidden_activation="gelu_pytorch_tanh",
        query_pre_attn_scalar=24, attn_logit_softcapping=4.0, final_logit_softcapping=3.0, sliding_window=4,
        tie_word_embeddings=True, wstd=0.4),
-    fx("phi3", "phi3", "Phi3ForCausalLM", hidden_size=64, num_attention_heads=4, num_key_value_heads=4,
+    fx("phi3", "phi3", "Phi3ForCausalLM", hidden_size=32, num_attention_heads=2, num_key_value_heads=1,
        partial_rotary_factor=0.5, max_position_embeddings=64, original_max_position_embeddings=8,
        tie_word_embeddings=False, hidden_act="silu",
        rope_scaling=dict(type="longrope", short_factor=[1.0, 1.3, 1.9, 2.6], long_factor=[1.5, 3.0, 7.0, 15.0])),
