@@ -66,17 +66,18 @@ std::string default_model_dir() {
             throw Error(e, "ACHILLES_DEFAULT_MODEL", "the folder named by ACHILLES_DEFAULT_MODEL has no config.json");
         return e;
     }
-#ifdef ACHILLES_SOURCE_DIR
-    {
-        fs::path p = fs::path(ACHILLES_SOURCE_DIR) / "resources" / "default-model";
-        if (is_model_dir(p)) return p.string();
-    }
-#endif
+    // An installed binary uses the model installed beside it; a build-tree binary the source tree's.
     const std::string ed = exe_dir();
     if (!ed.empty()) {
         fs::path p = fs::path(ed) / ".." / "share" / "achilles" / "default-model";
         if (is_model_dir(p)) return fs::weakly_canonical(p).string();
     }
+#ifdef ACHILLES_SOURCE_DIR
+    if (const char* ignore = std::getenv("ACHILLES_IGNORE_SOURCE_TREE"); !ignore || !*ignore) {
+        fs::path p = fs::path(ACHILLES_SOURCE_DIR) / "resources" / "default-model";
+        if (is_model_dir(p)) return p.string();
+    }
+#endif
     throw Error("default-model", "path",
                 "the embedded default model was not found (set ACHILLES_DEFAULT_MODEL, or install share/achilles/default-model)");
 }

@@ -28,6 +28,9 @@
 #ifndef ACHILLES_SPBRIDGE_BUILD_PATH
 #define ACHILLES_SPBRIDGE_BUILD_PATH ""
 #endif
+#ifndef ACHILLES_SPBRIDGE_INSTALL_LIBDIR
+#define ACHILLES_SPBRIDGE_INSTALL_LIBDIR ""
+#endif
 #ifndef ACHILLES_SPBRIDGE_INSTALL_PATH
 #define ACHILLES_SPBRIDGE_INSTALL_PATH ""
 #endif
@@ -80,6 +83,11 @@ std::vector<std::string> candidate_paths() {
         fs::path dir = exe.parent_path();
         c.push_back((dir / "libachilles_spbridge.so").string());
         c.push_back((dir / ".." / "lib" / "achilles" / "libachilles_spbridge.so").lexically_normal().string());
+        // Installed layout: <prefix>/bin/achilles-cli beside <prefix>/<libdir>/achilles/ (Debian multiarch).
+        if (*ACHILLES_SPBRIDGE_INSTALL_LIBDIR)
+            c.push_back((dir / ".." / ACHILLES_SPBRIDGE_INSTALL_LIBDIR / "achilles" / "libachilles_spbridge.so")
+                            .lexically_normal()
+                            .string());
     }
     if (*ACHILLES_SPBRIDGE_BUILD_PATH) c.push_back(ACHILLES_SPBRIDGE_BUILD_PATH);
     if (*ACHILLES_SPBRIDGE_INSTALL_PATH) c.push_back(ACHILLES_SPBRIDGE_INSTALL_PATH);
