@@ -104,6 +104,14 @@ int main(int argc, char** argv) {
     if (!headless) return app.exec();
 
     // Headless screenshot: load, optionally search and generate, then render the view.
+    // The longest gap between event-loop ticks is reported: the UI thread must never block long.
+    qint64 maxStall = 0;
+    QElapsedTimer tick;
+    QTimer stallTimer;
+    stallTimer.setInterval(5);
+    QObject::connect(&stallTimer, &QTimer::timeout, [&] { maxStall = std::max(maxStall, tick.restart()); });
+    tick.start();
+    stallTimer.start();
     const int timeout = 300000;
     if (!waitIdle(wb, timeout)) {
         std::fprintf(stderr, "achilles: timed out waiting for the model\n");
@@ -129,6 +137,8 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    stallTimer.stop();
+    std::fprintf(stderr, "achilles: longest UI event-loop stall while working: %lld ms\n", static_cast<long long>(maxStall));
     try {
         const QImage img = w.grabView(p.value(view));
         if (img.isNull() || !img.save(p.value(shot))) {

@@ -69,7 +69,7 @@ Workbench::Workbench(QObject* parent)
             emit message(tr("Model loaded: %1").arg(qs(info_.architecture)));
             if (!masked_.empty()) evaluateMask();
         } else if (kind == QLatin1String("search") && id == searchJob_) {
-            result_ = std::any_cast<SearchResult>(v);
+                    result_ = std::any_cast<SearchResult>(v);
             liveCurve_ = result_->curve;
             pplOrig_ = pplMasked_ = result_->ppl_orig;
             masked_.clear();

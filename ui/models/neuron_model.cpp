@@ -123,6 +123,29 @@ void NeuronFilterProxy::setMaskedOnly(bool on) {
     invalidateFilter();
 }
 
+void NeuronFilterProxy::sort(int column, Qt::SortOrder order) {
+    if (column == NeuronTableModel::ColRank && order == Qt::AscendingOrder) column = -1;
+    QSortFilterProxyModel::sort(column, order);
+}
+
+bool NeuronFilterProxy::lessThan(const QModelIndex& l, const QModelIndex& r) const {
+    auto* m = qobject_cast<NeuronTableModel*>(sourceModel());
+    if (!m || l.column() == NeuronTableModel::ColMask || l.column() == NeuronTableModel::ColSet)
+        return QSortFilterProxyModel::lessThan(l, r);
+    const RankedEntry& a = m->entry(l.row());
+    const RankedEntry& b = m->entry(r.row());
+    switch (l.column()) {
+    case NeuronTableModel::ColRank: return l.row() < r.row();
+    case NeuronTableModel::ColLayer: return a.neuron.layer != b.neuron.layer ? a.neuron.layer < b.neuron.layer : l.row() < r.row();
+    case NeuronTableModel::ColModule:
+        return a.neuron.module != b.neuron.module ? module_name(a.neuron.module) < module_name(b.neuron.module) : l.row() < r.row();
+    case NeuronTableModel::ColChannel: return a.neuron.channel != b.neuron.channel ? a.neuron.channel < b.neuron.channel : l.row() < r.row();
+    case NeuronTableModel::ColPosition: return a.position != b.position ? a.position < b.position : l.row() < r.row();
+    case NeuronTableModel::ColImportance: return a.importance != b.importance ? a.importance < b.importance : l.row() < r.row();
+    default: return QSortFilterProxyModel::lessThan(l, r);
+    }
+}
+
 bool NeuronFilterProxy::filterAcceptsRow(int row, const QModelIndex& parent) const {
     auto* m = qobject_cast<NeuronTableModel*>(sourceModel());
     if (!m || row < 0 || row >= m->rowCount(parent)) return false;

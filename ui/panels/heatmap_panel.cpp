@@ -21,7 +21,15 @@ namespace achilles::ui {
 
 namespace {
 QCPColorGradient gradient() {
-    QCPColorGradient g(QCPColorGradient::gpThermal);
+    // Light yellow -> orange -> red -> dark red: every non-empty cell stands out from the white
+    // background of empty cells.
+    QCPColorGradient g;
+    g.clearColorStops();
+    g.setColorStopAt(0.0, QColor(255, 237, 160));
+    g.setColorStopAt(0.3, QColor(254, 178, 76));
+    g.setColorStopAt(0.6, QColor(240, 59, 32));
+    g.setColorStopAt(1.0, QColor(110, 0, 20));
+    g.setColorInterpolation(QCPColorGradient::ciRGB);
     g.setNanHandling(QCPColorGradient::nhTransparent);
     return g;
 }
@@ -113,7 +121,7 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     plot_->xAxis->setTickLabelRotation(35);
     plot_->xAxis->setSubTicks(false);
     marker_ = new QCPItemRect(plot_);
-    marker_->setPen(QPen(QColor(0, 160, 255), 2.5));
+    marker_->setPen(QPen(QColor(0, 120, 255), 3.0));
     marker_->setBrush(Qt::NoBrush);
     marker_->setVisible(false);
     plot_->setMinimumSize(320, 260);
@@ -126,6 +134,7 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     drill_->yAxis->setLabel(tr("layer"));
     drill_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     drill_->setMinimumSize(300, 200);
+    drill_->setToolTip(tr("Drag to pan, mouse wheel to zoom"));
 
     drillLabel_ = new QLabel(tr("Click a heatmap cell to list its neurons."), this);
     drillLabel_->setWordWrap(true);
@@ -140,6 +149,11 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setAlternatingRowColors(true);
     table_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+    // layer and module are those of the chosen cell
+    table_->setColumnHidden(NeuronTableModel::ColLayer, true);
+    table_->setColumnHidden(NeuronTableModel::ColModule, true);
+    table_->setColumnWidth(NeuronTableModel::ColMask, 44);
+    table_->setColumnWidth(NeuronTableModel::ColRank, 60);
 
     auto* right = new QWidget(this);
     auto* rl = new QVBoxLayout(right);
@@ -164,7 +178,12 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     connect(wb_, &Workbench::resultChanged, this, [this] {
         selected_.reset();
         rebuild();
-        rebuildDrill();
+        // Drill into the hottest cell so that the drill-down is never empty after a search.
+        int best = -1;
+        for (int i = 0; i < int(values_.size()); ++i)
+            if (values_[size_t(i)] > 0 && (best < 0 || values_[size_t(i)] > values_[size_t(best)])) best = i;
+        if (best >= 0) selectCell(best / kNumModules, best % kNumModules);
+        else rebuildDrill();
     });
     connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
         if (layers_ <= 0) return;
@@ -333,7 +352,7 @@ void HeatmapPanel::rebuildDrill() {
     drill_->xAxis->setRange(-0.5, width - 0.5);
     drill_->yAxis->setRange(-0.5, L - 0.5);
     if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
-        t->setText(tr("%1: layer × channel (drag to pan, wheel to zoom)").arg(qs(module_name(mod))));
+        t->setText(tr("%1: layer × channel").arg(qs(module_name(mod))));
     setPlotHint(drill_, {});
     drill_->replot();
     proxy_->setCell(layer, module);
