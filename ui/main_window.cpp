@@ -73,7 +73,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     connect(wb_, &Workbench::searchFailed, this, [this](const QString& m) { error(tr("Search failed"), m); });
     connect(wb_, &Workbench::generationFailed, this, [this](const QString& m) { error(tr("Generation failed"), m); });
     connect(wb_, &Workbench::pplFailed, this, [this](const QString& m) { statusBar()->showMessage(m, 10000); lastError_ = m; });
-    connect(wb_, &Workbench::modelLoaded, this, [this] { updateTitle(); });
+    connect(wb_, &Workbench::modelLoaded, this, [this] {
+        updateTitle();
+        if (!wb_->result()) showView(QStringLiteral("search"));  // the next step: run a search
+    });
     connect(wb_, &Workbench::searchStarted, this, [this] { showView(QStringLiteral("phase")); });
     connect(wb_, &Workbench::searchFinished, this, [this] {
         dirty_ = true;

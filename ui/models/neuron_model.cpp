@@ -61,8 +61,8 @@ QVariant NeuronTableModel::data(const QModelIndex& index, int role) const {
         return tr("%1 at position %2, importance %3").arg(qs(to_string(e.neuron))).arg(e.position).arg(e.importance, 0, 'g', 8);
     if (role == Qt::TextAlignmentRole && col != ColModule && col != ColSet)
         return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
-    if (role == Qt::BackgroundRole && col == ColSet && critical_.count(e.neuron))
-        return QBrush(QColor(255, 226, 214));
+    if (role == Qt::ForegroundRole && col == ColSet && critical_.count(e.neuron))
+        return QBrush(QColor(190, 30, 20));
     return {};
 }
 

@@ -180,17 +180,26 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
         done();
         for (auto& s : stages_) s.bar->setValue(1000);
         const auto& r = *wb_->result();
-        const QString s = tr("<b>Critical set: %1 neurons</b> (n* = %2 entries, rate %3 of %4). "
-                             "PPL %5 → %6, Δ log10 = %7%8. Took %9.")
-                              .arg(r.faithful.neurons.size())
-                              .arg(r.faithful.n)
-                              .arg(r.rate(), 0, 'g', 3)
-                              .arg(r.total_entries)
-                              .arg(r.ppl_orig, 0, 'g', 5)
-                              .arg(r.faithful.ppl, 0, 'g', 5)
-                              .arg(r.faithful.delta, 0, 'f', 2)
-                              .arg(r.faithful.reached ? QString() : tr(" (ε not reached)"))
-                              .arg(duration(total_.elapsed() / 1000.0));
+        QString s;
+        if (r.faithful.reached)
+            s = tr("<b>Critical set: %1 neurons</b> (n* = %2 entries, rate %3 of %4). PPL %5 → %6, Δ log10 = %7. Took %8.")
+                    .arg(r.faithful.neurons.size())
+                    .arg(r.faithful.n)
+                    .arg(r.rate(), 0, 'g', 3)
+                    .arg(r.total_entries)
+                    .arg(r.ppl_orig, 0, 'g', 5)
+                    .arg(r.faithful.ppl, 0, 'g', 5)
+                    .arg(r.faithful.delta, 0, 'f', 2)
+                    .arg(duration(total_.elapsed() / 1000.0));
+        else
+            s = tr("<b>ε not reached</b>: masking the first %1 ranking entries (%2 neurons) raises log10 PPL by only %3 "
+                   "(PPL %4 → %5). Raise Max steps or Step Δn, or lower ε. Took %6.")
+                    .arg(r.faithful.n)
+                    .arg(r.faithful.neurons.size())
+                    .arg(r.faithful.delta, 0, 'f', 2)
+                    .arg(r.ppl_orig, 0, 'g', 5)
+                    .arg(r.faithful.ppl, 0, 'g', 5)
+                    .arg(duration(total_.elapsed() / 1000.0));
         summary_->setText(s);
         appendLog(QString(s).remove(QRegularExpression(QStringLiteral("<[^>]*>"))));
     });
@@ -275,7 +284,7 @@ void SearchPanel::appendLog(const QString& line) {
 void SearchPanel::onProgress(const QString& stage, double f, const QString& msg) {
     if (stage == QLatin1String("load")) return;
     if (!msg.isEmpty()) appendLog(stage.isEmpty() ? msg : QStringLiteral("[%1] %2").arg(stage, msg));
-    if (stage.isEmpty() || f < 0) return;
+    if (stage.isEmpty() || f < 0 || stage == QLatin1String("done")) return;
     auto it = stages_.find(stage);
     if (it == stages_.end()) {
         Stage s;
