@@ -67,9 +67,11 @@ int main(int argc, char** argv) {
                             QStringLiteral("NAME"), QStringLiteral("main"));
     QCommandLineOption search(QStringLiteral("search"), QStringLiteral("With --screenshot: run the search first."));
     QCommandLineOption samples(QStringLiteral("samples"), QStringLiteral("Override the search's K (noisy samples)."), QStringLiteral("K"));
+    QCommandLineOption sweep(QStringLiteral("sweep"), QStringLiteral("Override the phase-transition sweep length."), QStringLiteral("N"));
+    QCommandLineOption baselines(QStringLiteral("baselines"), QStringLiteral("Baselines for the sweep, e.g. random,activation,gradient."), QStringLiteral("LIST"));
     QCommandLineOption generate(QStringLiteral("generate"), QStringLiteral("With --screenshot: mask the critical set and generate both sides first."));
     QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size for --screenshot --view main."), QStringLiteral("WxH"), QStringLiteral("1500x920"));
-    p.addOptions({model, demo, session, shot, view, search, samples, generate, size});
+    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size});
     p.process(app);
 
     if (headless) QStandardPaths::setTestModeEnabled(true);  // screenshots ignore the user's saved layout
@@ -94,9 +96,14 @@ int main(int argc, char** argv) {
         wb->setText(demoText());
         wb->generation().prompt = QStringLiteral("Once upon a time");
     }
-    if (p.isSet(samples)) {
+    if (p.isSet(samples) || p.isSet(sweep) || p.isSet(baselines)) {
         auto o = wb->options();
-        o.samples = p.value(samples).toInt();
+        if (p.isSet(samples)) o.samples = p.value(samples).toInt();
+        if (p.isSet(sweep)) o.sweep = p.value(sweep).toInt();
+        if (p.isSet(baselines)) {
+            o.baselines.clear();
+            for (const QString& b : p.value(baselines).split(QLatin1Char(','), Qt::SkipEmptyParts)) o.baselines.push_back(b.toStdString());
+        }
         wb->setOptions(o);
     }
     if (!modelPath.isEmpty()) w.modelPanel()->loadPath(modelPath);

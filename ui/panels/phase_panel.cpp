@@ -167,10 +167,9 @@ void PhasePanel::rebuild() {
         nstarLabel_->position->setCoords(r->faithful.n, 0.12);
         const bool rightHalf = plot_->xAxis->range().size() > 0 && r->faithful.n > plot_->xAxis->range().center();
         nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignBottom);
-        nstarLabel_->setText(tr(" n* = %1 (%2 neurons)%3")
-                                 .arg(r->faithful.n)
-                                 .arg(r->faithful.neurons.size())
-                                 .arg(r->faithful.reached ? QString() : tr(", ε not reached")));
+        nstarLabel_->setText(r->faithful.reached
+                                 ? tr(" n* = %1 (%2 neurons)").arg(r->faithful.n).arg(r->faithful.neurons.size())
+                                 : tr(" stopped at n = %1 (%2 neurons): ε not reached").arg(r->faithful.n).arg(r->faithful.neurons.size()));
     }
     if (!r && pts.empty() && !live) setPlotHint(plot_, tr("Run a search: the curve grows here while stage 2 runs."));
     else if (have && pts.empty() && r->sweep.empty()) setPlotHint(plot_, tr("This result has no stage-2 curve."));
