@@ -180,9 +180,18 @@ private slots:
         fs::remove(out.toStdString());
         QProcess p;
         p.start(QStringLiteral(ACHILLES_CLI), {"search", "--model", fixture("planted"), "--ids", kIds, "--samples",
-                                               "100000000", "--out", out, "--quiet"});
+                                               "100000000", "--out", out});
         QVERIFY(p.waitForStarted());
-        QTest::qWait(1500);
+        // Wait until stage 1 is under way (its progress bar shows on stderr).
+        QByteArray err;
+        QElapsedTimer w;
+        w.start();
+        while (!err.contains("stage1") && w.elapsed() < 30000 && p.state() == QProcess::Running) {
+            p.waitForReadyRead(200);
+            err += p.readAllStandardError();
+        }
+        QVERIFY2(err.contains("stage1"), err.constData());
+        QTest::qWait(300);
         QCOMPARE(p.state(), QProcess::Running);
         QElapsedTimer t;
         t.start();
