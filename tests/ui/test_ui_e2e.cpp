@@ -18,6 +18,9 @@
 #include "test_paths.h"
 #include "widgets/token_flow.h"
 #include <QAbstractItemModelTester>
+#include <QApplication>
+#include <QMimeData>
+#include <QUrl>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QImage>
@@ -349,6 +352,53 @@ private slots:
         QSignalSpy ppl(w_->workbench(), &Workbench::pplChanged);
         w_->workbench()->requestMask({}, QStringLiteral("clear"));
         QVERIFY(ppl.wait(20000));
+    }
+
+    void cancelSearchKeepsResult() {
+        Workbench* wb = w_->workbench();
+        const std::string before = result_to_json(*wb->result(), false);
+        SearchOptions o = wb->options();
+        o.samples = 100000;  // long enough to be cancelled mid-way
+        wb->setOptions(o);
+        QSignalSpy started(wb->jobs(), &JobController::started);
+        QSignalSpy cancelled(wb, &Workbench::searchCancelled);
+        QSignalSpy finished(wb, &Workbench::searchFinished);
+        wb->runSearch();
+        QVERIFY(wb->searching());
+        QTRY_VERIFY_WITH_TIMEOUT(std::any_of(started.begin(), started.end(), [](const QList<QVariant>& a) {
+                                     return a.at(1).toString() == QLatin1String("search");
+                                 }),
+                                 10000);
+        QTest::qWait(100);  // running, stage 1
+        QElapsedTimer t;
+        t.start();
+        wb->cancelSearch();
+        QVERIFY(cancelled.wait(10000));
+        qInfo("search cancelled after %lld ms", t.elapsed());
+        QVERIFY(t.elapsed() < 5000);
+        QCOMPARE(finished.count(), 0);
+        QVERIFY(!wb->searching());
+        QCOMPARE(result_to_json(*wb->result(), false), before);  // the previous result stays
+        o.samples = 4;
+        wb->setOptions(o);
+    }
+
+    void dropSessionFile() {
+        const QString path = dir_.filePath(QStringLiteral("s.achilles"));
+        QVERIFY(QFile::exists(path));
+        MainWindow w;
+        w.setInteractive(false);
+        w.show();
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(path)});
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&w, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&w, &drop);
+        QCOMPARE(w.sessionPath(), path);
+        QVERIFY(w.workbench()->result().has_value());
+        QVERIFY(waitIdle(w.workbench()));
     }
 
     void screenshotViews() {
