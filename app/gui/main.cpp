@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // achilles: the workbench GUI.
 //   achilles [--model DIR|default] [--demo] [--session FILE]
-//            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--size WxH]]
+//            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--samples K] [--sweep N]
+//             [--baselines LIST] [--size WxH] [--save-session FILE]]
 #include "achilles/error.h"
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
@@ -17,6 +18,7 @@
 #include <QThread>
 #include <QTimer>
 #include <cstdio>
+#include <vector>
 
 using namespace achilles::ui;
 
@@ -44,11 +46,31 @@ QString demoText() {
 int main(int argc, char** argv) {
     Q_INIT_RESOURCE(resources);  // the .qrc lives in the static achilles_ui library
     bool headless = false;
-    for (int i = 1; i < argc; ++i)
-        if (QByteArray(argv[i]) == "--screenshot") headless = true;
+    // QGuiApplication consumes "-session"/"--session" (X11 session management) itself, so take
+    // --session FILE out of argv before it sees it.
+    QString sessionArg;
+    bool sessionGiven = false;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        const QByteArray a(argv[i]);
+        if (i > 0 && (a == "--session" || a == "-session") && i + 1 < argc) {
+            sessionGiven = true;
+            sessionArg = QString::fromLocal8Bit(argv[++i]);
+            continue;
+        }
+        if (i > 0 && a.startsWith("--session=")) {
+            sessionGiven = true;
+            sessionArg = QString::fromLocal8Bit(a.mid(10));
+            continue;
+        }
+        if (a == "--screenshot") headless = true;
+        args.push_back(argv[i]);
+    }
+    int qargc = int(args.size());
+    args.push_back(nullptr);
     if (headless && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
 
-    QApplication app(argc, argv);
+    QApplication app(qargc, args.data());
     QApplication::setOrganizationName(QStringLiteral("achilles"));
     QApplication::setApplicationName(QStringLiteral("workbench"));
     QApplication::setApplicationDisplayName(QStringLiteral("Achilles Workbench"));
@@ -69,9 +91,10 @@ int main(int argc, char** argv) {
     QCommandLineOption samples(QStringLiteral("samples"), QStringLiteral("Override the search's K (noisy samples)."), QStringLiteral("K"));
     QCommandLineOption sweep(QStringLiteral("sweep"), QStringLiteral("Override the phase-transition sweep length."), QStringLiteral("N"));
     QCommandLineOption baselines(QStringLiteral("baselines"), QStringLiteral("Baselines for the sweep, e.g. random,activation,gradient."), QStringLiteral("LIST"));
+    QCommandLineOption saveSession(QStringLiteral("save-session"), QStringLiteral("With --screenshot: also save the session to FILE."), QStringLiteral("FILE"));
     QCommandLineOption generate(QStringLiteral("generate"), QStringLiteral("With --screenshot: mask the critical set and generate both sides first."));
     QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size for --screenshot --view main."), QStringLiteral("WxH"), QStringLiteral("1500x920"));
-    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size});
+    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession});
     p.process(app);
 
     if (headless) QStandardPaths::setTestModeEnabled(true);  // screenshots ignore the user's saved layout
@@ -84,7 +107,7 @@ int main(int argc, char** argv) {
     }
     w.show();
 
-    if (p.isSet(session) && !w.openSessionFile(p.value(session))) {
+    if (sessionGiven && !w.openSessionFile(sessionArg)) {
         if (headless) {
             std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
             return 1;
@@ -145,6 +168,10 @@ int main(int argc, char** argv) {
         }
     }
     stallTimer.stop();
+    if (p.isSet(saveSession) && !w.saveSessionFile(p.value(saveSession))) {
+        std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
+        return 1;
+    }
     std::fprintf(stderr, "achilles: longest UI event-loop stall while working: %lld ms\n", static_cast<long long>(maxStall));
     try {
         const QImage img = w.grabView(p.value(view));

@@ -549,7 +549,7 @@ void Workbench::saveSession(const QString& path, const QJsonObject& viewState) c
     QSaveFile f(path);
     if (!f.open(QIODevice::WriteOnly))
         throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
-    f.write(QJsonDocument(toSession(viewState)).toJson(QJsonDocument::Indented));
+    f.write(QJsonDocument(toSession(viewState)).toJson(QJsonDocument::Compact));
     if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
 }
 

@@ -233,6 +233,7 @@ void GenerationsPanel::updateDivergence() {
 void GenerationsPanel::rebuild() {
     pull();
     const GenerationState& g = wb_->generation();
+    labels_[1]->setText(tr("<b>Masked</b> (%1 neurons)").arg(wb_->masked().size()));
     divergence_ = -1;
     for (int side = 0; side < 2; ++side) {
         const auto& steps = side == 0 ? g.original.steps : g.masked.steps;
