@@ -63,6 +63,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     statusBar()->addPermanentWidget(statusBar_);
     statusBar()->showMessage(tr("Open a model (Model panel), write a probe text, then Run search."));
 
+    connect(wb_, &Workbench::sessionOpened, this, &MainWindow::finishOpen);
+    connect(wb_, &Workbench::sessionFailed, this,
+            [this](const QString&, const QString& m) { error(tr("Cannot open the session"), m); });
     connect(wb_, &Workbench::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
     connect(wb_, &Workbench::busyChanged, this, [this](bool busy) {
         statusBar_->setVisible(busy);
@@ -168,7 +171,7 @@ void MainWindow::buildMenus() {
         if (!maybeSave()) return;
         const QString f = QFileDialog::getOpenFileName(this, tr("Open session"), QFileInfo(sessionPath_).path(),
                                                        tr("Achilles sessions and results (*.achilles *.json);;All files (*)"));
-        if (!f.isEmpty()) openSessionFile(f);
+        if (!f.isEmpty()) openSessionFileAsync(f);
     });
     open->setShortcut(QKeySequence::Open);
     file->addAction(tr("Open &model folder…"), this, [this] {
@@ -342,7 +345,7 @@ void MainWindow::refreshRecentMenus() {
     recentFiles_->clear();
     for (const QString& f : files)
         recentFiles_->addAction(QFileInfo(f).fileName() + QStringLiteral("  —  ") + QFileInfo(f).path(), this, [this, f] {
-            if (maybeSave()) openSessionFile(f);
+            if (maybeSave()) openSessionFileAsync(f);
         });
     recentFiles_->setEnabled(!files.isEmpty());
     recentModels_->clear();
@@ -427,19 +430,27 @@ void MainWindow::restoreViewState(const QJsonObject& v) {
 
 bool MainWindow::openSessionFile(const QString& path) {
     try {
-        const QJsonObject view = wb_->openSession(path);
-        restoreViewState(view);
-        generationsPanel_->rebuild();
-        sessionPath_ = path;
-        dirty_ = false;
-        addRecent(kRecentFiles, path);
-        updateTitle();
-        statusBar()->showMessage(tr("Opened %1").arg(path), 8000);
+        finishOpen(path, wb_->openSession(path));
         return true;
     } catch (const std::exception& e) {
         error(tr("Cannot open the session"), QString::fromUtf8(e.what()));
         return false;
     }
+}
+
+void MainWindow::openSessionFileAsync(const QString& path) {
+    statusBar()->showMessage(tr("Opening %1…").arg(path));
+    wb_->openSessionAsync(path);
+}
+
+void MainWindow::finishOpen(const QString& path, const QJsonObject& view) {
+    restoreViewState(view);
+    generationsPanel_->rebuild();
+    sessionPath_ = path;
+    dirty_ = false;
+    addRecent(kRecentFiles, path);
+    updateTitle();
+    statusBar()->showMessage(tr("Opened %1").arg(path), 8000);
 }
 
 bool MainWindow::saveSessionFile(const QString& path) {
@@ -522,7 +533,7 @@ void MainWindow::writeHtmlReport(const QString& path) {
 void MainWindow::openPath(const QString& path) {
     const QFileInfo fi(path);
     if (fi.isDir()) modelPanel_->loadPath(path);
-    else if (maybeSave()) openSessionFile(path);
+    else if (maybeSave()) openSessionFileAsync(path);
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* e) {

@@ -45,7 +45,8 @@ public:
     QString lastError() const { return lastError_; }
     QString lastWarning() const { return lastWarning_; }
 
-    bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file
+    bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file; parses on the UI thread
+    void openSessionFileAsync(const QString& path);  // parses in the worker (menus, recent list, drops)
     bool saveSessionFile(const QString& path);
     QJsonObject viewState() const;
     void restoreViewState(const QJsonObject& v);
@@ -77,7 +78,8 @@ private:
     void exportPlotInteractive(QCustomPlot* plot, const QString& name);
     void updateTitle();
     bool maybeSave();
-    void openPath(const QString& path);  // folder: model; file: session/result
+    void openPath(const QString& path);
+    void finishOpen(const QString& path, const QJsonObject& view);  // folder: model; file: session/result
 
     Workbench* wb_;
     NeuronTableModel* neurons_;

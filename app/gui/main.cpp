@@ -107,7 +107,14 @@ int main(int argc, char** argv) {
     }
     w.show();
 
-    if (sessionGiven && !w.openSessionFile(sessionArg)) {
+    QElapsedTimer openClock;
+    openClock.start();
+    bool opened = true;
+    if (sessionGiven && !headless) w.openSessionFileAsync(sessionArg);  // keeps the window responsive
+    else if (sessionGiven) opened = w.openSessionFile(sessionArg);
+    if (sessionGiven && opened && headless)
+        std::fprintf(stderr, "achilles: session opened in %lld ms\n", static_cast<long long>(openClock.elapsed()));
+    if (!opened) {
         if (headless) {
             std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
             return 1;

@@ -395,7 +395,9 @@ private slots:
         QApplication::sendEvent(&w, &enter);
         QVERIFY(enter.isAccepted());
         QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QSignalSpy opened(w.workbench(), &Workbench::sessionOpened);
         QApplication::sendEvent(&w, &drop);
+        QVERIFY(opened.wait(20000));  // parsed in the worker, applied on the UI thread
         QCOMPARE(w.sessionPath(), path);
         QVERIFY(w.workbench()->result().has_value());
         QVERIFY(waitIdle(w.workbench()));

@@ -84,6 +84,10 @@ Workbench::Workbench(QObject* parent)
             pplMasked_ = pr.second;
             emit pplChanged(pplOrig_, pplMasked_);
             if (autoRegenerate_) generate();
+        } else if (kind == QLatin1String("open-session") && id == sessionJob_) {
+            auto ps = std::any_cast<std::shared_ptr<ParsedSession>>(v);
+            const QJsonObject view = applySession(std::move(*ps), pendingSessionLoadModel_);
+            emit sessionOpened(pendingSessionPath_, view);
         } else if (kind == QLatin1String("generate") && id == genJob_) {
             auto pr = std::any_cast<std::pair<GenerateResult, GenerateResult>>(v);
             gen_.original = std::move(pr.first);
@@ -97,6 +101,7 @@ Workbench::Workbench(QObject* parent)
         else if (kind == QLatin1String("search") && id == searchJob_) emit searchFailed(msg);
         else if (kind == QLatin1String("ppl") && id == pplJob_) emit pplFailed(msg);
         else if (kind == QLatin1String("generate") && id == genJob_) emit generationFailed(msg);
+        else if (kind == QLatin1String("open-session") && id == sessionJob_) emit sessionFailed(pendingSessionPath_, msg);
     });
     connect(jobs_, &JobController::cancelled, this, [this](int id, const QString& kind) {
         if (kind == QLatin1String("search") && id == searchJob_) emit searchCancelled();
@@ -437,7 +442,7 @@ QJsonObject Workbench::readJsonFile(const QString& path) {
     return doc.object();
 }
 
-QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceName, bool loadModelToo) {
+ParsedSession Workbench::parseSession(const QJsonObject& s, const QString& sourceName) {
     const std::string file = sourceName.toStdString();
     const QString schema = s.value("schema").toString();
     std::optional<SearchResult> result;
@@ -506,6 +511,37 @@ QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceNa
             if (n.layer < 0 || (result->layers > 0 && n.layer >= result->layers))
                 throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's layers");
     }
+    ParsedSession ps;
+    ps.result = std::move(result);
+    ps.text = text;
+    ps.modelPath = modelPath;
+    ps.device = device;
+    ps.dtype = dtype;
+    ps.options = options;
+    ps.masks = std::move(masks);
+    ps.generation = std::move(gen);
+    ps.view = view;
+    ps.fingerprint = fp;
+    ps.pplOriginal = pplO;
+    ps.pplMasked = pplM;
+    return ps;
+}
+
+QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceName, bool loadModelToo) {
+    return applySession(parseSession(s, sourceName), loadModelToo);
+}
+
+QJsonObject Workbench::applySession(ParsedSession ps, bool loadModelToo) {
+    std::optional<SearchResult>& result = ps.result;
+    const QString& text = ps.text;
+    const QString& modelPath = ps.modelPath;
+    const QString& device = ps.device;
+    const QString& dtype = ps.dtype;
+    const SearchOptions& options = ps.options;
+    const std::set<Neuron>& masks = ps.masks;
+    GenerationState& gen = ps.generation;
+    const std::optional<ModelFingerprint>& fp = ps.fingerprint;
+    const double pplO = ps.pplOriginal, pplM = ps.pplMasked;
     // Everything parsed: commit.
     jobs_->cancel(QStringLiteral("search"));
     jobs_->cancel(QStringLiteral("ppl"));
@@ -517,7 +553,7 @@ QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceNa
     liveCurve_ = result_ ? result_->curve : std::vector<CurvePoint>{};
     masked_ = masks;
     undo_->clear();
-    gen_ = gen;
+    gen_ = std::move(gen);
     pplOrig_ = pplO > 0 ? pplO : (result_ ? result_->ppl_orig : 0);
     pplMasked_ = pplM > 0 ? pplM : pplOrig_;
     emit textChanged();
@@ -542,7 +578,7 @@ QJsonObject Workbench::fromSession(const QJsonObject& s, const QString& sourceNa
                                   "load a model to re-evaluate masks or generate.").arg(modelPath));
         }
     }
-    return view;
+    return ps.view;
 }
 
 void Workbench::saveSession(const QString& path, const QJsonObject& viewState) const {
@@ -555,6 +591,18 @@ void Workbench::saveSession(const QString& path, const QJsonObject& viewState) c
 
 QJsonObject Workbench::openSession(const QString& path, bool loadModelToo) {
     return fromSession(readJsonFile(path), path, loadModelToo);
+}
+
+int Workbench::openSessionAsync(const QString& path, bool loadModelToo) {
+    pendingSessionLoadModel_ = loadModelToo;
+    pendingSessionPath_ = path;
+    sessionJob_ = jobs_->run(QStringLiteral("open-session"), [path](Progress& p) {
+        p.report("open", 0.0, "reading " + path.toStdString());
+        QJsonObject o = readJsonFile(path);
+        p.check();
+        return std::make_shared<ParsedSession>(parseSession(o, path));
+    });
+    return sessionJob_;
 }
 
 }  // namespace achilles::ui

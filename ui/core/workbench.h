@@ -32,6 +32,18 @@ struct GenerationState {
     bool valid = false;                      // both sides complete
 };
 
+// A session document parsed off the UI thread, applied on it.
+struct ParsedSession {
+    std::optional<SearchResult> result;
+    QString text, modelPath, device = QStringLiteral("cpu"), dtype = QStringLiteral("auto");
+    SearchOptions options;
+    std::set<Neuron> masks;
+    GenerationState generation;
+    QJsonObject view;
+    std::optional<ModelFingerprint> fingerprint;
+    double pplOriginal = 0, pplMasked = 0;
+};
+
 class Workbench : public QObject {
     Q_OBJECT
 public:
@@ -88,6 +100,11 @@ public:
     static QJsonObject readJsonFile(const QString& path);  // throws Error naming the file
     void saveSession(const QString& path, const QJsonObject& viewState) const;  // atomic (QSaveFile)
     QJsonObject openSession(const QString& path, bool loadModel = true);
+    // Reads and parses in the worker (big results take a while), applies on the UI thread;
+    // emits sessionOpened or sessionFailed.
+    int openSessionAsync(const QString& path, bool loadModel = true);
+    static ParsedSession parseSession(const QJsonObject& session, const QString& sourceName);  // throws Error
+    QJsonObject applySession(ParsedSession ps, bool loadModel = true);
     // Fingerprint stored in the last opened session (compared after the model loads).
     std::optional<ModelFingerprint> expectedFingerprint() const { return expectedFp_; }
 
@@ -125,6 +142,8 @@ signals:
     void generationFinished();
     void generationFailed(const QString& message);
     void busyChanged(bool busy);
+    void sessionOpened(const QString& path, const QJsonObject& view);
+    void sessionFailed(const QString& path, const QString& message);
     void message(const QString& text);  // status-bar text
 
 private:
@@ -144,7 +163,9 @@ private:
     bool autoRegenerate_ = false;
     GenerationState gen_;
     std::optional<ModelFingerprint> expectedFp_;
-    int loadJob_ = 0, searchJob_ = 0, pplJob_ = 0, genJob_ = 0;
+    int loadJob_ = 0, searchJob_ = 0, pplJob_ = 0, genJob_ = 0, sessionJob_ = 0;
+    bool pendingSessionLoadModel_ = true;
+    QString pendingSessionPath_;
 };
 
 }  // namespace achilles::ui
