@@ -64,6 +64,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     statusBar()->showMessage(tr("Open a model (Model panel), write a probe text, then Run search."));
 
     connect(wb_, &Workbench::sessionOpened, this, &MainWindow::finishOpen);
+    connect(wb_, &Workbench::sessionSaved, this, &MainWindow::finishSave);
+    connect(wb_, &Workbench::sessionSaveFailed, this,
+            [this](const QString&, const QString& m) { error(tr("Cannot save the session"), m); });
     connect(wb_, &Workbench::sessionFailed, this,
             [this](const QString&, const QString& m) { error(tr("Cannot open the session"), m); });
     connect(wb_, &Workbench::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
@@ -186,9 +189,9 @@ void MainWindow::buildMenus() {
         if (sessionPath_.isEmpty() || !sessionPath_.endsWith(QLatin1String(".achilles"))) {
             const QString f = QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.achilles"),
                                                            tr("Achilles session (*.achilles)"));
-            if (!f.isEmpty()) saveSessionFile(f);
+            if (!f.isEmpty()) saveSessionFileAsync(f);
         } else {
-            saveSessionFile(sessionPath_);
+            saveSessionFileAsync(sessionPath_);
         }
     })->setShortcut(QKeySequence::Save);
     file->addAction(tr("Save session &as…"), this, [this] {
@@ -196,7 +199,7 @@ void MainWindow::buildMenus() {
                                                  tr("Achilles session (*.achilles)"));
         if (f.isEmpty()) return;
         if (QFileInfo(f).suffix().isEmpty()) f += QStringLiteral(".achilles");
-        saveSessionFile(f);
+        saveSessionFileAsync(f);
     })->setShortcut(QKeySequence::SaveAs);
     QMenu* exp = file->addMenu(tr("&Export"));
     exp->addAction(tr("Heatmap plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->plot(), QStringLiteral("heatmap")); });
@@ -451,6 +454,19 @@ void MainWindow::finishOpen(const QString& path, const QJsonObject& view) {
     addRecent(kRecentFiles, path);
     updateTitle();
     statusBar()->showMessage(tr("Opened %1").arg(path), 8000);
+}
+
+void MainWindow::saveSessionFileAsync(const QString& path) {
+    statusBar()->showMessage(tr("Saving %1…").arg(path));
+    wb_->saveSessionAsync(path, viewState());
+}
+
+void MainWindow::finishSave(const QString& path) {
+    sessionPath_ = path;
+    dirty_ = false;
+    addRecent(kRecentFiles, path);
+    updateTitle();
+    statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
 }
 
 bool MainWindow::saveSessionFile(const QString& path) {

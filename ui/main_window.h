@@ -47,7 +47,8 @@ public:
 
     bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file; parses on the UI thread
     void openSessionFileAsync(const QString& path);  // parses in the worker (menus, recent list, drops)
-    bool saveSessionFile(const QString& path);
+    bool saveSessionFile(const QString& path);       // on the UI thread (tests, headless, close)
+    void saveSessionFileAsync(const QString& path);  // serialized and written in the worker (menus)
     QJsonObject viewState() const;
     void restoreViewState(const QJsonObject& v);
     QString sessionPath() const { return sessionPath_; }
@@ -79,7 +80,8 @@ private:
     void updateTitle();
     bool maybeSave();
     void openPath(const QString& path);
-    void finishOpen(const QString& path, const QJsonObject& view);  // folder: model; file: session/result
+    void finishOpen(const QString& path, const QJsonObject& view);
+    void finishSave(const QString& path);  // folder: model; file: session/result
 
     Workbench* wb_;
     NeuronTableModel* neurons_;

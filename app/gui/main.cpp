@@ -175,7 +175,11 @@ int main(int argc, char** argv) {
         }
     }
     stallTimer.stop();
-    if (p.isSet(saveSession) && !w.saveSessionFile(p.value(saveSession))) {
+    QElapsedTimer saveClock;
+    saveClock.start();
+    if (p.isSet(saveSession) && w.saveSessionFile(p.value(saveSession)))
+        std::fprintf(stderr, "achilles: session saved in %lld ms\n", static_cast<long long>(saveClock.elapsed()));
+    else if (p.isSet(saveSession)) {
         std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
         return 1;
     }

@@ -291,6 +291,13 @@ private slots:
         w_->heatmapPanel()->selectCell(planted_.layer, int(planted_.module));
         const QString path = dir_.filePath(QStringLiteral("s.achilles"));
         QVERIFY(w_->saveSessionFile(path));
+        // the worker path writes the same document
+        const QString asyncPath = dir_.filePath(QStringLiteral("s-async.achilles"));
+        QSignalSpy saved(wb, &Workbench::sessionSaved);
+        w_->saveSessionFileAsync(asyncPath);
+        QVERIFY(saved.wait(20000));
+        QCOMPARE(w_->sessionPath(), asyncPath);
+        QCOMPARE(Workbench::readJsonFile(asyncPath), Workbench::readJsonFile(path));
         MainWindow w2;
         w2.setInteractive(false);
         w2.show();

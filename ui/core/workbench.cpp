@@ -84,6 +84,8 @@ Workbench::Workbench(QObject* parent)
             pplMasked_ = pr.second;
             emit pplChanged(pplOrig_, pplMasked_);
             if (autoRegenerate_) generate();
+        } else if (kind == QLatin1String("save-session") && id == saveJob_) {
+            emit sessionSaved(pendingSavePath_);
         } else if (kind == QLatin1String("open-session") && id == sessionJob_) {
             auto ps = std::any_cast<std::shared_ptr<ParsedSession>>(v);
             const QJsonObject view = applySession(std::move(*ps), pendingSessionLoadModel_);
@@ -102,6 +104,7 @@ Workbench::Workbench(QObject* parent)
         else if (kind == QLatin1String("ppl") && id == pplJob_) emit pplFailed(msg);
         else if (kind == QLatin1String("generate") && id == genJob_) emit generationFailed(msg);
         else if (kind == QLatin1String("open-session") && id == sessionJob_) emit sessionFailed(pendingSessionPath_, msg);
+        else if (kind == QLatin1String("save-session") && id == saveJob_) emit sessionSaveFailed(pendingSavePath_, msg);
     });
     connect(jobs_, &JobController::cancelled, this, [this](int id, const QString& kind) {
         if (kind == QLatin1String("search") && id == searchJob_) emit searchCancelled();
@@ -400,6 +403,36 @@ GenerateResult Workbench::generateResultFromJson(const QJsonObject& j) {
 }
 
 QJsonObject Workbench::toSession(const QJsonObject& viewState) const {
+    QJsonObject s = toSessionWithoutResult(viewState);
+    if (result_) s["result"] = resultJsonObject(*result_);
+    return s;
+}
+
+QJsonObject Workbench::resultJsonObject(const SearchResult& r) {
+    return QJsonDocument::fromJson(QByteArray::fromStdString(result_to_json(r, true, -1))).object();
+}
+
+void Workbench::writeSessionFile(const QString& path, QJsonObject s, const std::optional<SearchResult>& result) {
+    if (result) s["result"] = resultJsonObject(*result);
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
+    f.write(QJsonDocument(s).toJson(QJsonDocument::Compact));
+    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
+}
+
+int Workbench::saveSessionAsync(const QString& path, const QJsonObject& viewState) {
+    const QJsonObject base = toSessionWithoutResult(viewState);
+    std::optional<SearchResult> r = result_;
+    pendingSavePath_ = path;
+    saveJob_ = jobs_->run(QStringLiteral("save-session"), [path, base, r](Progress&) {
+        writeSessionFile(path, base, r);
+        return true;
+    });
+    return saveJob_;
+}
+
+QJsonObject Workbench::toSessionWithoutResult(const QJsonObject& viewState) const {
     QJsonObject s;
     s["schema"] = kSessionSchema;
     s["app_version"] = ACHILLES_VERSION;
@@ -412,12 +445,7 @@ QJsonObject Workbench::toSession(const QJsonObject& viewState) const {
     s["model"] = model;
     s["text"] = text_;
     s["options"] = optionsToJson(options_);
-    if (result_) {
-        const QByteArray rj = QByteArray::fromStdString(result_to_json(*result_, true, -1));
-        s["result"] = QJsonDocument::fromJson(rj).object();
-    } else {
-        s["result"] = QJsonValue::Null;
-    }
+    s["result"] = QJsonValue::Null;
     s["masks"] = QJsonDocument::fromJson(QByteArray::fromStdString(mask_spec_to_json(maskSpecOf(masked_)))).array();
     s["ppl"] = QJsonObject{{"original", pplOrig_}, {"masked", pplMasked_}};
     s["generation"] = QJsonObject{{"prompt", gen_.prompt},
@@ -582,11 +610,7 @@ QJsonObject Workbench::applySession(ParsedSession ps, bool loadModelToo) {
 }
 
 void Workbench::saveSession(const QString& path, const QJsonObject& viewState) const {
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly))
-        throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
-    f.write(QJsonDocument(toSession(viewState)).toJson(QJsonDocument::Compact));
-    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
+    writeSessionFile(path, toSessionWithoutResult(viewState), result_);
 }
 
 QJsonObject Workbench::openSession(const QString& path, bool loadModelToo) {

@@ -94,6 +94,11 @@ public:
 
     // --- sessions ---
     QJsonObject toSession(const QJsonObject& viewState) const;
+    QJsonObject toSessionWithoutResult(const QJsonObject& viewState) const;  // "result": null
+    static QJsonObject resultJsonObject(const SearchResult& r);
+    // Atomic (QSaveFile); result (if any) is serialized here. Thread-safe: used by the worker.
+    static void writeSessionFile(const QString& path, QJsonObject session, const std::optional<SearchResult>& result);
+    int saveSessionAsync(const QString& path, const QJsonObject& viewState);  // emits sessionSaved/sessionSaveFailed
     // Loads a session (or an achilles-cli result JSON). Returns the view state; throws Error.
     // When the session names a model that is not loaded, loading it is started in background.
     QJsonObject fromSession(const QJsonObject& session, const QString& sourceName, bool loadModel = true);
@@ -144,6 +149,8 @@ signals:
     void busyChanged(bool busy);
     void sessionOpened(const QString& path, const QJsonObject& view);
     void sessionFailed(const QString& path, const QString& message);
+    void sessionSaved(const QString& path);
+    void sessionSaveFailed(const QString& path, const QString& message);
     void message(const QString& text);  // status-bar text
 
 private:
@@ -165,7 +172,8 @@ private:
     std::optional<ModelFingerprint> expectedFp_;
     int loadJob_ = 0, searchJob_ = 0, pplJob_ = 0, genJob_ = 0, sessionJob_ = 0;
     bool pendingSessionLoadModel_ = true;
-    QString pendingSessionPath_;
+    QString pendingSessionPath_, pendingSavePath_;
+    int saveJob_ = 0;
 };
 
 }  // namespace achilles::ui
