@@ -68,7 +68,20 @@ int main(int argc, char** argv) {
     }
     int qargc = int(args.size());
     args.push_back(nullptr);
-    if (headless && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    bool infoOnly = false;
+    for (char* a : args) {
+        const QByteArray b(a);
+        if (b == "--help" || b == "-h" || b == "--help-all" || b == "--version" || b == "-v") infoOnly = true;
+    }
+    const bool noDisplay = qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY");
+    if ((headless || infoOnly) && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    if (!headless && !infoOnly && noDisplay && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+        std::fprintf(stderr,
+                     "achilles: no display (DISPLAY and WAYLAND_DISPLAY are unset).\n"
+                     "  Render a view headlessly:  achilles --demo --search --screenshot out.png [--view heatmap]\n"
+                     "  Or use the CLI:            achilles-cli search --model default --text-file resources/demo-probe.txt\n");
+        return 2;
+    }
 
     QApplication app(qargc, args.data());
     QApplication::setOrganizationName(QStringLiteral("achilles"));

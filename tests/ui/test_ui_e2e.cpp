@@ -20,6 +20,7 @@
 #include <QAbstractItemModelTester>
 #include <QApplication>
 #include <QMimeData>
+#include <QProcess>
 #include <QUrl>
 #include <QElapsedTimer>
 #include <QFile>
@@ -408,6 +409,39 @@ private slots:
         QCOMPARE(w.sessionPath(), path);
         QVERIFY(w.workbench()->result().has_value());
         QVERIFY(waitIdle(w.workbench()));
+    }
+
+    void appScreenshotFromSession() {
+#ifndef ACHILLES_GUI
+        QSKIP("the achilles executable is not built");
+#else
+        const QString session = dir_.filePath(QStringLiteral("s.achilles"));
+        QVERIFY(QFile::exists(session));
+        const QString out = dir_.filePath(QStringLiteral("shot.png"));
+        QProcess p;
+        p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--session"), session, QStringLiteral("--screenshot"), out,
+                                               QStringLiteral("--view"), QStringLiteral("heatmap")});
+        QVERIFY(p.waitForFinished(60000));
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(p.exitCode() == 0, qPrintable(err));
+        QVERIFY(err.contains(QStringLiteral("session opened")));
+        QImage img(out);
+        QVERIFY(!img.isNull());
+        QVERIFY(img.width() >= 800 && img.height() >= 400);
+        // a bad view name and a missing session are errors, not crashes
+        p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--session"), session, QStringLiteral("--screenshot"), out,
+                                               QStringLiteral("--view"), QStringLiteral("bogus")});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QVERIFY(p.exitCode() != 0);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains(QStringLiteral("bogus")));
+        p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--session"), dir_.filePath(QStringLiteral("missing.achilles")),
+                                               QStringLiteral("--screenshot"), out});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QVERIFY(p.exitCode() != 0);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains(QStringLiteral("missing.achilles")));
+#endif
     }
 
     void screenshotViews() {
