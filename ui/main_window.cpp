@@ -88,7 +88,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
         dirty_ = true;
         updateTitle();
         showView(QStringLiteral("heatmap"));
-        statusBar()->showMessage(tr("Search finished: %1 critical neurons.").arg(wb_->result()->faithful.neurons.size()), 10000);
+        const auto& f = wb_->result()->faithful;
+        statusBar()->showMessage(f.reached ? tr("Search finished: %1 critical neurons.").arg(f.neurons.size())
+                                           : tr("Search finished: ε not reached after %1 ranking entries (%2 neurons).")
+                                                 .arg(f.n)
+                                                 .arg(f.neurons.size()),
+                                 10000);
     });
     connect(wb_, &Workbench::maskChanged, this, [this] { dirty_ = true; updateTitle(); });
     connect(wb_, &Workbench::textChanged, this, [this] { dirty_ = true; updateTitle(); });

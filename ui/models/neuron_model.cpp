@@ -17,9 +17,11 @@ void NeuronTableModel::reload() {
     entries_.clear();
     critical_.clear();
     minimal_.clear();
+    criticalReached_ = true;
     if (const auto& r = wb_->result()) {
         entries_ = r->ranking;
         critical_.insert(r->faithful.neurons.begin(), r->faithful.neurons.end());
+        criticalReached_ = r->faithful.reached;
         if (r->minimal) minimal_.insert(r->minimal->neurons.begin(), r->minimal->neurons.end());
     }
     endResetModel();
@@ -50,7 +52,7 @@ QVariant NeuronTableModel::data(const QModelIndex& index, int role) const {
         case ColImportance: return role == SortRole ? QVariant(e.importance) : QVariant(QString::number(e.importance, 'g', 5));
         case ColSet: {
             QStringList s;
-            if (critical_.count(e.neuron)) s << tr("critical");
+            if (critical_.count(e.neuron)) s << (criticalReached_ ? tr("critical") : tr("stage 2 (ε not reached)"));
             if (minimal_.count(e.neuron)) s << tr("minimal");
             return s.join(QStringLiteral(", "));
         }

@@ -35,6 +35,7 @@ private:
     Workbench* wb_;
     std::vector<RankedEntry> entries_;
     std::set<Neuron> critical_, minimal_;
+    bool criticalReached_ = true;
 };
 
 class NeuronFilterProxy : public QSortFilterProxyModel {
