@@ -112,7 +112,13 @@ Workbench::Workbench(QObject* parent)
     });
 }
 
-Workbench::~Workbench() { jobs_->cancelAll(); }
+Workbench::~Workbench() {
+    // Join the worker before the members it may still read (the engine is shared, but results
+    // are posted back to this object) go away.
+    jobs_->cancelAll();
+    delete jobs_;
+    jobs_ = nullptr;
+}
 
 void Workbench::loadModel(const LoadOptions& opt) {
     pendingLoad_ = opt;
