@@ -181,6 +181,41 @@ private slots:
         QCOMPARE(w_->neuronsPanel()->proxy()->rowCount(), int(r->ranking.size()));
     }
 
+    void sweepBaselinesOverlaid() {
+        // A separate window: sweep with a baseline, and the phase plot overlays every series.
+        MainWindow w;
+        w.setInteractive(false);
+        Workbench* wb = w.workbench();
+        QSignalSpy loaded(wb, &Workbench::modelLoaded);
+        w.modelPanel()->loadPath(fixture());
+        QVERIFY(loaded.wait(30000));
+        wb->setText(idsText(golden_));
+        SearchOptions o;
+        o.samples = 2;
+        o.max_steps = 5;
+        o.sweep = 4;
+        o.baselines = {"random", "activation"};
+        o.random_runs = 2;
+        wb->setOptions(o);
+        QSignalSpy finished(wb, &Workbench::searchFinished);
+        QSignalSpy failed(wb, &Workbench::searchFailed);
+        wb->runSearch();
+        QVERIFY2(finished.wait(60000), failed.isEmpty() ? "timeout" : qPrintable(failed.at(0).at(0).toString()));
+        const auto& r = wb->result();
+        QVERIFY(r->sweep.size() >= 3);  // ours + 2 baselines
+        QCOMPARE(w.phasePanel()->baselineGraphs(), int(r->sweep.size()));
+        // hovering a plotted baseline point reports its values
+        w.resize(1200, 800);
+        w.show();
+        w.showView(QStringLiteral("phase"));
+        QCustomPlot* plot = w.phasePanel()->plot();
+        plot->replot();
+        const Series& s = r->sweep.back();
+        const SeriesPoint& pt = s.points.back();
+        const QString tip = w.phasePanel()->hoverText(plot->xAxis->coordToPixel(pt.n), plot->yAxis->coordToPixel(pt.log10_ppl));
+        QVERIFY2(tip.contains(QStringLiteral("n = %1").arg(pt.n)), qPrintable(tip));
+    }
+
     void toggleChangesPerplexity() {
         Workbench* wb = w_->workbench();
         NeuronsPanel* np = w_->neuronsPanel();

@@ -121,6 +121,8 @@ QString PhasePanel::hoverText(double px, double py) const {
 }
 
 void PhasePanel::rebuild() {
+    for (QCPErrorBars* b : errorBars_) plot_->removePlottable(b);
+    errorBars_.clear();
     for (QCPGraph* g : baselines_) plot_->removeGraph(g);
     baselines_.clear();
     curve_->data()->clear();
@@ -152,7 +154,21 @@ void PhasePanel::rebuild() {
             const QColor c = ours ? seriesColor(0).lighter(130) : seriesColor(color++);
             g->setPen(QPen(c, 1.6, ours ? Qt::DashLine : Qt::SolidLine));
             g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, 3.5));
-            for (const SeriesPoint& p : s.points) g->addData(logX_->isChecked() ? std::max(p.n, 1) : p.n, p.log10_ppl);
+            bool spread = false;
+            for (const SeriesPoint& p : s.points) {
+                g->addData(logX_->isChecked() ? std::max(p.n, 1) : p.n, p.log10_ppl);
+                spread = spread || p.log10_ppl_std > 0;
+            }
+            if (spread) {  // mean ± std over runs (random baseline)
+                auto* bars = new QCPErrorBars(plot_->xAxis, plot_->yAxis);
+                bars->removeFromLegend();
+                bars->setDataPlottable(g);
+                bars->setPen(QPen(c, 1.0));
+                QVector<double> err;
+                for (const SeriesPoint& p : s.points) err.push_back(p.log10_ppl_std);
+                bars->setData(err);
+                errorBars_.push_back(bars);
+            }
             baselines_.push_back(g);
         }
     }

@@ -5,6 +5,7 @@
 
 class QCustomPlot;
 class QCPGraph;
+class QCPErrorBars;
 class QCPItemStraightLine;
 class QCPItemText;
 class QCheckBox;
@@ -43,6 +44,7 @@ private:
     QCPItemText* epsLabel_;
     QCheckBox* logX_;
     std::vector<QCPGraph*> baselines_;
+    std::vector<QCPErrorBars*> errorBars_;
 };
 
 }  // namespace achilles::ui
