@@ -34,10 +34,16 @@ case "$cmd" in
     [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && headless=1
     deps; configure_build
     if [ "$headless" = 1 ]; then
-      mkdir -p "$ROOT/achilles-out"
+      out="$ROOT/achilles-out"
+      mkdir -p "$out"
       echo "run: no display (or --headless): CLI search on the embedded model -> ./achilles-out/"
       "$BUILD/app/achilles-cli" search --model default --text-file "$ROOT/resources/demo-probe.txt" \
-          --out "$ROOT/achilles-out/result.json" --figures "$ROOT/achilles-out"
+          --sweep 50 --baselines random,activation --out "$out/result.json" --figures "$out"
+      # Figures (PNG, SVG, PDF) from the same renderer as the GUI's Export, offscreen.
+      if [ -x "$BUILD/app/achilles" ]; then
+        QT_QPA_PLATFORM=offscreen "$BUILD/app/achilles" --session "$out/result.json" --export-figures "$out" >/dev/null
+      fi
+      echo "run: wrote"; ls -1 "$out" | sed 's/^/  achilles-out\//'
     else
       exec "$BUILD/app/achilles" --model default --demo
     fi

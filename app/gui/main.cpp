@@ -7,12 +7,16 @@
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
 #include "main_window.h"
+#include "export/export.h"
+#include "panels/heatmap_panel.h"
 #include "panels/model_panel.h"
+#include "panels/phase_panel.h"
 #include "panels/generations_panel.h"
 #include "panels/neurons_panel.h"
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
+#include <QDir>
 #include <QFile>
 #include <QStandardPaths>
 #include <QThread>
@@ -63,7 +67,7 @@ int main(int argc, char** argv) {
             sessionArg = QString::fromLocal8Bit(a.mid(10));
             continue;
         }
-        if (a == "--screenshot") headless = true;
+        if (a == "--screenshot" || a == "--export-figures" || a.startsWith("--export-figures=")) headless = true;
         args.push_back(argv[i]);
     }
     int qargc = int(args.size());
@@ -107,7 +111,11 @@ int main(int argc, char** argv) {
     QCommandLineOption saveSession(QStringLiteral("save-session"), QStringLiteral("With --screenshot: also save the session to FILE."), QStringLiteral("FILE"));
     QCommandLineOption generate(QStringLiteral("generate"), QStringLiteral("With --screenshot: mask the critical set and generate both sides first."));
     QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size for --screenshot --view main."), QStringLiteral("WxH"), QStringLiteral("1500x920"));
-    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession});
+    QCommandLineOption figures(QStringLiteral("export-figures"),
+                               QStringLiteral("Headless: write the heatmap, drill-down and phase-transition figures "
+                                              "(PNG, SVG and PDF) into DIR and exit."),
+                               QStringLiteral("DIR"));
+    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures});
     p.process(app);
 
     if (headless) QStandardPaths::setTestModeEnabled(true);  // screenshots ignore the user's saved layout
@@ -197,6 +205,35 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::fprintf(stderr, "achilles: longest UI event-loop stall while working: %lld ms\n", static_cast<long long>(maxStall));
+    if (p.isSet(figures)) {
+        // Publication figures for headless runs (./run.sh --headless): same renderer as the GUI's Export.
+        if (!wb->result()) {
+            std::fprintf(stderr, "achilles: --export-figures needs a search result (--session FILE or --search)\n");
+            return 1;
+        }
+        const QDir dir(p.value(figures));
+        if (!QDir().mkpath(dir.absolutePath())) {
+            std::fprintf(stderr, "achilles: cannot create %s\n", qPrintable(dir.absolutePath()));
+            return 1;
+        }
+        w.grabView(QStringLiteral("main"));  // lays out and replots every panel at the window size
+        const std::pair<QCustomPlot*, QString> plots[] = {{w.heatmapPanel()->plot(), QStringLiteral("heatmap")},
+                                                          {w.heatmapPanel()->drillPlot(), QStringLiteral("heatmap-drilldown")},
+                                                          {w.phasePanel()->plot(), QStringLiteral("phase-transition")}};
+        try {
+            for (const auto& [plot, name] : plots) {
+                for (const char* ext : {"png", "svg", "pdf"}) {
+                    const QString path = dir.filePath(name + QLatin1Char('.') + QLatin1String(ext));
+                    achilles::ui::exportPlot(plot, path, achilles::ui::PlotExportOptions{1200, 800, 150});
+                    std::printf("%s\n", qPrintable(path));
+                }
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "achilles: %s\n", e.what());
+            return 1;
+        }
+        if (!p.isSet(shot)) return 0;
+    }
     try {
         const QImage img = w.grabView(p.value(view));
         if (img.isNull() || !img.save(p.value(shot))) {
