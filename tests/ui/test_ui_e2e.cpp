@@ -479,6 +479,35 @@ private slots:
 #endif
     }
 
+    void appExportFigures() {
+#ifndef ACHILLES_GUI
+        QSKIP("the achilles executable is not built");
+#else
+        // What ./run.sh --headless does after the CLI search: figures from a saved session.
+        const QString session = dir_.filePath(QStringLiteral("s.achilles"));
+        QVERIFY(QFile::exists(session));
+        const QString out = dir_.filePath(QStringLiteral("figures"));
+        QProcess p;
+        p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--session"), session, QStringLiteral("--export-figures"), out});
+        QVERIFY(p.waitForFinished(60000));
+        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, p.readAllStandardError().constData());
+        for (const QString name : {QStringLiteral("heatmap"), QStringLiteral("phase-transition")}) {
+            const QImage png(out + QLatin1Char('/') + name + QStringLiteral(".png"));
+            QVERIFY2(!png.isNull() && png.width() >= 1200, qPrintable(name));
+            QSvgRenderer svg(out + QLatin1Char('/') + name + QStringLiteral(".svg"));
+            QVERIFY2(svg.isValid(), qPrintable(name));
+            QFile pdf(out + QLatin1Char('/') + name + QStringLiteral(".pdf"));
+            QVERIFY(pdf.open(QIODevice::ReadOnly));
+            QVERIFY(pdf.read(5) == "%PDF-");
+        }
+        // Without a result there is nothing to draw: an error, not empty figures.
+        p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--export-figures"), out + QStringLiteral("-none")});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QVERIFY(p.exitCode() != 0);
+#endif
+    }
+
     void screenshotViews() {
         for (const QString& v : MainWindow::viewNames()) {
             const QImage img = w_->grabView(v);
