@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/model_panel.h"
+#include "achilles/engine.h"
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
 #include <QComboBox>
@@ -32,8 +33,13 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     recent_->setToolTip(tr("Recently loaded models"));
     device_ = new QComboBox(this);
     device_->setEditable(true);
-    device_->addItems({QStringLiteral("cpu"), QStringLiteral("cuda"), QStringLiteral("cuda:0"), QStringLiteral("cuda:1"),
-                       QStringLiteral("cuda:0,cuda:1")});
+    // The devices this build of libtorch actually sees, plus an all-GPU layer-wise placement.
+    QStringList gpus;
+    for (const std::string& d : achilles::available_devices()) {
+        device_->addItem(QString::fromStdString(d));
+        if (d != "cpu") gpus << QString::fromStdString(d);
+    }
+    if (gpus.size() > 1) device_->addItem(gpus.join(QLatin1Char(',')));
     device_->setToolTip(tr("cpu, cuda, cuda:N, or several CUDA devices separated by commas for layer-wise placement"));
     dtype_ = new QComboBox(this);
     dtype_->addItems({QStringLiteral("auto"), QStringLiteral("f32"), QStringLiteral("f16"), QStringLiteral("bf16")});

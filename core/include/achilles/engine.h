@@ -110,5 +110,7 @@ private:
 std::string default_model_dir();
 // libtorch version string, for result documents.
 std::string libtorch_version();
+// Devices this libtorch can run on: "cpu" then "cuda:0", "cuda:1", ... (none without CUDA).
+std::vector<std::string> available_devices();
 
 }  // namespace achilles

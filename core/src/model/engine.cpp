@@ -7,6 +7,7 @@
 #include "model/transformer.h"
 #include "util/json_util.h"
 #include <torch/version.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/InferenceMode.h>
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,15 @@ std::string default_model_dir() {
 }
 
 std::string libtorch_version() { return TORCH_VERSION; }
+
+std::vector<std::string> available_devices() {
+    std::vector<std::string> out{"cpu"};
+    if (at::hasCUDA()) {
+        const int n = at::detail::getCUDAHooks().getNumGPUs();
+        for (int i = 0; i < n; ++i) out.push_back("cuda:" + std::to_string(i));
+    }
+    return out;
+}
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
