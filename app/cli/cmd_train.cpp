@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // achilles-cli train: trains a small Llama-architecture model on the procedural story corpus.
 #include "commands.h"
+#include "cli_util.h"
 
 #include "achilles/error.h"
 #include "achilles/progress.h"
@@ -57,7 +58,7 @@ void register_train(CLI::App& app, Globals& g, Runner& run) {
     cmd->add_option("--save-every", o->save_every, "Also save the model every n steps (0: at the end)")->capture_default_str();
 
     cmd->callback([&g, &run, o, corpus_mb]() {
-        run = [&g, o, corpus_mb]() -> int {
+        run = [&g, o, corpus_mb]() -> int { return guarded([&]() -> int {
             if (!(*corpus_mb > 0.0) || *corpus_mb > 4096.0) {
                 std::cerr << "error: --corpus-mb must be in (0, 4096]\n";
                 return 2;
@@ -106,7 +107,7 @@ void register_train(CLI::App& app, Globals& g, Runner& run) {
                             r.log.empty() ? 0.0 : r.log.back().loss, r.eval_loss, r.eval_ppl, r.seconds);
             }
             return 0;
-        };
+        }); };
     });
 }
 

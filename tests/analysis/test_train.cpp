@@ -4,6 +4,7 @@
 #include "achilles/config.h"
 #include "achilles/engine.h"
 #include "achilles/error.h"
+#include "achilles/safetensors.h"
 #include "achilles/tokenizer.h"
 #include "achilles/train.h"
 #include "analysis/story_corpus.h"
@@ -13,6 +14,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QtTest>
 
@@ -234,6 +237,40 @@ private slots:
         at::Tensor ce = at::cross_entropy_loss(a[0].narrow(0, 0, T - 1), t[0].narrow(0, 1, T - 1));
         QVERIFY2(std::abs(std::log(r.ppl) - ce.item<double>()) < 1e-4,
                  qPrintable(QString("%1 vs %2").arg(std::log(r.ppl)).arg(ce.item<double>())));
+    }
+
+    // achilles-cli train end to end: JSON summary, the parameter count of the config, bad options.
+    void cliTrain() {
+        const QString out = QString::fromStdString(scratch_ + "/cli");
+        QProcess p;
+        p.start(QStringLiteral(ACHILLES_CLI),
+                {"--json", "train", "--out", out, "--steps", "3", "--hidden", "32", "--layers", "1", "--heads", "2",
+                 "--kv-heads", "1", "--intermediate", "48", "--seq-len", "16", "--batch", "2", "--vocab", "400",
+                 "--corpus-mb", "0.1", "--threads", "1"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        const QJsonObject j = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        // embed 400x32 (tied) + q 32x32 + k,v 16x32 each + o 32x32 + gate,up 48x32 each + down 32x48 + 3 norms of 32.
+        const int64_t want = 400 * 32 + 32 * 32 + 2 * 16 * 32 + 32 * 32 + 3 * 48 * 32 + 3 * 32;
+        QCOMPARE(int64_t(j.value("parameters").toDouble()), want);
+        QCOMPARE(j.value("steps").toInt(), 3);
+        QVERIFY(j.value("heldout_ppl").toDouble() > 1.0);
+        QVERIFY(fs::exists(fs::path(out.toStdString()) / "model.safetensors"));
+        // Exactly what the safetensors file holds.
+        auto st = SafetensorsFile::open((fs::path(out.toStdString()) / "model.safetensors").string());
+        int64_t n = 0;
+        for (const auto& [name, t] : st->tensors()) {
+            QVERIFY(t.dtype == DType::F32);
+            n += t.numel();
+        }
+        QCOMPARE(n, want);
+        QVERIFY(!st->tensors().count("lm_head.weight"));
+
+        QProcess bad;
+        bad.start(QStringLiteral(ACHILLES_CLI), {"train", "--out", out + "-bad", "--heads", "5"});
+        QVERIFY(bad.waitForFinished(60000));
+        QCOMPARE(bad.exitCode(), 1);
+        QVERIFY(bad.readAllStandardError().contains("--heads"));
     }
 
     void cancelStopsTraining() {
