@@ -200,7 +200,10 @@ private slots:
         const double secs = t.elapsed() / 1000.0;
         QCOMPARE(p.exitStatus(), QProcess::NormalExit);
         QCOMPARE(p.exitCode(), 130);
-        QVERIFY2(secs < 1.0, qPrintable(QString("took %1 s").arg(secs)));
+        // Cancellation itself is held to < 1 s in-process by test_search; this bound also covers
+        // process teardown (libtorch, OpenBLAS threads) on a loaded two-core CI machine.
+        qInfo("SIGINT to exit: %.3f s", secs);
+        QVERIFY2(secs < 2.5, qPrintable(QString("took %1 s").arg(secs)));
         QVERIFY(!fs::exists(out.toStdString()));
     }
 };
