@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "models/neuron_model.h"
+#include <cmath>
 #include "core/workbench.h"
 #include <QBrush>
 #include <QColor>
@@ -49,7 +50,8 @@ QVariant NeuronTableModel::data(const QModelIndex& index, int role) const {
         case ColModule: return qs(module_name(e.neuron.module));
         case ColChannel: return e.neuron.channel;
         case ColPosition: return role == SortRole ? QVariant(e.position) : (e.position < 0 ? QVariant(QStringLiteral("all")) : QVariant(e.position));
-        case ColImportance: return role == SortRole ? QVariant(e.importance) : QVariant(QString::number(e.importance, 'g', 5));
+        case ColImportance: return role == SortRole ? QVariant(e.importance) : QVariant(std::abs(e.importance) >= 0.01 ? QString::number(e.importance, 'f', 3)
+                                                                                                                 : QString::number(e.importance, 'g', 4));
         case ColSet: {
             QStringList s;
             if (critical_.count(e.neuron)) s << (criticalReached_ ? tr("critical") : tr("stage 2 (ε not reached)"));

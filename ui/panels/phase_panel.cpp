@@ -39,6 +39,13 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     epsLabel_ = new QCPItemText(plot_);
     epsLabel_->setColor(QColor(70, 70, 70));
     epsLabel_->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
+    origLabel_ = new QCPItemText(plot_);
+    origLabel_->setColor(QColor(110, 110, 110));
+    origLabel_->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
+    for (QCPItemText* t : {nstarLabel_, epsLabel_, origLabel_}) {
+        t->setPadding(QMargins(3, 1, 3, 1));
+        t->setBrush(QColor(255, 255, 255, 200));  // readable over grid lines and curves
+    }
     plot_->setMinimumSize(360, 260);
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     plot_->setMouseTracking(true);
@@ -59,12 +66,13 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     lay->addWidget(plot_, 1);
 
     connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("phase")); });
-    connect(fit, &QPushButton::clicked, this, [this] { rescale(); plot_->replot(); });
+    connect(fit, &QPushButton::clicked, this, [this] { rescale(); placeLabels(); plot_->replot(); });
     connect(logX_, &QCheckBox::toggled, this, [this](bool on) {
         plot_->xAxis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
         if (on) plot_->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
         else plot_->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
         rescale();
+        placeLabels();
         plot_->replot();
     });
     connect(wb_, &Workbench::resultChanged, this, &PhasePanel::rebuild);
@@ -135,17 +143,15 @@ void PhasePanel::rebuild() {
     eps_->setVisible(have);
     orig_->setVisible(have);
     epsLabel_->setVisible(have);
+    origLabel_->setVisible(have);
     if (have) {
         const double y0 = std::log10(r->ppl_orig), y1 = y0 + r->options.epsilon;
         eps_->point1->setCoords(0, y1);
         eps_->point2->setCoords(1, y1);
         orig_->point1->setCoords(0, y0);
         orig_->point2->setCoords(1, y0);
-        epsLabel_->position->setType(QCPItemPosition::ptAxisRectRatio);
-        epsLabel_->position->setCoords(0.98, 0.0);
-        epsLabel_->position->setTypeY(QCPItemPosition::ptPlotCoords);
-        epsLabel_->position->setCoords(0.98, y1);
-        epsLabel_->setText(tr("ε = %1").arg(r->options.epsilon));
+        epsLabel_->setText(tr("threshold log10 PPL₀ + ε = %1 (ε = %2)").arg(y1, 0, 'f', 2).arg(r->options.epsilon));
+        origLabel_->setText(tr("original: log10 PPL₀ = %1 (PPL %2)").arg(y0, 0, 'f', 2).arg(r->ppl_orig, 0, 'g', 4));
         int color = 1;
         for (const Series& s : r->sweep) {
             QCPGraph* g = plot_->addGraph();
@@ -178,26 +184,60 @@ void PhasePanel::rebuild() {
     if (star) {
         nstar_->point1->setCoords(r->faithful.n, 0);
         nstar_->point2->setCoords(r->faithful.n, 1);
-        nstarLabel_->position->setTypeX(QCPItemPosition::ptPlotCoords);
-        nstarLabel_->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
-        nstarLabel_->position->setCoords(r->faithful.n, 0.12);
-        const bool rightHalf = plot_->xAxis->range().size() > 0 && r->faithful.n > plot_->xAxis->range().center();
-        nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignBottom);
-        nstarLabel_->setText(r->faithful.reached
-                                 ? tr(" n* = %1 (%2 neurons)").arg(r->faithful.n).arg(r->faithful.neurons.size())
-                                 : tr(" stopped at n = %1 (%2 neurons): ε not reached").arg(r->faithful.n).arg(r->faithful.neurons.size()));
     }
     if (!r && pts.empty() && !live) setPlotHint(plot_, tr("Run a search: the curve grows here while stage 2 runs."));
     else if (have && pts.empty() && r->sweep.empty()) setPlotHint(plot_, tr("This result has no stage-2 curve."));
     else setPlotHint(plot_, {});
     rescale();
-    if (star) {  // alignment depends on the final x range
-        const bool rightHalf = r->faithful.n > plot_->xAxis->range().center();
-        nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignBottom);
-        nstarLabel_->setText(rightHalf ? nstarLabel_->text().trimmed() + QStringLiteral(" ") : nstarLabel_->text());
-    }
+    placeLabels();
     updateScatter();
     plot_->replot();
+}
+
+void PhasePanel::placeLabels() {
+    const auto& r = wb_->result();
+    if (!r || wb_->searching() || r->ppl_orig <= 0) return;
+    const double y0 = std::log10(r->ppl_orig), y1 = y0 + r->options.epsilon;
+    const bool star = nstar_->visible();
+    // n* sits in the right half (the usual case: stage 2 stops at its cap or late in the scan):
+    // its label goes left of the line, the threshold and original labels to the middle of the
+    // plot; otherwise everything that is not the n* label goes to the right edge.
+    const bool rightHalf = star && r->faithful.n > plot_->xAxis->range().center();
+    const double lx = rightHalf ? 0.55 : 0.985;
+    const Qt::Alignment h = rightHalf ? Qt::AlignHCenter : Qt::AlignRight;
+    for (QCPItemText* t : {epsLabel_, origLabel_}) {
+        t->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
+        t->position->setTypeY(QCPItemPosition::ptPlotCoords);
+    }
+    epsLabel_->position->setCoords(lx, y1);
+    epsLabel_->setPositionAlignment(h | Qt::AlignBottom);
+    origLabel_->position->setCoords(lx, y0);
+    origLabel_->setPositionAlignment(h | Qt::AlignTop);
+    if (star) {
+        const QString base = r->faithful.reached
+                                 ? tr("n* = %1 (%2 neurons)").arg(r->faithful.n).arg(r->faithful.neurons.size())
+                                 : tr("stopped at n = %1 (%2 neurons): ε not reached").arg(r->faithful.n).arg(r->faithful.neurons.size());
+        // Halfway between the original and the threshold lines: clear of both labels.
+        nstarLabel_->position->setType(QCPItemPosition::ptPlotCoords);
+        nstarLabel_->position->setCoords(r->faithful.n, (y0 + y1) / 2.0);
+        nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
+        nstarLabel_->setText(rightHalf ? base + QStringLiteral(" ◂") : QStringLiteral("▸ ") + base);
+    }
+}
+
+QRectF PhasePanel::thresholdLabelRect() const {
+    if (!epsLabel_->visible()) return {};
+    return QRectF(epsLabel_->topLeft->pixelPosition(), epsLabel_->bottomRight->pixelPosition());
+}
+
+QRectF PhasePanel::originalLabelRect() const {
+    if (!origLabel_->visible()) return {};
+    return QRectF(origLabel_->topLeft->pixelPosition(), origLabel_->bottomRight->pixelPosition());
+}
+
+double PhasePanel::nstarPixelX() const {
+    if (!nstar_->visible()) return std::numeric_limits<double>::quiet_NaN();
+    return plot_->xAxis->coordToPixel(nstar_->point1->coords().x());
 }
 
 void PhasePanel::updateScatter() {

@@ -23,6 +23,11 @@ public:
     int baselineGraphs() const;   // sweep series drawn
     double threshold() const;     // log10 PPL_orig + epsilon (NaN when no result)
     QString hoverText(double pixelX, double pixelY) const;  // what the tooltip shows there
+    // Pixel boxes of the threshold and original labels and the x pixel of the n* line (NaN when
+    // hidden): the labels are placed so that they never cross the n* line.
+    QRectF thresholdLabelRect() const;
+    QRectF originalLabelRect() const;
+    double nstarPixelX() const;
 
 public slots:
     void rebuild();
@@ -34,6 +39,7 @@ private:
     void addPoint(double n, double log10ppl);
     void rescale();
     void updateScatter();
+    void placeLabels();
     Workbench* wb_;
     QCustomPlot* plot_;
     QCPGraph* curve_;
@@ -42,6 +48,7 @@ private:
     QCPItemStraightLine* nstar_;
     QCPItemText* nstarLabel_;
     QCPItemText* epsLabel_;
+    QCPItemText* origLabel_;
     QCheckBox* logX_;
     std::vector<QCPGraph*> baselines_;
     std::vector<QCPErrorBars*> errorBars_;

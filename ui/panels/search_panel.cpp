@@ -15,7 +15,9 @@
 #include <QRegularExpressionValidator>
 #include <QScrollArea>
 #include <QSpinBox>
+#include <QPointer>
 #include <QTime>
+#include <QTimer>
 #include <QVBoxLayout>
 #include <cmath>
 
@@ -133,7 +135,7 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
     il->addLayout(stageBox_);
     il->addWidget(summary_);
     il->addWidget(log_, 1);
-    auto* scroll = new QScrollArea(this);
+    auto* scroll = scroll_ = new QScrollArea(this);
     scroll->setWidget(inner);
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
@@ -201,12 +203,14 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
                     .arg(r.faithful.ppl, 0, 'g', 5)
                     .arg(duration(total_.elapsed() / 1000.0));
         summary_->setText(s);
+        QTimer::singleShot(0, this, [this] { scroll_->ensureWidgetVisible(summary_, 0, 40); });
         appendLog(QString(s).remove(QRegularExpression(QStringLiteral("<[^>]*>"))));
     });
     connect(wb_, &Workbench::searchFailed, this, [this, done](const QString& m) {
         done();
         appendLog(tr("Search failed: %1").arg(m));
         summary_->setText(tr("<span style='color:#b00'>Search failed: %1</span>").arg(m.toHtmlEscaped()));
+        QTimer::singleShot(0, this, [this] { scroll_->ensureWidgetVisible(summary_, 0, 40); });
     });
     connect(wb_, &Workbench::searchCancelled, this, [this, done] {
         done();
@@ -296,6 +300,10 @@ void SearchPanel::onProgress(const QString& stage, double f, const QString& msg)
         stageBox_->addWidget(s.label);
         stageBox_->addWidget(s.bar);
         it = stages_.insert(stage, s);
+        // The parameters fill a short dock: bring the new progress bar into view.
+        QTimer::singleShot(0, this, [this, bar = QPointer<QProgressBar>(s.bar)] {
+            if (bar) scroll_->ensureWidgetVisible(bar, 0, 40);
+        });
     }
     it->bar->setValue(int(std::clamp(f, 0.0, 1.0) * 1000));
     const double el = it->clock.elapsed() / 1000.0;

@@ -6,6 +6,7 @@
 #include <QMap>
 #include <QWidget>
 
+class QScrollArea;
 class QDoubleSpinBox;
 class QSpinBox;
 class QComboBox;
@@ -54,6 +55,7 @@ private:
     QMap<QString, Stage> stages_;
     QPlainTextEdit* log_;
     QLabel* summary_;
+    QScrollArea* scroll_ = nullptr;
     QElapsedTimer total_;
 };
 
