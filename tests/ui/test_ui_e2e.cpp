@@ -158,6 +158,24 @@ private slots:
         QCOMPARE(w_->phasePanel()->curvePoints(), int(r->curve.size()));
         QVERIFY(std::isfinite(w_->phasePanel()->threshold()));
         QVERIFY(near(w_->phasePanel()->threshold(), std::log10(r->ppl_orig) + 3.0, 1e-9));
+        // the threshold and original labels sit on their lines, inside the plot, and off the n* line
+        {
+            PhasePanel* ph = w_->phasePanel();
+            QVERIFY(!w_->grabView(QStringLiteral("phase")).isNull());  // lays the plot out at a real size
+            const QRect ar = ph->plot()->axisRect()->rect();
+            const double nx = ph->nstarPixelX();
+            QVERIFY(std::isfinite(nx));
+            QCOMPARE(std::lround(nx), std::lround(ph->plot()->xAxis->coordToPixel(r->faithful.n)));
+            const double yEps = ph->plot()->yAxis->coordToPixel(ph->threshold());
+            const double yOrig = ph->plot()->yAxis->coordToPixel(std::log10(r->ppl_orig));
+            for (const auto& [rect, y] : {std::pair{ph->thresholdLabelRect(), yEps}, std::pair{ph->originalLabelRect(), yOrig}}) {
+                QVERIFY(rect.isValid());
+                QVERIFY2(!(rect.left() <= nx && nx <= rect.right()),
+                         qPrintable(QStringLiteral("label %1..%2 crosses n* at %3").arg(rect.left()).arg(rect.right()).arg(nx)));
+                QVERIFY(rect.left() >= ar.left() && rect.right() <= ar.right());
+                QVERIFY(std::abs(rect.bottom() - y) < 2 || std::abs(rect.top() - y) < 2);  // just above / below its line
+            }
+        }
         // heatmap: critical count in the planted cell
         HeatmapPanel* hm = w_->heatmapPanel();
         hm->setMetric(HeatmapPanel::CriticalCount);
