@@ -28,6 +28,10 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
     sub->add_option("--model", o->b.model, "model for the bisect-vs-linear row (default: the embedded model)");
     sub->add_option("--only", o->b.only, "comma list of parts: forward, stage1, memory, load, bisect");
     sub->add_option("--scratch", o->b.scratch, "folder for the temporary checkpoint");
+    sub->add_option("--threads", o->b.threads,
+                    "comma list of thread counts for the forward rows (libtorch and OpenBLAS; default: 1 and all "
+                    "cores); stage 1 runs at the last one");
+    sub->add_option("--rounds", o->b.rounds, "interleaved forward/GEMM rounds per thread count (default 7, quick 2)");
     add_device_opts(sub, o->m);
     sub->callback([&run, &g, o] {
         run = [&g, o] {
@@ -50,14 +54,14 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
                     }
                     std::cout << nlohmann::json{{"bench", j}}.dump(2) << "\n";
                 } else {
-                    std::cout << std::left << std::setw(44) << "measure" << std::setw(14) << "value" << std::setw(12)
+                    std::cout << std::left << std::setw(50) << "measure" << std::setw(14) << "value" << std::setw(12)
                               << "target" << "detail\n";
                     for (const auto& r : rows) {
                         std::ostringstream v, t;
                         v << std::setprecision(4) << r.value;
                         if (r.has_target)
                             t << (r.higher_is_better ? ">= " : "<= ") << r.target << (r.pass ? " ok" : " MISS");
-                        std::cout << std::left << std::setw(44) << r.name << std::setw(14) << v.str() << std::setw(12)
+                        std::cout << std::left << std::setw(50) << r.name << std::setw(14) << v.str() << std::setw(12)
                                   << t.str() << r.detail << "\n";
                     }
                 }

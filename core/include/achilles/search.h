@@ -53,6 +53,9 @@ struct BenchOptions {
     std::string model;          // model for the bisect-vs-linear row ("" : embedded default if present)
     std::string scratch;        // folder for the temporary checkpoint ("" : the system temp folder)
     std::string only;           // comma list of parts: forward, stage1, memory, load, bisect ("" : all)
+    std::string threads;        // comma list of thread counts for the forward rows ("" : 1 and all
+                                // cores); stage 1 runs at the last one. BLAS follows.
+    int rounds = 0;             // interleaved forward/GEMM rounds per thread count (0: 7, quick: 2)
 };
 struct BenchRow {
     std::string name;

@@ -5,8 +5,14 @@
 #include "achilles/config.h"
 #include "achilles/error.h"
 #include "achilles/safetensors.h"
+#include <ATen/Parallel.h>
 #include <algorithm>
+#include <array>
+#include <dlfcn.h>
+#include <map>
+#include <thread>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -119,6 +125,83 @@ std::string fmt(double v, int prec = 3) {
     return o.str();
 }
 
+// Median / best / worst of a list of measurements (best = largest).
+struct Stats { double median = 0, best = 0, worst = 0; };
+Stats stats_of(std::vector<double> v) {
+    Stats st;
+    if (v.empty()) return st;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    st.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    st.worst = v.front();
+    st.best = v.back();
+    return st;
+}
+
+// OpenBLAS's own thread pool (libtorch's at::set_num_threads does not reach it), found at run
+// time so that another BLAS simply leaves it alone.
+using BlasSet = void (*)(int);
+using BlasGet = int (*)();
+using BlasConfig = char* (*)();
+BlasSet blas_set() { return reinterpret_cast<BlasSet>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
+BlasGet blas_get() { return reinterpret_cast<BlasGet>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")); }
+std::string blas_description() {
+    auto cfg = reinterpret_cast<BlasConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+    auto get = blas_get();
+    if (!cfg || !get) return "BLAS: not OpenBLAS (its threads not controlled)";
+    return std::string("BLAS: ") + cfg() + ", " + std::to_string(get()) + " BLAS threads";
+}
+
+// libtorch's intra-op (OpenMP) thread count to pair with n BLAS threads. libgomp's default wait
+// policy keeps idle workers spinning after every element-wise op; on a machine with as many
+// cores as threads they then starve OpenBLAS's own spinning pool (measured here: a 2-thread
+// forward 4x slower than a 1-thread one). So the OpenMP pool stays at 1 thread unless the process
+// runs with OMP_WAIT_POLICY=passive (read by libgomp at start-up, so it cannot be set later).
+int aten_threads_for(int n) {
+    const char* p = std::getenv("OMP_WAIT_POLICY");
+    const bool passive = p && (std::string(p) == "passive" || std::string(p) == "PASSIVE");
+    return passive ? n : 1;
+}
+
+// Sets libtorch's and OpenBLAS's thread counts for a scope, restoring both afterwards.
+struct ThreadScope {
+    int at_prev, blas_prev = -1;
+    explicit ThreadScope(int n) : at_prev(at::get_num_threads()) {
+        at::set_num_threads(aten_threads_for(n));
+        if (auto g = blas_get()) blas_prev = g();
+        if (auto f = blas_set()) f(n);
+    }
+    ~ThreadScope() {
+        at::set_num_threads(at_prev);
+        if (auto f = blas_set(); f && blas_prev > 0) f(blas_prev);
+    }
+    ThreadScope(const ThreadScope&) = delete;
+    ThreadScope& operator=(const ThreadScope&) = delete;
+};
+
+std::vector<int> parse_threads(const std::string& spec) {
+    std::vector<int> out;
+    if (spec.empty()) {
+        // libtorch's default (physical cores as cpuinfo sees them) can be 1 where the machine has
+        // more cores; the second row uses every core the process may run on.
+        const int n = std::max<int>(at::get_num_threads(), static_cast<int>(std::thread::hardware_concurrency()));
+        out.push_back(1);
+        if (n > 1) out.push_back(n);
+        return out;
+    }
+    std::stringstream ss(spec);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        char* end = nullptr;
+        const long v = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != 0 || v < 1 || v > 1024)
+            throw Error("bench", "threads", "'" + item + "' is not a thread count (comma list of integers >= 1)");
+        out.push_back(static_cast<int>(v));
+    }
+    if (out.empty()) throw Error("bench", "threads", "no thread count given");
+    return out;
+}
+
 }  // namespace
 
 std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
@@ -136,6 +219,22 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     if (K < 1) throw Error("bench", "samples", "must be at least 1");
 
     // ---- (a) forward GFLOP/s against a GEMM peak
+    //
+    // Definitions (also printed in the rows' details):
+    //  * forward GFLOP/s = forward_flops() / wall time of one model.forward() on 115 random ids
+    //    (matmul FLOPs only: 2*T*params of every projection and the lm_head, plus QK^T and AV
+    //    counted in full, not causal-halved).
+    //  * GEMM peak = the best *sustained* at::mm rate over a fixed set of shapes: the model's own
+    //    projections at T tokens (q/o, k/v, gate/up, down, lm_head; weight layout as a linear layer
+    //    uses it) and one 1024^3 square product. Each shape is timed as a block of back-to-back
+    //    calls (>= ~0.1 s or 2 calls) and its rate is FLOPs / block time; the peak of a round is
+    //    the best of these rates.
+    //  * A round = one forward, then the forward's GEMMs alone, then the GEMM peak probe, so all
+    //    three see the same machine load. The ratio of a round is forward / peak of that round;
+    //    the row reports the median over the rounds, with the best and worst in the detail.
+    //  * Threads: at::set_num_threads() sets only libtorch's OpenMP pool; Debian's libtorch calls
+    //    the system BLAS (OpenBLAS, pthreads), which keeps its own pool. Both are set to the same
+    //    count for each thread row and restored afterwards.
     if (want("forward") || want("stage1")) {
     progress.report("bench", 0.02, "generating random Qwen2.5-0.5B-shaped weights");
     ModelConfig cfg = parse_config(qwen_config_json(s), "bench (Qwen2.5-0.5B shape)");
@@ -145,76 +244,163 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     for (int64_t i = 0; i < T; ++i) ids[static_cast<size_t>(i)] = static_cast<int>(detail::splitmix64(opt.seed + i) % s.vocab);
     at::Tensor idt = detail::ids_tensor(model, ids);
     progress.check();
-    model.forward(idt);  // warm-up
+    const std::vector<int> thread_list = parse_threads(opt.threads);
+    const int rounds = opt.rounds > 0 ? opt.rounds : (opt.quick ? 2 : 7);
     if (want("forward")) {
-    // Best-of-N, interleaving forwards and GEMMs so that both see the same machine load.
-    const std::vector<std::pair<int64_t, int64_t>> shapes = {
-        {s.hidden, s.inter}, {s.inter, s.hidden}, {s.hidden, s.hidden}, {s.hidden, s.vocab}};
+    const int64_t hd = s.hidden / s.heads;
+    struct GemmShape { int64_t m, k, n; const char* what; };
+    const std::vector<GemmShape> shapes = {
+        {T, s.hidden, s.heads * hd, "q/o"}, {T, s.hidden, s.kv * hd, "k/v"}, {T, s.hidden, s.inter, "gate/up"},
+        {T, s.inter, s.hidden, "down"},     {T, s.hidden, s.vocab, "lm_head"}, {1024, 1024, 1024, "square"}};
     std::vector<at::Tensor> ga, gb;
-    for (auto [kdim, ndim] : shapes) {
-        ga.push_back(at::randn({T, kdim}));
-        gb.push_back(at::randn({ndim, kdim}).t());  // weight layout, as a linear layer uses it
-        at::mm(ga.back(), gb.back());
+    for (const auto& g : shapes) {
+        ga.push_back(at::randn({g.m, g.k}));
+        gb.push_back(at::randn({g.n, g.k}).t());  // weight layout, as a linear layer uses it
     }
-    const int reps = opt.quick ? 2 : 4;
-    double t_fwd = 1e30, peak = 0;
-    std::string peak_shape;
-    for (int i = 0; i < reps; ++i) {
-        progress.check();
-        double t0 = now_s();
-        model.forward(idt);
-        t_fwd = std::min(t_fwd, now_s() - t0);
-        for (size_t k = 0; k < shapes.size(); ++k) {
-            t0 = now_s();
-            at::Tensor c = at::mm(ga[k], gb[k]);
-            const double g = 2.0 * T * shapes[k].first * shapes[k].second / (now_s() - t0) / 1e9;
-            if (g > peak) {
-                peak = g;
-                peak_shape = std::to_string(T) + "x" + std::to_string(shapes[k].first) + "x" +
-                             std::to_string(shapes[k].second);
-            }
+    // The forward's GEMMs alone (same weights, same shapes, bias included): what the forward
+    // would take with zero overhead outside the matrix products.
+    std::vector<std::array<at::Tensor, 2>> lin_w;  // weight, bias
+    for (int l = 0; l < s.layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        for (const char* n : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                              "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}) {
+            auto b = weights.find(p + n + ".bias");
+            lin_w.push_back({weights.at(p + n + ".weight"), b == weights.end() ? at::Tensor() : b->second});
         }
-        progress.report("bench", 0.05 + 0.2 * (i + 1) / reps, "forward and GEMM timing");
+    }
+    lin_w.push_back({weights.at("model.embed_tokens.weight"), at::Tensor()});  // tied lm_head
+    const at::Tensor xh = at::randn({1, T, s.hidden}), xi = at::randn({1, T, s.inter});
+    auto gemms_alone = [&] {
+        for (const auto& [w, b] : lin_w) {
+            const at::Tensor& x = w.size(1) == s.hidden ? xh : xi;
+            at::Tensor y = b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+        }
+        // attention products, as the forward counts them: [heads,T,hd] x [heads,hd,T] and back
+        for (int l = 0; l < s.layers; ++l) {
+            at::Tensor q = at::randn({1, s.heads, T, hd});
+            at::Tensor p = at::matmul(q, q.transpose(-2, -1));
+            at::Tensor o = at::matmul(p, q);
+        }
+    };
+    const double flops = forward_flops(s, T);
+    int done_rounds = 0;
+    for (size_t ti = 0; ti < thread_list.size(); ++ti) {
+        const int nt = thread_list[ti];
+        ThreadScope scope(nt);
+        // Warm-up at this thread count; size each GEMM block to ~0.1 s.
+        model.forward(idt);
+        gemms_alone();
+        std::vector<int> reps(shapes.size(), 2);
+        for (size_t k = 0; k < shapes.size(); ++k) {
+            at::mm(ga[k], gb[k]);
+            const double t0 = now_s();
+            at::mm(ga[k], gb[k]);
+            const double one = std::max(1e-6, now_s() - t0);
+            reps[k] = std::clamp(static_cast<int>(std::ceil(0.1 / one)), 2, 200);
+        }
+        std::vector<double> fwd_g, peak_g, ratio, overhead, fwd_ms;
+        std::map<std::string, int> peak_wins;
+        for (int r = 0; r < rounds; ++r) {
+            progress.check();
+            double t0 = now_s();
+            model.forward(idt);
+            const double tf = now_s() - t0;
+            t0 = now_s();
+            gemms_alone();
+            const double tg = now_s() - t0;
+            double peak = 0;
+            std::string best;
+            for (size_t k = 0; k < shapes.size(); ++k) {
+                const auto& g = shapes[k];
+                t0 = now_s();
+                for (int i = 0; i < reps[k]; ++i) at::Tensor c = at::mm(ga[k], gb[k]);
+                const double rate = 2.0 * g.m * g.k * g.n * reps[k] / (now_s() - t0) / 1e9;
+                if (rate > peak) {
+                    peak = rate;
+                    best = std::string(g.what) + " " + std::to_string(g.m) + "x" + std::to_string(g.k) + "x" +
+                           std::to_string(g.n);
+                }
+            }
+            ++peak_wins[best];
+            fwd_g.push_back(flops / tf / 1e9);
+            fwd_ms.push_back(tf * 1000);
+            peak_g.push_back(peak);
+            ratio.push_back(flops / tf / 1e9 / peak);
+            overhead.push_back(tf / tg);
+            ++done_rounds;
+            progress.report("bench", 0.03 + 0.22 * done_rounds / double(rounds * thread_list.size()),
+                            "forward and GEMM rounds (" + std::to_string(nt) + " threads)");
+        }
+        std::string winner;
+        int wins = 0;
+        for (const auto& [k, v] : peak_wins)
+            if (v > wins) { winner = k; wins = v; }
+        const std::string tag = " (BLAS " + std::to_string(nt) + ", ATen " + std::to_string(aten_threads_for(nt)) + ")";
+        const Stats sf = stats_of(fwd_g), sp = stats_of(peak_g), sr = stats_of(ratio), so = stats_of(overhead),
+                    sm = stats_of(fwd_ms);
+        rows.push_back(row("forward GFLOP/s" + tag, sf.median, "GFLOP/s",
+                           "median of " + std::to_string(rounds) + " rounds, best " + fmt(sf.best, 1) + ", worst " +
+                               fmt(sf.worst, 1) + "; " + fmt(sm.median, 1) + " ms per forward (best " +
+                               fmt(sm.worst, 1) + "); " + std::to_string(s.layers) + " layers, " +
+                               std::to_string(T) + " tokens, " + fmt(flops / 1e9, 1) + " GFLOP"));
+        rows.push_back(row("GEMM peak GFLOP/s" + tag, sp.median, "GFLOP/s",
+                           "median, best " + fmt(sp.best, 1) + ", worst " + fmt(sp.worst, 1) +
+                               "; best sustained at::mm over the model's projections at " + std::to_string(T) +
+                               " tokens and 1024^3, most often " + winner + " (" + std::to_string(wins) + "/" +
+                               std::to_string(rounds) + ")"));
+        rows.push_back(row("forward time / its GEMMs alone" + tag, so.median, "ratio",
+                           "median, best " + fmt(so.worst, 3) + ", worst " + fmt(so.best, 3) +
+                               "; 1.0 = no time outside the matrix products"));
+        rows.push_back(target_row("forward / GEMM peak" + tag, sr.median, 0.60, true,
+                                  "median of per-round ratios, best " + fmt(sr.best, 3) + ", worst " +
+                                      fmt(sr.worst, 3) + "; target >= 0.60; " + blas_description()));
     }
     ga.clear();
     gb.clear();
-    const double gflops = forward_flops(s, T) / t_fwd / 1e9;
-    rows.push_back(row("forward GFLOP/s", gflops, "GFLOP/s",
-                       std::to_string(s.layers) + " layers, " + std::to_string(T) + " tokens, " +
-                           fmt(t_fwd * 1000, 1) + " ms per forward"));
-    rows.push_back(row("GEMM peak GFLOP/s", peak, "GFLOP/s", "at::mm " + peak_shape));
-    rows.push_back(target_row("forward / GEMM peak", gflops / peak, 0.60, true, "target >= 0.60"));
     }
     progress.report("bench", 0.25, "forward done");
 
     // ---- (c) stage-1 wall time against (K+1) bare forwards of the same shape
+    // Interleaved: each repetition times K+1 bare forwards and then one stage 1, back to back; the
+    // row is the median of the per-repetition ratios (best and worst in the detail).
     if (want("stage1")) {
+        ThreadScope scope(thread_list.back());
         SearchOptions so;
         so.samples = K;
         so.top = 1000;
         so.batch = 1;
-        double bare_sum = 1e30, t_s1 = 1e30, cbare = 1e30, cs1 = 1e30;
+        std::vector<double> wall, cpu;
+        double last_bare = 0, last_s1 = 0;
         detail::Stage1Stats st;
-        for (int rep = 0; rep < (opt.quick ? 1 : 3); ++rep) {
+        model.forward(idt);
+        const int reps = opt.quick ? 1 : 3;
+        for (int rep = 0; rep < reps; ++rep) {
             double t0 = now_s(), c0 = cpu_s();
             for (int i = 0; i < K + 1; ++i) {
                 progress.check();
                 model.forward(idt);
             }
-            bare_sum = std::min(bare_sum, now_s() - t0);
-            cbare = std::min(cbare, cpu_s() - c0);
+            const double bare = now_s() - t0, cbare = cpu_s() - c0;
             t0 = now_s();
             c0 = cpu_s();
             detail::stage1(model, ids, so, progress, &st);
-            t_s1 = std::min(t_s1, now_s() - t0);
-            cs1 = std::min(cs1, cpu_s() - c0);
+            const double s1 = now_s() - t0, cs1 = cpu_s() - c0;
+            wall.push_back(s1 / bare);
+            cpu.push_back(cs1 / cbare);
+            last_bare = bare;
+            last_s1 = s1;
+            progress.report("bench", 0.25 + 0.2 * (rep + 1) / reps, "stage-1 overhead");
         }
-        rows.push_back(target_row("stage-1 / (K+1) bare forwards", t_s1 / bare_sum, 1.10, false,
-                                  "wall, K=" + std::to_string(K) + ", " + fmt(t_s1, 2) + " s vs " + fmt(bare_sum, 2) +
-                                      " s, N=" + std::to_string(st.total_entries)));
-        rows.push_back(target_row("stage-1 / (K+1) bare forwards (CPU time)", cs1 / cbare, 1.10, false,
-                                  "process CPU seconds, less sensitive to other load: " + fmt(cs1, 2) + " vs " +
-                                      fmt(cbare, 2)));
+        const Stats sw = stats_of(wall), sc = stats_of(cpu);
+        const int nt = thread_list.back();
+        rows.push_back(target_row("stage-1 / (K+1) bare forwards", sw.median, 1.10, false,
+                                  "wall, median of " + std::to_string(reps) + " interleaved reps (best " +
+                                      fmt(sw.worst, 3) + ", worst " + fmt(sw.best, 3) + "), K=" + std::to_string(K) +
+                                      ", BLAS " + std::to_string(nt) + " / ATen " + std::to_string(aten_threads_for(nt)) + " threads, last " + fmt(last_s1, 2) + " s vs " +
+                                      fmt(last_bare, 2) + " s, N=" + std::to_string(st.total_entries)));
+        rows.push_back(target_row("stage-1 / (K+1) bare forwards (CPU time)", sc.median, 1.10, false,
+                                  "process CPU seconds, less sensitive to other load; median (best " +
+                                      fmt(sc.worst, 3) + ", worst " + fmt(sc.best, 3) + ")"));
     }
     progress.report("bench", 0.45, "stage-1 overhead done");
     }  // outer: the random model is freed here
