@@ -97,6 +97,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     });
     connect(wb_, &Workbench::maskChanged, this, [this] { dirty_ = true; updateTitle(); });
     connect(wb_, &Workbench::textChanged, this, [this] { dirty_ = true; updateTitle(); });
+    connect(probePanel_, &ProbePanel::errorOccurred, this, &MainWindow::error);
     connect(modelPanel_, &ModelPanel::modelChosen, this, [this](const QString& p) { addRecent(kRecentModels, p); });
     connect(heatmapPanel_, &HeatmapPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(phasePanel_, &PhasePanel::exportRequested, this, &MainWindow::exportPlotInteractive);

@@ -19,6 +19,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 #include <cmath>
+#include <cstdio>
 
 namespace achilles::ui {
 
@@ -122,12 +123,7 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     });
     connect(open, &QPushButton::clicked, this, [this] {
         const QString f = QFileDialog::getOpenFileName(this, tr("Load probe text"), {}, tr("Text (*.txt *.md);;All files (*)"));
-        if (f.isEmpty()) return;
-        try {
-            loadFile(f);
-        } catch (const std::exception& e) {
-            QMessageBox::warning(this, tr("Cannot load text"), QString::fromUtf8(e.what()));
-        }
+        if (!f.isEmpty()) openFile(f);
     });
     connect(wb_->jobs(), &JobController::finished, this, [this](int id, const QString& kind, const std::any& v) {
         if (kind != QLatin1String("tokenize") || id != tokJob_) return;
@@ -158,11 +154,52 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
 }
 
 void ProbePanel::loadFile(const QString& path) {
+    constexpr qint64 kMaxBytes = 8 << 20;
     QFile f(path);
-    if (!f.open(QIODevice::ReadOnly | QIODevice::Text))
+    if (!f.open(QIODevice::ReadOnly))
         throw Error(path.toStdString(), "", "cannot be opened: " + f.errorString().toStdString());
-    const QByteArray data = f.read(8 << 20);
+    if (f.size() > kMaxBytes)
+        throw Error(path.toStdString(), "", "is " + std::to_string(f.size() >> 20) +
+                                                " MiB; a probe text is a paragraph (at most 8 MiB). Use it as the evaluation dataset instead.");
+    QByteArray data = f.readAll();
+    if (data.startsWith("\xef\xbb\xbf")) data.remove(0, 3);  // UTF-8 byte order mark
+    if (const qsizetype nul = data.indexOf('\0'); nul >= 0)
+        throw Error(path.toStdString(), "", "is not a text file (NUL byte at offset " + std::to_string(nul) + ")");
+    // Strict UTF-8 check: report the first invalid byte instead of silently showing U+FFFD.
+    const auto* b = reinterpret_cast<const unsigned char*>(data.constData());
+    const qsizetype n = data.size();
+    for (qsizetype i = 0; i < n;) {
+        const unsigned c = b[i];
+        int len = c < 0x80 ? 1 : (c >> 5) == 0x6 && c >= 0xc2 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e && c <= 0xf4 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (int k = 1; ok && k < len; ++k) ok = (b[i + k] & 0xc0) == 0x80;
+        if (ok && len == 3) {
+            const unsigned cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6);
+            ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
+        }
+        if (ok && len == 4) {
+            const unsigned cp = ((c & 0x07) << 18) | ((b[i + 1] & 0x3f) << 12);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (!ok) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02x", c);
+            throw Error(path.toStdString(), "", "is not UTF-8 text (invalid byte " + std::string(hex) + " at offset " +
+                                                    std::to_string(i) + "); convert it, e.g. iconv -f latin1 -t utf-8");
+        }
+        i += len;
+    }
     edit_->setPlainText(QString::fromUtf8(data));
+}
+
+bool ProbePanel::openFile(const QString& path) {
+    try {
+        loadFile(path);
+        return true;
+    } catch (const std::exception& e) {
+        emit errorOccurred(tr("Cannot load the probe text"), QString::fromUtf8(e.what()));
+        return false;
+    }
 }
 
 void ProbePanel::retokenize() {

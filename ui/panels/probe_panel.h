@@ -22,11 +22,13 @@ public:
     int tokenCount() const { return tokenCount_; }  // -1 until tokenized
     TokenFlowView* tokenView() const { return tokens_; }
     QPlainTextEdit* editor() const { return edit_; }
-    void loadFile(const QString& path);  // throws Error
+    void loadFile(const QString& path);  // throws Error (unreadable, not UTF-8 text, too large)
+    bool openFile(const QString& path);  // loadFile(); on failure emits errorOccurred and returns false
     void retokenize();                  // now (normally debounced)
 
 signals:
     void tokenized(int count);
+    void errorOccurred(const QString& title, const QString& message);
 
 private:
     Workbench* wb_;
