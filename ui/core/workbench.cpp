@@ -161,6 +161,15 @@ void Workbench::runSearch() {
         emit searchFailed(tr("Load a model first (Model panel)."));
         return;
     }
+    if (text_.trimmed().isEmpty()) {
+        emit searchFailed(tr("The probe text is empty: write or load a paragraph in the Probe text panel."));
+        return;
+    }
+    if (!options_.eval_dataset.empty() && !QFileInfo(qs(options_.eval_dataset)).isFile()) {
+        emit searchFailed(tr("%1: the evaluation dataset file does not exist (Probe text panel, dataset field).")
+                              .arg(qs(options_.eval_dataset)));
+        return;
+    }
     std::vector<int> ids;
     try {
         validate(options_);
@@ -180,6 +189,9 @@ void Workbench::runSearch() {
     QPointer<Workbench> self(this);
     emit searchStarted();
     searchJob_ = jobs_->run(QStringLiteral("search"), [eng, text, ids, opt, self](Progress& p) {
+        // Parse the evaluation dataset first: a bad file fails now, not after the whole search.
+        if (!opt.eval_dataset.empty() && load_dataset_texts(opt.eval_dataset, opt.eval_max_samples).empty())
+            throw Error(opt.eval_dataset, "dataset", "the dataset file holds no text samples");
         SearchObserver obs;
         obs.on_curve_point = [&p, self](const CurvePoint& c) {
             JobController::post(p, [self, c] {
