@@ -175,6 +175,9 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     connect(log_, &QCheckBox::toggled, this, [this] { rebuild(); rebuildDrill(); });
     connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("heatmap")); });
     connect(exportDrill, &QPushButton::clicked, this, [this] { emit exportRequested(drill_, QStringLiteral("drilldown")); });
+    connect(wb_, &Workbench::modelLoaded, this, [this] {
+        if (!wb_->result()) rebuild();
+    });
     connect(wb_, &Workbench::resultChanged, this, [this] {
         selected_.reset();
         rebuild();
@@ -270,7 +273,8 @@ void HeatmapPanel::rebuild() {
             break;
         }
     }
-    const int L = std::max(layers_, 1);
+    // Before any result the axes already show the loaded model's layers.
+    const int L = std::max(layers_ > 0 ? layers_ : (wb_->info() ? wb_->info()->layers : 0), 1);
     map_->data()->setSize(kNumModules, L);
     map_->data()->setRange(QCPRange(0, kNumModules - 1), QCPRange(0, L - 1));
     for (int l = 0; l < L; ++l)
@@ -286,7 +290,8 @@ void HeatmapPanel::rebuild() {
     yt->setTickStep(std::max(1.0, std::ceil(L / 16.0)));
     yt->setScaleStrategy(QCPAxisTickerFixed::ssNone);
     plot_->yAxis->setTicker(yt);
-    if (!r) setPlotHint(plot_, tr("Run a search (Search panel) to see where the critical neurons sit."));
+    scale_->setVisible(populatedCells() > 0);  // no colour bar over an empty map
+    if (!r) setPlotHint(plot_, tr("Run a search (Search panel)\nto see where the critical neurons sit."));
     else if (populatedCells() == 0) setPlotHint(plot_, tr("No neurons for this colouring."));
     else setPlotHint(plot_, {});
     if (selected_) {
@@ -320,7 +325,10 @@ void HeatmapPanel::rebuildDrill() {
         drillLabel_->setText(tr("Click a heatmap cell to list its neurons."));
         drillMap_->data()->setSize(1, 1);
         drillMap_->data()->setCell(0, 0, std::nan(""));
-        setPlotHint(drill_, r ? tr("Click a cell of the heatmap") : QString());
+        drillScale_->setVisible(false);
+        drill_->xAxis->setRange(-0.5, 4.5);
+        drill_->yAxis->setRange(-0.5, 4.5);
+        setPlotHint(drill_, r ? tr("Click a cell of the heatmap\nto see its channels.") : tr("Channels of the chosen\nheatmap cell appear here."));
         if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
             t->setText(tr("Drill-down: layer × channel"));
         drill_->replot();
@@ -349,6 +357,7 @@ void HeatmapPanel::rebuildDrill() {
             drillMap_->data()->setCell(c, l, v > 0 ? v : std::nan(""));
         }
     applyScale(drillMap_, drillScale_, drillValues_, log_->isChecked());
+    drillScale_->setVisible(true);
     drill_->xAxis->setRange(-0.5, width - 0.5);
     drill_->yAxis->setRange(-0.5, L - 0.5);
     if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
@@ -356,7 +365,8 @@ void HeatmapPanel::rebuildDrill() {
     setPlotHint(drill_, {});
     drill_->replot();
     proxy_->setCell(layer, module);
-    drillLabel_->setText(tr("<b>L%1.%2</b>: %3 ranked entries, %4 in the critical set")
+    drillLabel_->setText((r->faithful.reached ? tr("<b>L%1.%2</b>: %3 ranked entries, %4 in the critical set")
+                                              : tr("<b>L%1.%2</b>: %3 ranked entries, %4 in the stage-2 set (ε not reached)"))
                              .arg(layer)
                              .arg(qs(module_name(mod)))
                              .arg(proxy_->rowCount())

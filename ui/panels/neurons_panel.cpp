@@ -3,6 +3,7 @@
 #include "core/workbench.h"
 #include "models/neuron_model.h"
 #include <QCheckBox>
+#include <QEvent>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -65,6 +66,25 @@ NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* pare
     lay->addLayout(buttons);
     lay->addLayout(bar);
     lay->addWidget(view_, 1);
+
+    // An empty table says what fills it.
+    auto* empty = new QLabel(tr("Run a search to list the ranked neurons here.\n"
+                                "Tick a neuron to mask it: the perplexity above updates at once."),
+                             view_->viewport());
+    empty->setAlignment(Qt::AlignCenter);
+    empty->setStyleSheet(QStringLiteral("color: #888;"));
+    empty->setAttribute(Qt::WA_TransparentForMouseEvents);
+    auto placeEmpty = [this, empty] {
+        empty->setGeometry(view_->viewport()->rect());
+        empty->setVisible(proxy_->rowCount() == 0 && model_->rowCount() == 0);
+    };
+    connect(proxy_, &QAbstractItemModel::modelReset, empty, placeEmpty);
+    connect(proxy_, &QAbstractItemModel::rowsInserted, empty, placeEmpty);
+    connect(proxy_, &QAbstractItemModel::rowsRemoved, empty, placeEmpty);
+    connect(proxy_, &QAbstractItemModel::layoutChanged, empty, placeEmpty);
+    view_->viewport()->installEventFilter(this);
+    emptyHint_ = empty;
+    placeEmpty();
 
     connect(filter_, &QLineEdit::textChanged, proxy_, &NeuronFilterProxy::setText);
     connect(maskedOnly_, &QCheckBox::toggled, proxy_, &NeuronFilterProxy::setMaskedOnly);
@@ -145,4 +165,11 @@ void NeuronsPanel::restoreViewState(const QJsonObject& o) {
                         Qt::SortOrder(o.value("sort_order").toInt(0)));
 }
 
+}  // namespace achilles::ui
+
+namespace achilles::ui {
+bool NeuronsPanel::eventFilter(QObject* o, QEvent* e) {
+    if (emptyHint_ && o == view_->viewport() && e->type() == QEvent::Resize) emptyHint_->setGeometry(view_->viewport()->rect());
+    return QWidget::eventFilter(o, e);
+}
 }  // namespace achilles::ui

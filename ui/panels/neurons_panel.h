@@ -32,6 +32,9 @@ public:
 signals:
     void exportCsvRequested();
 
+protected:
+    bool eventFilter(QObject* o, QEvent* e) override;
+
 private:
     void updatePpl(double orig, double masked);
     Workbench* wb_;
@@ -43,6 +46,7 @@ private:
     QCheckBox* regen_;
     QPushButton *critical_, *minimal_, *clear_;
     QLabel* ppl_;
+    QLabel* emptyHint_ = nullptr;
 };
 
 }  // namespace achilles::ui
