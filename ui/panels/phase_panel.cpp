@@ -6,6 +6,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
+#include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <cmath>
@@ -76,9 +77,17 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         plot_->replot();
     });
     connect(wb_, &Workbench::resultChanged, this, &PhasePanel::rebuild);
-    connect(wb_, &Workbench::searchStarted, this, &PhasePanel::rebuild);
+    connect(wb_, &Workbench::searchStarted, this, [this] {
+        rebuild();
+        setPlotHint(plot_, tr("Stage 1 is ranking the neurons…\nthe curve grows here during stage 2."));
+        plot_->replot();
+    });
+    // A failed or cancelled search leaves the previous result: show its curve again.
+    for (auto sig : {&Workbench::searchFailed}) connect(wb_, sig, this, [this] { QTimer::singleShot(0, this, &PhasePanel::rebuild); });
+    connect(wb_, &Workbench::searchCancelled, this, [this] { QTimer::singleShot(0, this, &PhasePanel::rebuild); });
     connect(wb_, &Workbench::curvePoint, this, [this](const CurvePoint& p) {
         if (p.ppl > 0) addPoint(p.n, std::log10(p.ppl));
+        setPlotHint(plot_, {});
         updateScatter();
         rescale();
         plot_->replot(QCustomPlot::rpQueuedReplot);
@@ -258,6 +267,12 @@ void PhasePanel::rescale() {
         else { x.expand(gx); y.expand(gy); }
     }
     const double t = threshold();
+    if (found && wb_->searching() && !curve_->data()->isEmpty()) {
+        // Live: keep the final plot's scale (first point .. first point + ε) so that small
+        // wiggles at the start do not look like a phase transition.
+        const double first = curve_->data()->constBegin()->value;
+        y.expand(first + wb_->options().epsilon);
+    }
     if (!std::isnan(t) && !wb_->searching()) {
         if (!found) { x = QCPRange(0, 1); y = QCPRange(t - 1, t); found = true; }
         y.expand(t);
