@@ -249,7 +249,10 @@ void MainWindow::buildMenus() {
     QMenu* run = menuBar()->addMenu(tr("&Run"));
     run->addAction(tr("&Run search"), wb_, &Workbench::runSearch)->setShortcut(QKeySequence(tr("Ctrl+R")));
     run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch)->setShortcut(QKeySequence(tr("Ctrl+.")));
-    run->addAction(tr("&Generate"), generationsPanel_, &GenerationsPanel::generate)->setShortcut(QKeySequence(tr("Ctrl+G")));
+    run->addAction(tr("&Generate"), this, [this] {
+        showView(QStringLiteral("generations"));  // the continuations stream into that panel
+        generationsPanel_->generate();
+    })->setShortcut(QKeySequence(tr("Ctrl+G")));
     run->addAction(tr("Cancel &all jobs"), this, [this] { wb_->jobs()->cancelAll(); });
 
     viewMenu_ = menuBar()->addMenu(tr("&View"));
@@ -393,7 +396,7 @@ QImage MainWindow::grabView(const QString& name) {
     // Render at a comfortable size even when the dock is small or tabbed away.
     const QSize size = name == QLatin1String("heatmap") ? QSize(1300, 620)
                        : name == QLatin1String("phase") ? QSize(1000, 620)
-                       : name == QLatin1String("generations") ? QSize(1200, 520)
+                       : name == QLatin1String("generations") ? QSize(1200, 360)
                        : name == QLatin1String("neurons") ? QSize(1100, 560)
                                                           : QSize(520, 700);
     const bool wasFloating = d->isFloating();

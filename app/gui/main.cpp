@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
     if (p.isSet(generate)) {
         w.neuronsPanel()->maskCritical();
         waitIdle(wb, timeout);
+        w.showView(QStringLiteral("generations"));  // the main view then shows both continuations
         w.generationsPanel()->generate();
         if (!waitIdle(wb, timeout)) {
             std::fprintf(stderr, "achilles: generation timed out\n");

@@ -291,7 +291,8 @@ void HeatmapPanel::rebuild() {
     yt->setScaleStrategy(QCPAxisTickerFixed::ssNone);
     plot_->yAxis->setTicker(yt);
     scale_->setVisible(populatedCells() > 0);  // no colour bar over an empty map
-    if (!r) setPlotHint(plot_, tr("Run a search (Search panel)\nto see where the critical neurons sit."));
+    if (!r && !wb_->hasModel()) setPlotHint(plot_, tr("Load a model (Model panel),\nthen run a search."));
+    else if (!r) setPlotHint(plot_, tr("Run a search (Search panel)\nto see where the critical neurons sit."));
     else if (populatedCells() == 0) setPlotHint(plot_, tr("No neurons for this colouring."));
     else setPlotHint(plot_, {});
     if (selected_) {
