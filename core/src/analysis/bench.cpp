@@ -397,7 +397,9 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
                                   "wall, median of " + std::to_string(reps) + " interleaved reps (best " +
                                       fmt(sw.worst, 3) + ", worst " + fmt(sw.best, 3) + "), K=" + std::to_string(K) +
                                       ", BLAS " + std::to_string(nt) + " / ATen " + std::to_string(aten_threads_for(nt)) + " threads, last " + fmt(last_s1, 2) + " s vs " +
-                                      fmt(last_bare, 2) + " s, N=" + std::to_string(st.total_entries)));
+                                      fmt(last_bare, 2) + " s, N=" + std::to_string(st.total_entries) + "; last stage 1: clean pass " +
+                                      fmt(st.clean_s, 2) + " s, noisy passes " + fmt(st.noisy_s, 2) + " s, top-M " +
+                                      fmt(st.rank_s, 2) + " s"));
         rows.push_back(target_row("stage-1 / (K+1) bare forwards (CPU time)", sc.median, 1.10, false,
                                   "process CPU seconds, less sensitive to other load; median (best " +
                                       fmt(sc.worst, 3) + ", worst " + fmt(sc.best, 3) + ")"));

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <numbers>
 #include <set>
@@ -88,6 +89,41 @@ PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec
     return r;
 }
 
+namespace {
+// Host fast path of "indices i with flat[i] >= the M-th largest value" for a contiguous float32
+// tensor with n > M entries: one read pass with a size-M min-heap (the M largest values seen,
+// with multiplicity, so its top ends as the M-th largest: exactly topk(flat, M).min()), then one
+// pass collecting the indices. No N-sized temporaries (topk copies (value, index) pairs of every
+// entry). Returns false, leaving sel alone, when an entry is not finite (the caller's nan_to_num
+// path handles that).
+bool host_select(const at::Tensor& flat, int64_t M, at::Tensor& sel) {
+    if (!flat.device().is_cpu() || flat.scalar_type() != at::kFloat || !flat.is_contiguous()) return false;
+    const float* p = flat.data_ptr<float>();
+    const int64_t n = flat.numel();
+    std::vector<float> heap;
+    heap.reserve(static_cast<size_t>(M));
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = p[i];
+        if (!std::isfinite(v)) return false;
+        if (static_cast<int64_t>(heap.size()) < M) {
+            heap.push_back(v);
+            std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+        } else if (v > heap.front()) {
+            std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+            heap.back() = v;
+            std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+        }
+    }
+    const float thr = heap.front();
+    std::vector<int64_t> keep;
+    keep.reserve(static_cast<size_t>(M) + 16);
+    for (int64_t i = 0; i < n; ++i)
+        if (p[i] >= thr) keep.push_back(i);
+    sel = at::tensor(keep, at::TensorOptions().dtype(at::kLong));
+    return true;
+}
+}  // namespace
+
 std::vector<RankedEntry> select_top(const std::vector<SiteScores>& sites, int64_t M, bool per_position) {
     // Per site: keep the entries >= the site's M-th largest value (all ties kept), in index order.
     std::vector<at::Tensor> vals, idx, site_of;
@@ -95,14 +131,17 @@ std::vector<RankedEntry> select_top(const std::vector<SiteScores>& sites, int64_
     const at::Device dev = sites.empty() ? at::Device(at::kCPU) : sites.front().scores.device();
     for (size_t s = 0; s < sites.size(); ++s) {
         at::Tensor flat = sites[s].scores.reshape({-1}).to(dev, at::kFloat);
-        flat = at::nan_to_num(flat, 0.0);
         const int64_t n = flat.numel();
         if (n == 0) continue;
         at::Tensor sel;
-        if (n > M) {
+        if (n > M && host_select(flat, M, sel)) {
+            // all finite: same selection as below, without its N-sized temporaries
+        } else if (n > M) {
+            flat = at::nan_to_num(flat, 0.0);  // NaN -> 0, +-inf -> the largest finite values
             at::Tensor thr = std::get<0>(at::topk(flat, M, 0, true, false)).min();
             sel = at::nonzero(flat >= thr).squeeze(1);
         } else {
+            flat = at::nan_to_num(flat, 0.0);
             sel = at::arange(n, at::TensorOptions().dtype(at::kLong).device(flat.device()));
         }
         vals.push_back(flat.index_select(0, sel));
@@ -181,6 +220,7 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
     auto site_index = [](int l, Module m) { return static_cast<size_t>(l) * kNumModules + static_cast<size_t>(m); };
 
     progress.report("stage1", 0.0, "clean pass");
+    const double t_clean = now_s();
     {
         Hooks rec;
         rec.site = [&](int l, Module m, at::Tensor& out) {
@@ -196,7 +236,8 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
             N += clean[s].numel();
             acc[s] = at::zeros_like(clean[s]);
         }
-    if (stats) { stats->total_entries = N; stats->forwards = 1; }
+    if (stats) { stats->total_entries = N; stats->forwards = 1; stats->clean_s = now_s() - t_clean; }
+    const double t_noisy = now_s();
 
     const int K = o.samples;
     const int B = std::max(1, o.batch);
@@ -224,6 +265,8 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
         progress.report("stage1", double(done) / K, "noisy passes " + std::to_string(done) + "/" + std::to_string(K));
     }
     clean.clear();
+    if (stats) stats->noisy_s = now_s() - t_noisy;
+    const double t_rank = now_s();
 
     std::vector<SiteScores> sites;
     const bool per_position = o.mode == SearchMode::paper;
@@ -231,13 +274,16 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
         for (Module m : kAllModules) {
             at::Tensor& a = acc[site_index(l, m)];
             if (!a.defined()) continue;
-            at::Tensor imp = a / static_cast<double>(K);
+            at::Tensor imp = a.div_(static_cast<double>(K));  // in place: no second N-sized buffer
             if (o.mode == SearchMode::channel_max) imp = std::get<0>(imp.max(0));
             else if (o.mode == SearchMode::channel_mean) imp = imp.mean(0);
             sites.push_back({l, m, imp});
         }
     auto ranking = select_top(sites, std::max(1, o.top), per_position);
-    if (stats) stats->total_entries = N;
+    if (stats) {
+        stats->total_entries = N;
+        stats->rank_s = now_s() - t_rank;
+    }
     return ranking;
 }
 

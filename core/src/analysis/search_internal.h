@@ -38,7 +38,11 @@ struct PplEval { double ppl = 0; double mean_nll = 0; std::vector<double> nll; }
 PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress);
 
 // Stage 1: importance of every entry, top-M ranking. total_entries receives N.
-struct Stage1Stats { int64_t total_entries = 0; int forwards = 0; };
+struct Stage1Stats {
+    int64_t total_entries = 0;
+    int forwards = 0;
+    double clean_s = 0, noisy_s = 0, rank_s = 0;  // wall time of the clean pass, noisy passes, top-M
+};
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
                                 const SearchOptions& o, Progress& progress, Stage1Stats* stats = nullptr);
 
