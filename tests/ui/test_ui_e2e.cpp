@@ -526,6 +526,47 @@ private slots:
 #endif
     }
 
+    void phaseLabelsAvoidNstar() {
+        // Synthetic results put n* at the right edge (stage 2 stopped at its cap) and, with a long
+        // sweep, in the left part of the plot: in both the threshold and original labels must stay
+        // off the n* line and inside the plot.
+        MainWindow w;
+        w.setInteractive(false);
+        w.resize(1400, 900);
+        w.show();
+        for (const int sweepTo : {0, 1000}) {
+            SearchResult r;
+            r.layers = 2;
+            r.ppl_orig = 1.67;
+            r.options.epsilon = 3.0;
+            for (int n = 1; n <= 100; ++n) r.curve.push_back(CurvePoint{n, n, 1.67 * std::pow(10.0, 0.004 * n), 0.004 * n});
+            r.faithful.name = "faithful";
+            r.faithful.n = 100;
+            r.faithful.reached = false;
+            r.faithful.delta = 0.4;
+            if (sweepTo > 0) {
+                Series s;
+                s.name = "random";
+                for (int n = 0; n <= sweepTo; n += 50) s.points.push_back(SeriesPoint{n, std::log10(1.67) + 0.001 * n, 0});
+                r.sweep.push_back(s);
+            }
+            w.workbench()->setResult(r);
+            PhasePanel* ph = w.phasePanel();
+            QVERIFY(!w.grabView(QStringLiteral("phase")).isNull());
+            const QRect ar = ph->plot()->axisRect()->rect();
+            const double nx = ph->nstarPixelX();
+            QVERIFY(std::isfinite(nx) && nx > ar.left() && nx <= ar.right() + 1);
+            if (sweepTo == 0) QVERIFY(nx > ar.center().x());  // the capped case: n* at the right
+            else QVERIFY(nx < ar.center().x());
+            for (const QRectF& rect : {ph->thresholdLabelRect(), ph->originalLabelRect()}) {
+                QVERIFY(rect.isValid());
+                QVERIFY2(!(rect.left() - 2 <= nx && nx <= rect.right() + 2),
+                         qPrintable(QStringLiteral("sweep %1: label %2..%3 crosses n* at %4").arg(sweepTo).arg(rect.left()).arg(rect.right()).arg(nx)));
+                QVERIFY(rect.left() >= ar.left() && rect.right() <= ar.right());
+            }
+        }
+    }
+
     void screenshotViews() {
         for (const QString& v : MainWindow::viewNames()) {
             const QImage img = w_->grabView(v);
