@@ -270,6 +270,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     }
     lin_w.push_back({weights.at("model.embed_tokens.weight"), at::Tensor()});  // tied lm_head
     const at::Tensor xh = at::randn({1, T, s.hidden}), xi = at::randn({1, T, s.inter});
+    const at::Tensor qh = at::randn({1, s.heads, T, hd});
     auto gemms_alone = [&] {
         for (const auto& [w, b] : lin_w) {
             const at::Tensor& x = w.size(1) == s.hidden ? xh : xi;
@@ -277,9 +278,8 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         }
         // attention products, as the forward counts them: [heads,T,hd] x [heads,hd,T] and back
         for (int l = 0; l < s.layers; ++l) {
-            at::Tensor q = at::randn({1, s.heads, T, hd});
-            at::Tensor p = at::matmul(q, q.transpose(-2, -1));
-            at::Tensor o = at::matmul(p, q);
+            at::Tensor p = at::matmul(qh, qh.transpose(-2, -1));
+            at::Tensor o = at::matmul(p, qh);
         }
     };
     const double flops = forward_flops(s, T);
