@@ -153,7 +153,12 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     table_->setColumnHidden(NeuronTableModel::ColLayer, true);
     table_->setColumnHidden(NeuronTableModel::ColModule, true);
     table_->setColumnWidth(NeuronTableModel::ColMask, 44);
-    table_->setColumnWidth(NeuronTableModel::ColRank, 60);
+    // Narrow numeric columns so that importance and set fit beside the drill-down without scrolling.
+    const int digits = fontMetrics().horizontalAdvance(QStringLiteral("0000000")) + 12;
+    table_->setColumnWidth(NeuronTableModel::ColRank, digits);
+    table_->setColumnWidth(NeuronTableModel::ColChannel, digits);
+    table_->setColumnWidth(NeuronTableModel::ColPosition, digits);
+    table_->setColumnWidth(NeuronTableModel::ColImportance, digits + 8);
 
     auto* right = new QWidget(this);
     auto* rl = new QVBoxLayout(right);
@@ -291,6 +296,10 @@ void HeatmapPanel::rebuild() {
     yt->setScaleStrategy(QCPAxisTickerFixed::ssNone);
     plot_->yAxis->setTicker(yt);
     scale_->setVisible(populatedCells() > 0);  // no colour bar over an empty map
+    if (auto* t = qobject_cast<QCPTextElement*>(plot_->plotLayout()->element(0, 0)))
+        t->setText(r && !r->faithful.reached && metric() == CriticalCount
+                       ? tr("Where the stage-2 set sits (ε not reached)")
+                       : tr("Where the critical neurons sit (layer × module)"));
     if (!r && !wb_->hasModel()) setPlotHint(plot_, tr("Load a model (Model panel),\nthen run a search."));
     else if (!r) setPlotHint(plot_, tr("Run a search (Search panel)\nto see where the critical neurons sit."));
     else if (populatedCells() == 0) setPlotHint(plot_, tr("No neurons for this colouring."));
