@@ -40,6 +40,7 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     edit_->setTabChangesFocus(true);
     count_ = new QLabel(tr("no model"), this);
     auto* open = new QPushButton(tr("Load text…"), this);
+    open->setToolTip(tr("Replace the probe text with a UTF-8 text file"));
     tokens_ = new TokenFlowView(this);
     tokens_->setToolTip(QString());
     auto* scroll = new QScrollArea(this);
@@ -50,6 +51,7 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     dataset_->setPlaceholderText(tr("optional evaluation dataset (.txt / .raw WikiText / .jsonl)"));
     dataset_->setToolTip(tr("After the search, the perplexity of the critical set is also measured on this dataset"));
     auto* pick = new QPushButton(tr("Dataset…"), this);
+    pick->setToolTip(tr("Choose the evaluation dataset file (.txt, WikiText .raw, or .jsonl with a \"text\" field)"));
     datasetMax_ = new QSpinBox(this);
     datasetMax_->setRange(0, 1000000);
     datasetMax_->setSpecialValueText(tr("all samples"));

@@ -110,6 +110,7 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
     run_->setFont(bf);
     cancel_ = new QPushButton(tr("Cancel"), this);
     cancel_->setEnabled(false);
+    cancel_->setToolTip(tr("Stop the running search; the previous result stays (Ctrl+.)"));
     defaults_ = new QPushButton(tr("Paper defaults"), this);
     defaults_->setToolTip(tr("Reset every parameter to the paper's values"));
     auto* buttons = new QHBoxLayout;
