@@ -217,6 +217,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     if (T < 2) throw Error("bench", "tokens", "must be at least 2");
     const int K = opt.quick ? std::min(opt.samples, 2) : opt.samples;
     if (K < 1) throw Error("bench", "samples", "must be at least 1");
+    const std::vector<int> thread_list = parse_threads(opt.threads);  // bad lists fail before any work
 
     // ---- (a) forward GFLOP/s against a GEMM peak
     //
@@ -244,7 +245,6 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     for (int64_t i = 0; i < T; ++i) ids[static_cast<size_t>(i)] = static_cast<int>(detail::splitmix64(opt.seed + i) % s.vocab);
     at::Tensor idt = detail::ids_tensor(model, ids);
     progress.check();
-    const std::vector<int> thread_list = parse_threads(opt.threads);
     const int rounds = opt.rounds > 0 ? opt.rounds : (opt.quick ? 2 : 7);
     if (want("forward")) {
     const int64_t hd = s.hidden / s.heads;
