@@ -291,6 +291,13 @@ private slots:
         QCOMPARE(r.minimal->evaluations, static_cast<int>(r.faithful.neurons.size()));  // tries + verification
         const double ppl = planted_->perplexity(ids_, mask_of(r.minimal->neurons), null_progress()).ppl;
         QVERIFY(rel(ppl, r.minimal->ppl) < 1e-6);
+
+        // No set reaches an unreachable epsilon: then there is no minimal set to report.
+        o.epsilon = 1000;
+        o.max_steps = 3;
+        SearchResult none = run_search(*planted_, "", ids_, o, null_progress());
+        QVERIFY(!none.faithful.reached);
+        QVERIFY(!none.minimal.has_value());
     }
 
     void sweepAndBaselines() {

@@ -478,8 +478,12 @@ SearchResult run_search(const Engine& engine, const std::string& text, const std
         r.timings["bisect"] = now_s() - t0;
     }
 
-    // ---- Minimal critical set
-    if (o.minimize) {
+    // ---- Minimal critical set: only meaningful for a set that reaches epsilon. Otherwise there
+    // is nothing to minimise, and reporting the unreached set as "minimal" would mislead.
+    const bool base_reached = r.bisected ? r.bisected->reached : r.faithful.reached;
+    if (o.minimize && !base_reached)
+        progress.log("minimize skipped: epsilon was not reached, so there is no critical set to shrink");
+    if (o.minimize && base_reached) {
         t0 = now_s();
         const CriticalSet& base = r.bisected ? *r.bisected : r.faithful;
         std::vector<Neuron> set = base.neurons;
