@@ -2,6 +2,7 @@
 #pragma once
 // The search result document: one versioned JSON schema shared by achilles-cli and the GUI.
 #include "achilles/engine.h"
+#include "achilles/fileio.h"
 #include "achilles/neuron.h"
 #include <map>
 #include <optional>
@@ -136,9 +137,6 @@ struct SearchResult {
 // Reading requires only "schema"; other members default when absent but are type-checked.
 std::string result_to_json(const SearchResult& r, bool include_timings = true, int indent = 2);
 SearchResult result_from_json(const std::string& json_text, const std::string& source_name);
-// Writes atomically: temp file in the same folder, fsync, rename.
-void write_file_atomic(const std::string& path, const std::string& contents);
-std::string read_file(const std::string& path);  // throws Error naming the file
 // A critical set as a mask-spec JSON array [{"layer","module","channel"},...] (feed back as --mask).
 std::string result_mask_json(const CriticalSet& s);
 

@@ -2,6 +2,7 @@
 #include "analysis/train.h"
 
 #include "achilles/error.h"
+#include "achilles/fileio.h"
 #include "achilles/safetensors.h"
 #include "achilles/tokenizer.h"
 #include "analysis/story_corpus.h"
@@ -25,32 +26,6 @@ namespace fs = std::filesystem;
 
 namespace achilles {
 namespace {
-
-void write_file_atomic(const fs::path& path, const std::string& bytes) {
-    fs::path tmp = path;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw Error(path.string(), "", "cannot open for writing");
-        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        f.flush();
-        if (!f) throw Error(path.string(), "", "write failed (disk full?)");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw Error(path.string(), "", "cannot rename the temporary file into place");
-    }
-}
-
-std::string read_file(const fs::path& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error(path.string(), "", "cannot open for reading");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 // The token stream: [BOS] story [EOS] [BOS] story [EOS] ..., with the offset of every BOS.
 struct TokenStream {

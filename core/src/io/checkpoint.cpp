@@ -2,6 +2,7 @@
 // A Hugging Face model folder: config.json, model.safetensors or a sharded set listed by
 // model.safetensors.index.json, and the tokenizer files.
 #include "achilles/checkpoint.h"
+#include "achilles/fileio.h"
 #include "achilles/error.h"
 #include "util/json_util.h"
 
@@ -17,14 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error(path, "", "cannot open");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw Error(path, "", "cannot read");
-    return ss.str();
-}
 
 std::string if_file(const fs::path& p) {
     std::error_code ec;
@@ -33,7 +26,7 @@ std::string if_file(const fs::path& p) {
 
 void load_index(Checkpoint& ck, const fs::path& index_path) {
     const std::string src = index_path.string();
-    std::string text = read_text(src);
+    std::string text = read_file(src);
     json j = parse_json(text, src);
     if (!j.is_object()) throw Error(src, "", "index must be a JSON object");
     if (!j.contains("weight_map")) throw Error(src, "weight_map", "is missing");

@@ -4,6 +4,7 @@
 // then the byte buffer. Offsets are relative to the buffer, which must be covered exactly:
 // no overlap, no holes, nothing after the last tensor.
 #include "achilles/safetensors.h"
+#include "achilles/fileio.h"
 #include "achilles/error.h"
 #include "util/json_util.h"
 
@@ -112,19 +113,6 @@ struct Fd {
         if (fd >= 0) ::close(fd);
     }
 };
-
-void write_all(int fd, const void* data, size_t n, const std::string& path) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t(1) << 30));
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            throw Error(path, "", "cannot write: " + errno_text(errno));
-        }
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-}
 
 }  // namespace
 
@@ -345,39 +333,15 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
     uint64_t n = header.size();
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
 
-    namespace fs = std::filesystem;
-    fs::path target(path);
     std::error_code ec;
-    if (fs::is_directory(target, ec)) throw Error(path, "", "is a directory; cannot write a safetensors file there");
-    fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-    std::vector<char> name(tmpl.begin(), tmpl.end());
-    name.push_back('\0');
-    int fd = ::mkstemp(name.data());
-    if (fd < 0) throw Error(path, "", "cannot create a temporary file in " + dir.string() + ": " + errno_text(errno));
-    std::string tmp(name.data());
-    try {
-        write_all(fd, len, 8, path);
-        write_all(fd, header.data(), header.size(), path);
-        for (const auto& t : tensors) write_all(fd, t.bytes.data(), t.bytes.size(), path);
-        if (::fsync(fd) != 0) throw Error(path, "", "fsync failed: " + errno_text(errno));
-        ::fchmod(fd, 0644);
-        if (::close(fd) != 0) {
-            fd = -1;
-            throw Error(path, "", "close failed: " + errno_text(errno));
-        }
-        fd = -1;
-        if (::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path, "", "cannot rename into place: " + errno_text(errno));
-    } catch (...) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    if (std::filesystem::is_directory(path, ec))
+        throw Error(path, "", "is a directory; cannot write a safetensors file there");
+    std::vector<std::string_view> parts;
+    parts.reserve(tensors.size() + 2);
+    parts.emplace_back(reinterpret_cast<const char*>(len), 8);
+    parts.emplace_back(header);
+    for (const auto& t : tensors) parts.emplace_back(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+    write_file_atomic(path, std::span<const std::string_view>(parts));
 }
 
 }  // namespace achilles

@@ -3,6 +3,7 @@
 #include "tokenizer/tokenizer_impl.h"
 
 #include "achilles/error.h"
+#include "achilles/fileio.h"
 #include "util/json_util.h"
 
 #include <filesystem>
@@ -41,14 +42,6 @@ void check_utf8(std::string_view s, const char* what) {
     }
 }
 
-static std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error(path, "", "cannot open the file");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw Error(path, "", "cannot read the file");
-    return ss.str();
-}
 
 // bos_token etc. may be a string, null, or {"content": ...}.
 static std::optional<std::string> token_field(const json& j, const char* field, const std::string& src, bool* was_null) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "achilles/neuron.h"
 #include "achilles/error.h"
+#include "achilles/fileio.h"
 #include "util/json_util.h"
 #include <charconv>
 #include <filesystem>
@@ -134,11 +135,7 @@ MaskSpec parse_mask_spec(std::string_view spec) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
         throw Error(path, "", "mask spec is neither the inline form L<layer>.<module>:<channel> nor a readable JSON file");
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (!f) throw Error(path, "", "cannot read mask spec file");
-    return parse_json_spec(ss.str(), path);
+    return parse_json_spec(read_file(path), path);
 }
 
 std::string mask_spec_to_json(const MaskSpec& spec) {
