@@ -85,45 +85,43 @@ int JobController::submit(const QString& kind, Fn fn) {
         QMutexLocker lock(&mutex_);
         job->id = nextId_++;
         latest_[kind] = job->id;
-        for (auto it = queue_.begin(); it != queue_.end();) {
-            if ((*it)->kind == kind) {
-                (*it)->progress->cancel();
-                dropped.push_back(*it);
-                it = queue_.erase(it);
-            } else {
-                ++it;
-            }
-        }
-        if (running_ && running_->kind == kind) running_->progress->cancel();
+        dropped = cancelKindLocked(kind);
         queue_.push_back(job);
         wake_.wakeAll();
     }
-    for (auto& d : dropped) {
+    announceCancelled(dropped, kind);
+    return job->id;
+}
+
+std::vector<std::shared_ptr<JobController::Job>> JobController::cancelKindLocked(const QString& kind) {
+    std::vector<std::shared_ptr<Job>> dropped;
+    for (auto it = queue_.begin(); it != queue_.end();) {
+        if ((*it)->kind == kind) {
+            (*it)->progress->cancel();
+            dropped.push_back(*it);
+            it = queue_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    if (running_ && running_->kind == kind) running_->progress->cancel();
+    return dropped;
+}
+
+void JobController::announceCancelled(const std::vector<std::shared_ptr<Job>>& dropped, const QString& kind) {
+    for (const auto& d : dropped) {
         const int id = d->id;
         deliver(d, [this, id, kind] { emit cancelled(id, kind); });
     }
-    return job->id;
 }
 
 void JobController::cancel(const QString& kind) {
     std::vector<std::shared_ptr<Job>> dropped;
     {
         QMutexLocker lock(&mutex_);
-        for (auto it = queue_.begin(); it != queue_.end();) {
-            if ((*it)->kind == kind) {
-                (*it)->progress->cancel();
-                dropped.push_back(*it);
-                it = queue_.erase(it);
-            } else {
-                ++it;
-            }
-        }
-        if (running_ && running_->kind == kind) running_->progress->cancel();
+        dropped = cancelKindLocked(kind);
     }
-    for (auto& d : dropped) {
-        const int id = d->id;
-        deliver(d, [this, id, kind] { emit cancelled(id, kind); });
-    }
+    announceCancelled(dropped, kind);
 }
 
 void JobController::cancelAll() {

@@ -62,6 +62,9 @@ private:
     class Worker;
     void workerLoop();
     void deliver(std::shared_ptr<Job> job, std::function<void()> fn);
+    // Removes the queued jobs of `kind` and cancels the running one; call with mutex_ held.
+    std::vector<std::shared_ptr<Job>> cancelKindLocked(const QString& kind);
+    void announceCancelled(const std::vector<std::shared_ptr<Job>>& dropped, const QString& kind);
 
     mutable QMutex mutex_;
     QWaitCondition wake_;
