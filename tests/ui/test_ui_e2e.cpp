@@ -3,6 +3,7 @@
 // load, search, heatmap and curve populated, toggle a neuron -> PPL changes (golden values from the
 // independent Python implementation in tests/fixtures/search/golden.json), generate both sides,
 // export PNG/SVG/PDF/CSV/JSON/HTML, save a session and reopen it with equal state.
+#include "ui_test_util.h"
 #include "achilles/error.h"
 #include "core/workbench.h"
 #include "export/export.h"
@@ -53,18 +54,7 @@ QString idsText(const QJsonObject& g) {
     for (auto v : g.value("ids").toArray()) s << QString::number(v.toInt());
     return QStringLiteral("ids: ") + s.join(QLatin1Char(' '));
 }
-bool waitIdle(Workbench* wb, int ms = 60000) {
-    QElapsedTimer t;
-    t.start();
-    while (t.elapsed() < ms) {
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
-        if (!wb->jobs()->busy()) {
-            QTest::qWait(30);
-            if (!wb->jobs()->busy()) return true;
-        }
-    }
-    return false;
-}
+using achilles::ui::testutil::waitIdle;
 bool near(double a, double b, double rel) { return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b)); }
 }  // namespace
 

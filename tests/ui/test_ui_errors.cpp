@@ -2,6 +2,7 @@
 // Bad input through the main window: every case must end in an error that names the file or the
 // field (what the dialog shows: MainWindow::lastError()), never a crash or a frozen UI, and the
 // app must stay usable afterwards (the previous model still evaluates perplexity).
+#include "ui_test_util.h"
 #include "achilles/error.h"
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
@@ -29,18 +30,7 @@ using namespace achilles::ui;
 namespace {
 QString fixtures() { return QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures"); }
 QString planted() { return fixtures() + QStringLiteral("/search/planted"); }
-bool waitIdle(Workbench* wb, int ms = 60000) {
-    QElapsedTimer t;
-    t.start();
-    while (t.elapsed() < ms) {
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
-        if (!wb->jobs()->busy()) {
-            QTest::qWait(30);
-            if (!wb->jobs()->busy()) return true;
-        }
-    }
-    return false;
-}
+using achilles::ui::testutil::waitIdle;
 void writeFile(const QString& path, const QByteArray& data) {
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
