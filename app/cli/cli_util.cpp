@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "cli_util.h"
+#include "achilles/utf8.h"
 #include "achilles/error.h"
 #include <atomic>
 #include <chrono>
@@ -117,31 +118,7 @@ std::vector<int> parse_int_list(const std::string& s, const std::string& flag) {
     return out;
 }
 
-void check_utf8(const std::string& t, const std::string& source) {
-    const auto* p = reinterpret_cast<const unsigned char*>(t.data());
-    const size_t n = t.size();
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
-            throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
-        for (size_t k = 1; k < len; ++k)
-            if ((p[i + k] & 0xC0) != 0x80)
-                throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
-        if (len == 3) {
-            unsigned cp = ((c & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
-            if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
-                throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
-        }
-        if (len == 4) {
-            unsigned cp = ((c & 0x07) << 18) | ((p[i + 1] & 0x3F) << 12) | ((p[i + 2] & 0x3F) << 6) | (p[i + 3] & 0x3F);
-            if (cp < 0x10000 || cp > 0x10FFFF)
-                throw Error(source, "text", "not valid UTF-8 (byte offset " + std::to_string(i) + ")");
-        }
-        i += len;
-    }
-}
+void check_utf8(const std::string& t, const std::string& source) { require_utf8(t, source, "text"); }
 
 std::string read_text_file(const std::string& path) {
     std::error_code ec;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/probe_panel.h"
+#include "achilles/utf8.h"
 #include "achilles/error.h"
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
@@ -168,28 +169,12 @@ void ProbePanel::loadFile(const QString& path) {
     if (const qsizetype nul = data.indexOf('\0'); nul >= 0)
         throw Error(path.toStdString(), "", "is not a text file (NUL byte at offset " + std::to_string(nul) + ")");
     // Strict UTF-8 check: report the first invalid byte instead of silently showing U+FFFD.
-    const auto* b = reinterpret_cast<const unsigned char*>(data.constData());
-    const qsizetype n = data.size();
-    for (qsizetype i = 0; i < n;) {
-        const unsigned c = b[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 0x6 && c >= 0xc2 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e && c <= 0xf4 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n;
-        for (int k = 1; ok && k < len; ++k) ok = (b[i + k] & 0xc0) == 0x80;
-        if (ok && len == 3) {
-            const unsigned cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6);
-            ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
-        }
-        if (ok && len == 4) {
-            const unsigned cp = ((c & 0x07) << 18) | ((b[i + 1] & 0x3f) << 12);
-            ok = cp >= 0x10000 && cp <= 0x10ffff;
-        }
-        if (!ok) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "0x%02x", c);
-            throw Error(path.toStdString(), "", "is not UTF-8 text (invalid byte " + std::string(hex) + " at offset " +
-                                                    std::to_string(i) + "); convert it, e.g. iconv -f latin1 -t utf-8");
-        }
-        i += len;
+    if (const size_t bad = find_invalid_utf8(std::string_view(data.constData(), size_t(data.size())));
+        bad != std::string_view::npos) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(data[qsizetype(bad)]));
+        throw Error(path.toStdString(), "", "is not UTF-8 text (invalid byte " + std::string(hex) + " at offset " +
+                                                std::to_string(bad) + "); convert it, e.g. iconv -f latin1 -t utf-8");
     }
     edit_->setPlainText(QString::fromUtf8(data));
 }

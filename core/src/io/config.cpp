@@ -4,6 +4,7 @@
 // Sizes that define the network (vocab, hidden, intermediate, layers, heads) must be stated:
 // silently assuming a 7B default shape would only fail later with a confusing shape error.
 #include "achilles/config.h"
+#include "achilles/fileio.h"
 #include "achilles/error.h"
 #include "util/json_util.h"
 
@@ -408,16 +409,7 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
 }
 
 ModelConfig load_config(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (!fs::exists(path, ec)) throw Error(path, "", "config file does not exist");
-    if (fs::is_directory(path, ec)) throw Error(path, "", "is a directory, not a config.json file");
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error(path, "", "cannot open config file");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw Error(path, "", "cannot read config file");
-    std::string text = ss.str();
+    const std::string text = read_file(path);
     if (text.size() > 64u * 1024 * 1024) throw Error(path, "", "config file is implausibly large");
     return parse_config(text, path);
 }

@@ -5,6 +5,7 @@
 // no overlap, no holes, nothing after the last tensor.
 #include "achilles/safetensors.h"
 #include "achilles/fileio.h"
+#include "achilles/utf8.h"
 #include "achilles/error.h"
 #include "util/json_util.h"
 
@@ -41,33 +42,6 @@ std::string known_dtypes() {
 }
 
 std::string errno_text(int e) { return std::strerror(e); }
-
-// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-// Returns the byte offset of the first bad byte, or npos.
-size_t find_invalid_utf8(const unsigned char* s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) { ++i; continue; }
-        int len;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return i;
-        if (i + len > n) return i;
-        for (int k = 1; k < len; ++k) {
-            unsigned char cc = s[i + k];
-            if ((cc & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += len;
-    }
-    return std::string::npos;
-}
 
 // Nesting depth of JSON brackets outside strings (a guard against absurd headers).
 int max_json_depth(const std::string& s) {
@@ -181,7 +155,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                                                std::to_string(size - 8) + " bytes after the length)");
 
     const unsigned char* hdr = base + 8;
-    if (size_t bad = find_invalid_utf8(hdr, n); bad != std::string::npos)
+    if (size_t bad = find_invalid_utf8(std::string_view(reinterpret_cast<const char*>(hdr), n)); bad != std::string::npos)
         throw Error(path, "header", "is not valid UTF-8 (byte " + std::to_string(bad) + ")");
     std::string header(reinterpret_cast<const char*>(hdr), n);
     if (max_json_depth(header) > 64) throw Error(path, "header", "JSON nesting is too deep");

@@ -4,6 +4,7 @@
 
 #include "achilles/error.h"
 #include "achilles/fileio.h"
+#include "achilles/utf8.h"
 #include "util/json_util.h"
 
 #include <filesystem>
@@ -14,33 +15,7 @@ namespace achilles::tok {
 
 namespace fs = std::filesystem;
 
-void check_utf8(std::string_view s, const char* what) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const size_t n = s.size();
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) { ++i; continue; }
-        size_t len;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else throw Error(what, "", "invalid UTF-8: unexpected byte 0x" + [&] { char b[8]; snprintf(b, sizeof b, "%02X", c); return std::string(b); }() + " at offset " + std::to_string(i));
-        if (i + len > n) throw Error(what, "", "invalid UTF-8: truncated sequence at offset " + std::to_string(i));
-        for (size_t k = 1; k < len; ++k) {
-            unsigned cc = p[i + k];
-            if ((cc & 0xC0) != 0x80)
-                throw Error(what, "", "invalid UTF-8: bad continuation byte at offset " + std::to_string(i + k));
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            throw Error(what, "", "invalid UTF-8: overlong or out-of-range sequence at offset " + std::to_string(i));
-        if (cp >= 0xD800 && cp <= 0xDFFF)
-            throw Error(what, "", "invalid UTF-8: encoded surrogate at offset " + std::to_string(i));
-        i += len;
-    }
-}
+void check_utf8(std::string_view s, const char* what) { require_utf8(s, what); }
 
 
 // bos_token etc. may be a string, null, or {"content": ...}.
