@@ -11,7 +11,7 @@ namespace achilles {
 // surrogates and code points above U+10FFFF are invalid), or std::string_view::npos.
 size_t find_invalid_utf8(std::string_view s);
 
-// Throws Error(source, field, "... invalid UTF-8 at byte offset N (byte 0xXX) ...") if s is not UTF-8.
+// Throws Error(source, field, "not valid UTF-8 (byte 0xXX at offset N)") if s is not UTF-8.
 void require_utf8(std::string_view s, const std::string& source, const std::string& field = {});
 
 }  // namespace achilles

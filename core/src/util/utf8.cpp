@@ -37,7 +37,7 @@ void require_utf8(std::string_view s, const std::string& source, const std::stri
     if (bad == std::string_view::npos) return;
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(s[bad]));
-    throw Error(source, field, "not valid UTF-8: invalid UTF-8 at byte offset " + std::to_string(bad) + " (byte " + hex + ")");
+    throw Error(source, field, "not valid UTF-8 (byte " + std::string(hex) + " at offset " + std::to_string(bad) + ")");
 }
 
 }  // namespace achilles
