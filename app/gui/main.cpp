@@ -28,19 +28,6 @@ using namespace achilles::ui;
 
 namespace {
 // Spins the event loop until no job is pending and every queued result was delivered.
-bool waitIdle(Workbench* wb, int timeoutMs) {
-    QElapsedTimer t;
-    t.start();
-    while (t.elapsed() < timeoutMs) {
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 30);
-        if (!wb->jobs()->busy()) {
-            for (int i = 0; i < 10; ++i) QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
-            if (!wb->jobs()->busy()) return true;
-        }
-        QThread::msleep(5);
-    }
-    return false;
-}
 QString demoText() {
     QFile f(QStringLiteral(":/achilles/demo-probe.txt"));
     return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()).trimmed() : QString();
@@ -171,7 +158,7 @@ int main(int argc, char** argv) {
     tick.start();
     stallTimer.start();
     const int timeout = 300000;
-    if (!waitIdle(wb, timeout)) {
+    if (!wb->waitUntilIdle(timeout)) {
         std::fprintf(stderr, "achilles: timed out waiting for the model\n");
         return 1;
     }
@@ -181,17 +168,17 @@ int main(int argc, char** argv) {
     }
     if (p.isSet(search)) {
         wb->runSearch();
-        if (!waitIdle(wb, timeout) || !wb->result()) {
+        if (!wb->waitUntilIdle(timeout) || !wb->result()) {
             std::fprintf(stderr, "achilles: search failed: %s\n", qPrintable(w.lastError()));
             return 1;
         }
     }
     if (p.isSet(generate)) {
         w.neuronsPanel()->maskCritical();
-        waitIdle(wb, timeout);
+        wb->waitUntilIdle(timeout);
         w.showView(QStringLiteral("generations"));  // the main view then shows both continuations
         w.generationsPanel()->generate();
-        if (!waitIdle(wb, timeout)) {
+        if (!wb->waitUntilIdle(timeout)) {
             std::fprintf(stderr, "achilles: generation timed out\n");
             return 1;
         }

@@ -3,7 +3,6 @@
 // load, search, heatmap and curve populated, toggle a neuron -> PPL changes (golden values from the
 // independent Python implementation in tests/fixtures/search/golden.json), generate both sides,
 // export PNG/SVG/PDF/CSV/JSON/HTML, save a session and reopen it with equal state.
-#include "ui_test_util.h"
 #include "achilles/error.h"
 #include "core/workbench.h"
 #include "export/export.h"
@@ -54,7 +53,6 @@ QString idsText(const QJsonObject& g) {
     for (auto v : g.value("ids").toArray()) s << QString::number(v.toInt());
     return QStringLiteral("ids: ") + s.join(QLatin1Char(' '));
 }
-using achilles::ui::testutil::waitIdle;
 bool near(double a, double b, double rel) { return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b)); }
 }  // namespace
 
@@ -250,13 +248,13 @@ private slots:
         wb->requestMask({}, QStringLiteral("clear"));
         wb->requestMask({planted_}, QStringLiteral("again"));
         wb->requestMask({}, QStringLiteral("clear again"));
-        QVERIFY(waitIdle(wb));
+        QVERIFY(wb->waitUntilIdle());
         QVERIFY(!ppl.isEmpty());
         QVERIFY(near(wb->pplMasked(), orig, 1e-6));
         // undo restores the planted mask and its perplexity
         ppl.clear();
         wb->undoStack()->undo();
-        QVERIFY(waitIdle(wb));
+        QVERIFY(wb->waitUntilIdle());
         QCOMPARE(wb->masked(), std::set<Neuron>{planted_});
         QVERIFY(near(wb->pplMasked(), goldenMasked, 1e-3));
     }
@@ -348,7 +346,7 @@ private slots:
         QSignalSpy loaded(w2.workbench(), &Workbench::modelLoaded);
         QVERIFY(w2.openSessionFile(path));
         QVERIFY(loaded.wait(30000));  // the session's model is loaded in background
-        QVERIFY(waitIdle(w2.workbench()));
+        QVERIFY(w2.workbench()->waitUntilIdle());
         Workbench* wb2 = w2.workbench();
         QVERIFY(w2.lastWarning().isEmpty());  // same fingerprint: no mismatch warning
         QCOMPARE(wb2->text(), wb->text());
@@ -451,7 +449,7 @@ private slots:
         QVERIFY(opened.wait(20000));  // parsed in the worker, applied on the UI thread
         QCOMPARE(w.sessionPath(), path);
         QVERIFY(w.workbench()->result().has_value());
-        QVERIFY(waitIdle(w.workbench()));
+        QVERIFY(w.workbench()->waitUntilIdle());
     }
 
     void appScreenshotFromSession() {

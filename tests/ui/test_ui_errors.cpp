@@ -2,7 +2,6 @@
 // Bad input through the main window: every case must end in an error that names the file or the
 // field (what the dialog shows: MainWindow::lastError()), never a crash or a frozen UI, and the
 // app must stay usable afterwards (the previous model still evaluates perplexity).
-#include "ui_test_util.h"
 #include "achilles/error.h"
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
@@ -30,7 +29,6 @@ using namespace achilles::ui;
 namespace {
 QString fixtures() { return QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures"); }
 QString planted() { return fixtures() + QStringLiteral("/search/planted"); }
-using achilles::ui::testutil::waitIdle;
 void writeFile(const QString& path, const QByteArray& data) {
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
@@ -70,7 +68,7 @@ class TestUiErrors : public QObject {
     }
     void stillUsable() {
         Workbench* wb = w_->workbench();
-        QVERIFY(waitIdle(wb));
+        QVERIFY(wb->waitUntilIdle());
         const QString text = wb->text();
         wb->setText(QStringLiteral("ids: 1 5 9 13 17 21 25 29"));
         QSignalSpy ppl(wb, &Workbench::pplChanged);
@@ -78,7 +76,7 @@ class TestUiErrors : public QObject {
         wb->requestMask(wb->masked() == one ? std::set<Neuron>{} : one, QStringLiteral("check"));
         QVERIFY(ppl.wait(20000));
         QVERIFY(std::isfinite(ppl.last().at(0).toDouble()) && ppl.last().at(0).toDouble() > 1.0);
-        QVERIFY(waitIdle(wb));
+        QVERIFY(wb->waitUntilIdle());
         wb->setText(text);
     }
     void expectSearchError(const QStringList& want) {
@@ -91,7 +89,7 @@ class TestUiErrors : public QObject {
         const QString m = w_->lastError();
         qInfo("%s", qPrintable(m));
         for (const QString& s : want) QVERIFY2(m.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, m)));
-        QVERIFY(waitIdle(wb));
+        QVERIFY(wb->waitUntilIdle());
         QVERIFY(!wb->searching());
     }
 

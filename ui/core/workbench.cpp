@@ -2,6 +2,9 @@
 #include "core/workbench.h"
 #include "achilles/error.h"
 #include "jobs/job_controller.h"
+#include <QThread>
+#include <QCoreApplication>
+#include <QElapsedTimer>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -645,6 +648,21 @@ int Workbench::openSessionAsync(const QString& path, bool loadModelToo) {
         return std::make_shared<ParsedSession>(parseSession(o, path));
     });
     return sessionJob_;
+}
+
+bool Workbench::waitUntilIdle(int timeoutMs) {
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < timeoutMs) {
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 30);
+        if (!jobs()->busy()) {
+            // Deliver the queued results of the job that just ended, then look again.
+            for (int i = 0; i < 10; ++i) QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
+            if (!jobs()->busy()) return true;
+        }
+        QThread::msleep(5);
+    }
+    return false;
 }
 
 }  // namespace achilles::ui

@@ -47,6 +47,9 @@ struct ParsedSession {
 class Workbench : public QObject {
     Q_OBJECT
 public:
+    // Spins the event loop until the worker has been idle for a moment, or timeoutMs passes.
+    // For headless runs and tests; interactive code reacts to busyChanged instead.
+    bool waitUntilIdle(int timeoutMs = 60000);
     explicit Workbench(QObject* parent = nullptr);
     ~Workbench() override;
 
