@@ -73,7 +73,8 @@ private Q_SLOTS:
 
     void installedCliFindsTheEmbeddedModel() {
         // Unpack as a user's system would have it (under a prefix) and ask the installed CLI about
-        // `--model default`: it must resolve to <prefix>/share/achilles/default-model.
+        // `--model default`: it must resolve to <prefix>/share/achilles/default-model, not to the
+        // source tree compiled into the binary (installed locations are searched first).
         QTemporaryDir root;
         int rc = 0;
         QString out = run("dpkg-deb", {"-x", deb_, root.path()}, &rc);
@@ -81,7 +82,6 @@ private Q_SLOTS:
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert("ACHILLES_SPBRIDGE", root.path() + "/usr/" ACHILLES_LIBDIR "/achilles/libachilles_spbridge.so");
-        env.insert("ACHILLES_IGNORE_SOURCE_TREE", "1");
         env.remove("ACHILLES_DEFAULT_MODEL");
         p.setProcessEnvironment(env);
         p.setProcessChannelMode(QProcess::MergedChannels);

@@ -74,7 +74,7 @@ std::string default_model_dir() {
         if (is_model_dir(p)) return fs::weakly_canonical(p).string();
     }
 #ifdef ACHILLES_SOURCE_DIR
-    if (const char* ignore = std::getenv("ACHILLES_IGNORE_SOURCE_TREE"); !ignore || !*ignore) {
+    {
         fs::path p = fs::path(ACHILLES_SOURCE_DIR) / "resources" / "default-model";
         if (is_model_dir(p)) return p.string();
     }
