@@ -9,7 +9,7 @@ PACKAGES=(
   # libtorch (CPU, 1.13) and a fast BLAS: reference BLAS is ~50x slower
   libtorch-dev libopenblas0-pthread libopenblas-pthread-dev
   # Qt 6 Widgets, SVG, Test and QCustomPlot built for Qt 6
-  qt6-base-dev qt6-svg-dev libqt6svg6-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl-dev
+  qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6 libgl-dev
   # tokenizers, JSON, CLI, regex
   libsentencepiece-dev libcli11-dev nlohmann-json3-dev libpcre2-dev
   # independent float64 references and the SentencePiece reference tokenizer used by tests
