@@ -12,6 +12,7 @@
 #include "model/transformer.h"
 #include "test_paths.h"
 
+#include <c10/core/GradMode.h>
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <QJsonDocument>
@@ -224,7 +225,7 @@ private slots:
         QCOMPARE(ids.front(), 1);
         QVERIFY(ids.size() > 10);
         at::Tensor t = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
-        at::NoGradGuard ng;
+        c10::NoGradGuard ng;
         Transformer mem(first_.config, first_.weights);
         at::Tensor a = mem.forward(t);
         at::Tensor b = engine->impl().model->forward(t);

@@ -3,6 +3,7 @@
 // sweep: log10 PPL against n = 0..sweep for ours and each baseline, on one table.
 #include "analysis/search_internal.h"
 #include "achilles/error.h"
+#include <c10/core/GradMode.h>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -18,7 +19,7 @@ std::vector<SiteScores> site_scores(const Transformer& model, const at::Tensor& 
     std::vector<at::Tensor> saved(static_cast<size_t>(L) * kNumModules);
     auto idx = [](int l, Module m) { return static_cast<size_t>(l) * kNumModules + static_cast<size_t>(m); };
     if (!gradient) {
-        at::NoGradGuard ng;
+        c10::NoGradGuard ng;
         Hooks h;
         h.site = [&](int l, Module m, at::Tensor& out) {
             progress.check();
@@ -26,7 +27,7 @@ std::vector<SiteScores> site_scores(const Transformer& model, const at::Tensor& 
         };
         model.forward(ids, &h);
     } else {
-        at::AutoGradMode on(true);
+        c10::AutoGradMode on(true);
         Hooks h;
         h.embeddings = [&](at::Tensor& e) { e = e.detach().requires_grad_(true); };
         h.site = [&](int l, Module m, at::Tensor& out) {

@@ -5,6 +5,7 @@
 #include "achilles/config.h"
 #include "achilles/error.h"
 #include "achilles/safetensors.h"
+#include <c10/core/GradMode.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <array>
@@ -209,7 +210,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     auto want = [&](const char* part) {
         return opt.only.empty() || ("," + opt.only + ",").find(std::string(",") + part + ",") != std::string::npos;
     };
-    at::NoGradGuard ng;
+    c10::NoGradGuard ng;
     Shape s;
     s.layers = opt.quick ? std::min(opt.layers, 2) : opt.layers;
     if (s.layers < 1) throw Error("bench", "layers", "must be at least 1");

@@ -4,6 +4,7 @@
 // forwards, channel modes, bisection, minimal sets and dataset evaluation.
 #include "analysis/search_internal.h"
 #include "achilles/error.h"
+#include <c10/core/GradMode.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <chrono>
@@ -70,7 +71,7 @@ std::vector<double> nll_of_logits(const at::Tensor& logits, const at::Tensor& id
 
 PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress) {
     progress.check();
-    at::NoGradGuard ng;
+    c10::NoGradGuard ng;
     Hooks hooks = make_mask_hooks(mask);
     Hooks guard = hooks;
     // Cancellation inside the forward: a cheap check at each site.
@@ -211,7 +212,7 @@ void accumulate_abs_diff(at::Tensor& acc, const at::Tensor& out, const at::Tenso
 
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
                                 const SearchOptions& o, Progress& progress, Stage1Stats* stats) {
-    at::NoGradGuard ng;
+    c10::NoGradGuard ng;
     const int L = model.config().num_hidden_layers;
     const int64_t T = static_cast<int64_t>(ids.size());
     at::Tensor idt = ids_tensor(model, ids);

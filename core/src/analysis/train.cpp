@@ -8,6 +8,7 @@
 #include "analysis/story_corpus.h"
 #include "model/transformer.h"
 
+#include <c10/core/GradMode.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>
@@ -78,7 +79,7 @@ at::Tensor batch_loss(const Transformer& model, const at::Tensor& window) {
 
 double eval_loss(const Transformer& model, const TokenStream& ts, int seq_len, int batch, int batches,
                  uint64_t seed) {
-    at::NoGradGuard ng;
+    c10::NoGradGuard ng;
     std::mt19937_64 rng(seed);
     double sum = 0;
     int n = 0;
@@ -117,7 +118,7 @@ std::string csv_row(const TrainLogRow& r) {
 
 void adamw_update(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, int t, const AdamWSettings& s,
                   bool decay) {
-    at::NoGradGuard ng;
+    c10::NoGradGuard ng;
     const double bc1 = 1.0 - std::pow(s.beta1, t), bc2 = 1.0 - std::pow(s.beta2, t);
     m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
     v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
@@ -396,7 +397,7 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
 
         double gnorm = 0;
         {
-            at::NoGradGuard ng;
+            c10::NoGradGuard ng;
             at::Tensor sq = at::zeros({}, at::kDouble);
             for (auto& p : params)
                 if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum();
