@@ -50,7 +50,8 @@ pip_torch() {
   "$venv/bin/python" -c 'import transformers, safetensors, numpy' 2>/dev/null \
     || "$venv/bin/pip" install -q "torch==$ver" numpy safetensors tokenizers sentencepiece 'transformers>=5' >&2
   TORCH_FLAVOR="$flavor"
-  TORCH_PREFIX="$("$venv/bin/python" -c 'import torch;print(torch.utils.cmake_prefix_path)')"
+  mapfile -t TORCH_ARGS < <("$ROOT/packaging/torch-cmake-args.sh" "$venv/bin/python" 2>/dev/null)
+  [ ${#TORCH_ARGS[@]} -gt 0 ] || { "$ROOT/packaging/torch-cmake-args.sh" "$venv/bin/python"; exit 1; }
 }
 
 configure_build() {
@@ -59,7 +60,7 @@ configure_build() {
   if [ "$TORCH_SRC" = pip ]; then
     pip_torch
     BUILD="${ACHILLES_BUILD_DIR:-$ROOT/build/pip-$TORCH_FLAVOR}"
-    extra=(-DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DACHILLES_HF_PYTHON="$ROOT/.venv/bin/python")
+    extra=("${TORCH_ARGS[@]}" -DACHILLES_HF_PYTHON="$ROOT/.venv/bin/python")
   fi
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "${extra[@]}" "$@"
   cmake --build "$BUILD" -j "$JOBS"

@@ -41,15 +41,17 @@ if ls "$ROOT"/.gpudeps/*.deb >/dev/null 2>&1; then
   export PKG_CONFIG_PATH="$D/usr/lib/x86_64-linux-gnu/pkgconfig:$D/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export CPATH="$D/usr/include${CPATH:+:$CPATH}"
 fi
-TORCH_PREFIX=$("$PY" -c 'import torch;print(torch.utils.cmake_prefix_path)')
+mapfile -t TORCH_ARGS < <("$ROOT/packaging/torch-cmake-args.sh" "$PY" 2>"$LOG/torch-args.err")
+[ ${#TORCH_ARGS[@]} -gt 0 ] || { cat "$LOG/torch-args.err" >&2; exit 2; }
+TORCH_ARGS[0]="${TORCH_ARGS[0]}$PREFIX_EXTRA"   # -DCMAKE_PREFIX_PATH=<torch>;<carried debs>
 
 # 1. build
 b0=$(date +%s)
 if cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACHILLES_BUILD_GUI=OFF \
      -DACHILLES_TEST_DEVICE=cuda -DACHILLES_HF_PYTHON="$(command -v "$PY")" \
-     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX$PREFIX_EXTRA" >"$LOG/configure.log" 2>&1 \
+     "${TORCH_ARGS[@]}" >"$LOG/configure.log" 2>&1 \
    && cmake --build "$BUILD" -j "$(nproc)" >"$LOG/build.log" 2>&1; then
-  row "build core + CLI (no Qt)" "PASS" "$(( $(date +%s) - b0 )) s against $TORCH_PREFIX"
+  row "build core + CLI (no Qt)" "PASS" "$(( $(date +%s) - b0 )) s; ${TORCH_ARGS[0]#-D}"
 else
   row "build core + CLI (no Qt)" "FAIL" "see $LOG/build.log: $(grep -m1 -E 'error|Error' "$LOG/configure.log" "$LOG/build.log" | cut -c1-160)"
   printf '%s\n' "| step | result | detail |" "|---|---|---|" "${ROWS[@]}"; exit 1
