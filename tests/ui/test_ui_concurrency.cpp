@@ -60,9 +60,9 @@ private slots:
         Workbench* wb = w_->workbench();
         ProbePanel* probe = w_->probePanel();
         wb->setText(ids_);
-        QVERIFY(uitest::waitIdle(wb));
         const int idsCount = golden_.value("ids").toArray().size();
-        QCOMPARE(probe->tokenCount(), idsCount);
+        QVERIFY(QTest::qWaitFor([&] { return probe->tokenCount() == idsCount; }, 10000));
+        QVERIFY(uitest::waitIdle(wb));
 
         // A search far longer than anything below (stage 1 alone: K = 1e6 noisy passes).
         SearchOptions o = wb->options();
@@ -128,7 +128,7 @@ private slots:
         wb->requestMask({}, QStringLiteral("clear"));
         QVERIFY(uitest::waitIdle(wb));
         SearchOptions o = wb->options();
-        o.samples = 4;
+        o.samples = 200;
         o.max_steps = 20;
         wb->setOptions(o);
         QSignalSpy finished(wb, &Workbench::searchFinished);
@@ -138,16 +138,17 @@ private slots:
         const Neuron first = wb->result()->ranking.front().neuron;
         wb->runSearch();
         // Keep the eval lane busy with perplexities for as long as the search runs.
-        int toggles = 0;
-        while (finished.count() < 2 && toggles < 200) {
+        int toggles = 0, besideSearch = 0;
+        while (finished.count() < 2 && toggles < 500) {
             QSignalSpy ppl(wb, &Workbench::pplChanged);
             wb->requestMask(toggles % 2 ? std::set<Neuron>{} : std::set<Neuron>{first}, QStringLiteral("t"));
             ++toggles;
             if (!ppl.wait(20000)) break;
+            if (wb->searching()) ++besideSearch;  // delivered while the search was still running
         }
         QVERIFY(finished.count() == 2 || finished.wait(60000));
-        qInfo("%d perplexity evaluations ran beside the second search", toggles);
-        QVERIFY(toggles >= 1);
+        qInfo("%d of %d perplexity evaluations finished while the second search ran", besideSearch, toggles);
+        QVERIFY(besideSearch >= 1);
         QCOMPARE(result_to_json(*wb->result(), false), alone);
         QVERIFY(uitest::waitIdle(wb));
     }
