@@ -211,24 +211,22 @@ void MainWindow::buildMenus() {
     exp->addAction(tr("Phase-transition plot…"), this, [this] { exportPlotInteractive(phasePanel_->plot(), QStringLiteral("phase")); });
     exp->addSeparator();
     exp->addAction(tr("Neurons table (CSV)…"), neuronsPanel_, &NeuronsPanel::exportCsvRequested);
-    exp->addAction(tr("Result (JSON)…"), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export result"), QStringLiteral("result.json"), tr("JSON (*.json)"));
-        if (f.isEmpty()) return;
-        try {
-            writeResultJson(f);
-        } catch (const std::exception& e) {
-            error(tr("Export failed"), QString::fromUtf8(e.what()));
-        }
-    });
-    exp->addAction(tr("HTML report…"), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export HTML report"), QStringLiteral("report.html"), tr("HTML (*.html)"));
-        if (f.isEmpty()) return;
-        try {
-            writeHtmlReport(f);
-        } catch (const std::exception& e) {
-            error(tr("Export failed"), QString::fromUtf8(e.what()));
-        }
-    });
+    // Asks for a file name, then writes it; a failure is an error dialog.
+    auto exportTo = [this](const QString& title, const QString& name, const QString& filter, void (MainWindow::*write)(const QString&)) {
+        return [=, this] {
+            const QString f = QFileDialog::getSaveFileName(this, title, name, filter);
+            if (f.isEmpty()) return;
+            try {
+                (this->*write)(f);
+            } catch (const std::exception& e) {
+                error(tr("Export failed"), QString::fromUtf8(e.what()));
+            }
+        };
+    };
+    exp->addAction(tr("Result (JSON)…"), this,
+                   exportTo(tr("Export result"), QStringLiteral("result.json"), tr("JSON (*.json)"), &MainWindow::writeResultJson));
+    exp->addAction(tr("HTML report…"), this,
+                   exportTo(tr("Export HTML report"), QStringLiteral("report.html"), tr("HTML (*.html)"), &MainWindow::writeHtmlReport));
     file->addSeparator();
     file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
 
@@ -323,19 +321,20 @@ bool MainWindow::maybeSave() {
 }
 
 void MainWindow::error(const QString& title, const QString& message) {
-    statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
     emit errorShown(title, message);
-    auto* box = new QMessageBox(QMessageBox::Critical, title, message, QMessageBox::Ok, this);
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open();  // window-modal, never blocks the event loop
+    showMessageBox(QMessageBox::Critical, title, message);
 }
 
 void MainWindow::warn(const QString& title, const QString& message) {
-    statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
     emit warningShown(title, message);
-    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    showMessageBox(QMessageBox::Warning, title, message);
+}
+
+void MainWindow::showMessageBox(int icon, const QString& title, const QString& message) {
+    statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
+    auto* box = new QMessageBox(QMessageBox::Icon(icon), title, message, QMessageBox::Ok, this);
     box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open();
+    box->open();  // window-modal, never blocks the event loop
 }
 
 void MainWindow::addRecent(const QString& key, const QString& path) {
@@ -456,11 +455,15 @@ void MainWindow::openSessionFileAsync(const QString& path) {
 void MainWindow::finishOpen(const QString& path, const QJsonObject& view) {
     restoreViewState(view);
     generationsPanel_->rebuild();
+    setSessionPath(path, tr("Opened %1").arg(path));
+}
+
+void MainWindow::setSessionPath(const QString& path, const QString& status) {
     sessionPath_ = path;
     dirty_ = false;
     addRecent(kRecentFiles, path);
     updateTitle();
-    statusBar()->showMessage(tr("Opened %1").arg(path), 8000);
+    statusBar()->showMessage(status, 8000);
 }
 
 void MainWindow::saveSessionFileAsync(const QString& path) {
@@ -468,22 +471,12 @@ void MainWindow::saveSessionFileAsync(const QString& path) {
     wb_->saveSessionAsync(path, viewState());
 }
 
-void MainWindow::finishSave(const QString& path) {
-    sessionPath_ = path;
-    dirty_ = false;
-    addRecent(kRecentFiles, path);
-    updateTitle();
-    statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
-}
+void MainWindow::finishSave(const QString& path) { setSessionPath(path, tr("Saved %1").arg(path)); }
 
 bool MainWindow::saveSessionFile(const QString& path) {
     try {
         wb_->saveSession(path, viewState());
-        sessionPath_ = path;
-        dirty_ = false;
-        addRecent(kRecentFiles, path);
-        updateTitle();
-        statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
+        finishSave(path);
         return true;
     } catch (const std::exception& e) {
         error(tr("Cannot save the session"), QString::fromUtf8(e.what()));

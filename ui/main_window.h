@@ -75,6 +75,7 @@ private:
     void applyDefaultSizes();
     void error(const QString& title, const QString& message);
     void warn(const QString& title, const QString& message);
+    void showMessageBox(int icon, const QString& title, const QString& message);  // status bar + non-blocking box
     void addRecent(const QString& key, const QString& path);
     void refreshRecentMenus();
     void exportPlotInteractive(QCustomPlot* plot, const QString& name);
@@ -82,7 +83,8 @@ private:
     bool maybeSave();
     void openPath(const QString& path);
     void finishOpen(const QString& path, const QJsonObject& view);
-    void finishSave(const QString& path);  // folder: model; file: session/result
+    void finishSave(const QString& path);
+    void setSessionPath(const QString& path, const QString& status);  // clean, recent, title
 
     Workbench* wb_;
     NeuronTableModel* neurons_;

@@ -24,12 +24,6 @@ extern "C" void on_sigint(int) {
     if (Progress* p = g_active.load()) p->cancel();
 }
 
-std::string trim(std::string s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    size_t a = 0;
-    while (a < s.size() && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-    return s.substr(a);
-}
 }  // namespace
 
 void add_device_opts(CLI::App* sub, ModelOpts& o) {
@@ -89,16 +83,7 @@ CliProgress::~CliProgress() {
 
 void CliProgress::finish() { report("", -1.0, ""); }
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        item = trim(item);
-        if (!item.empty()) out.push_back(item);
-    }
-    return out;
-}
+std::vector<std::string> split_list(const std::string& s) { return split_comma_list(s); }
 
 std::vector<int> parse_int_list(const std::string& s, const std::string& flag) {
     std::vector<int> out;

@@ -21,10 +21,7 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("generate", "KV-cached decoding, greedy or sampled, optionally with a mask");
     auto o = std::make_shared<GenOpts>();
     add_model_opts(sub, o->m);
-    o->input.flags.text = "--prompt";
-    o->input.flags.file.clear();
-    o->input.flags.text_help = "prompt text ([BOS] + tokens)";
-    o->input.flags.ids_help = "prompt ids, used exactly";
+    o->input.flags = {.text = "--prompt", .file = "", .text_help = "prompt text ([BOS] + tokens)", .ids_help = "prompt ids, used exactly"};
     add_text_input(sub, o->input);
     sub->add_option("--max-new", o->g.max_new, "new tokens at most")->capture_default_str();
     auto* gr = sub->add_flag("--greedy", o->greedy, "greedy decoding (the default unless sampling flags are given)");

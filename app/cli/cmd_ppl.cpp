@@ -23,8 +23,7 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("ppl", "perplexity of a text, ids or a dataset, optionally with a mask");
     auto o = std::make_shared<PplOpts>();
     add_model_opts(sub, o->m);
-    o->input.flags.text_help = "text: [BOS] + tokens";
-    o->input.flags.ids_help = "comma-separated token ids, used exactly (no BOS added)";
+    o->input.flags = {.text_help = "text: [BOS] + tokens", .ids_help = "comma-separated token ids, used exactly (no BOS added)"};
     auto* d = sub->add_option("--dataset", o->dataset, "WikiText .txt/.raw or JSONL with a \"text\" field");
     add_text_input(sub, o->input, {d});
     sub->add_option("--max-tokens", o->max_tokens, "truncate each sample to this many tokens")->capture_default_str();

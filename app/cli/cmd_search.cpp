@@ -60,9 +60,8 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("search", "the paper's two-stage critical-neuron search");
     auto o = std::make_shared<SearchCliOpts>();
     add_model_opts(sub, o->m);
-    o->input.flags.text_help = "probe text ([BOS] + tokens)";
-    o->input.flags.file_help = "UTF-8 probe text file";
-    o->input.flags.ids_help = "probe ids, used exactly (should start with BOS)";
+    o->input.flags = {.text_help = "probe text ([BOS] + tokens)", .file_help = "UTF-8 probe text file",
+                      .ids_help = "probe ids, used exactly (should start with BOS)"};
     add_text_input(sub, o->input);
     o->flags.add(sub);  // every search option, from the table in achilles/options.h
     sub->add_option("--out", o->out, "write the result JSON here (atomically)");

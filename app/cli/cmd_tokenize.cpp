@@ -47,9 +47,7 @@ void register_tokenize(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("tokenize", "encode text (or decode ids) with a model's tokenizer");
     auto o = std::make_shared<TokOpts>();
     sub->add_option("--tokenizer", o->tokenizer, "tokenizer.model, tokenizer.json or a model folder")->required();
-    o->input.flags.ids.clear();  // --decode takes ids
-    o->input.flags.text_help = "text to encode";
-    o->input.flags.file_help = "UTF-8 file to encode";
+    o->input.flags = {.ids = "", .text_help = "text to encode", .file_help = "UTF-8 file to encode"};  // --decode takes ids
     auto* t3 = sub->add_option("--batch", o->batch, "JSONL file, one {\"text\": ...} per line; one result per line");
     auto* t4 = sub->add_option("--decode", o->decode, "comma-separated ids to decode");
     add_text_input(sub, o->input, {t3, t4});

@@ -105,6 +105,9 @@ std::string search_options_to_json(const SearchOptions& o, bool u64_as_string = 
 SearchOptions search_options_from_json(std::string_view json_text, const std::string& source,
                                        const std::string& path = "options");
 
+// "a, b,,c" -> {a, b, c}: comma-separated items, trimmed, empty ones dropped (list options, CLI lists).
+std::vector<std::string> split_comma_list(std::string_view s);
+
 // ---- load options: the dtype names, checked in one place (CLI --dtype, GUI dtype box)
 const std::vector<std::string>& dtype_names();  // auto, f32, f16, bf16
 // Throws Error(source, field, "'x' is not one of auto, f32, f16, bf16").

@@ -195,8 +195,11 @@ std::string number_text(double v) {
 }
 
 std::string range_text(const SearchOptionField& f) {
-    if (f.type == OptionType::unsigned64) return "[0, " + std::to_string(std::numeric_limits<uint64_t>::max()) + "]";
-    return "[" + number_text(f.min) + ", " + number_text(f.max) + "]";
+    std::string s = "[";
+    s += f.type == OptionType::unsigned64 ? "0" : number_text(f.min);
+    s += ", ";
+    s += f.type == OptionType::unsigned64 ? std::to_string(std::numeric_limits<uint64_t>::max()) : number_text(f.max);
+    return s + "]";
 }
 
 std::string canonical_choice(std::string s) {
@@ -217,6 +220,18 @@ std::string trim(std::string_view s) {
 }
 
 }  // namespace
+
+std::vector<std::string> split_comma_list(std::string_view s) {
+    std::vector<std::string> items;
+    size_t at = 0;
+    while (at <= s.size()) {
+        const size_t comma = std::min(s.find(',', at), s.size());
+        std::string item = trim(s.substr(at, comma - at));
+        if (!item.empty()) items.push_back(std::move(item));
+        at = comma + 1;
+    }
+    return items;
+}
 
 const std::vector<SearchOptionField>& search_option_fields() {
     static const std::vector<SearchOptionField> table = make_table();
@@ -288,7 +303,7 @@ namespace {
 bool parse_text(const SearchOptionField& f, std::string_view raw, OptionValue& out, std::string& why) {
     const std::string s = trim(raw);
     auto bad = [&](const std::string& what) {
-        why = "'" + std::string(raw) + "' is not " + what;
+        why = std::string(1, '\'').append(raw).append("' is not ").append(what);
         return false;
     };
     switch (f.type) {
@@ -334,17 +349,9 @@ bool parse_text(const SearchOptionField& f, std::string_view raw, OptionValue& o
         case OptionType::choice:
             out = canonical_choice(s);
             return true;
-        case OptionType::list: {
-            std::vector<std::string> items;
-            std::stringstream ss(s);
-            std::string item;
-            while (std::getline(ss, item, ',')) {
-                item = trim(item);
-                if (!item.empty()) items.push_back(item);
-            }
-            out = std::move(items);
+        case OptionType::list:
+            out = split_comma_list(s);
             return true;
-        }
     }
     return bad("a value");
 }
