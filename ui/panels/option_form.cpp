@@ -83,7 +83,7 @@ OptionEditor::OptionEditor(const SearchOptionField& f, QWidget* parent) : field_
     setValue(f.default_value());
 }
 
-void OptionEditor::onChanged(QObject*, std::function<void()> f) { changed_ = std::move(f); }
+void OptionEditor::onChanged(std::function<void()> f) { changed_ = std::move(f); }
 
 OptionValue OptionEditor::value() const {
     const SearchOptionField& f = *field_;
@@ -145,7 +145,7 @@ OptionForm::OptionForm(std::string_view group, QWidget* parent) : QObject(parent
     for (const SearchOptionField& f : search_option_fields()) {
         if (f.group != group) continue;
         auto e = std::make_unique<OptionEditor>(f, parent);
-        e->onChanged(this, [this] { emit changed(); });
+        e->onChanged([this] { emit changed(); });
         // A check box carries its own label.
         form_->addRow(f.type == OptionType::boolean ? QString() : qstr(f.label), e->widget());
         editors_.push_back(std::move(e));

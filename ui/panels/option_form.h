@@ -9,7 +9,6 @@
 #include <QString>
 #include <QWidget>
 #include <functional>
-#include <map>
 #include <string>
 
 class QFormLayout;
@@ -24,7 +23,7 @@ public:
     QWidget* widget() const { return widget_; }
     OptionValue value() const;
     void setValue(const OptionValue& v);  // without emitting the change callback
-    void onChanged(QObject* context, std::function<void()> f);
+    void onChanged(std::function<void()> f);  // user edits only
 
 private:
     const SearchOptionField* field_;
