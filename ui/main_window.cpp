@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "main_window.h"
 #include "achilles/error.h"
-#include "core/workbench.h"
+#include "workbench/workbench.h"
 #include "export/export.h"
-#include "jobs/job_controller.h"
+#include "export/report.h"
 #include "models/neuron_model.h"
 #include "panels/generations_panel.h"
 #include "panels/heatmap_panel.h"
@@ -16,7 +16,6 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
-#include <QDateTime>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -25,7 +24,6 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
-#include <QSaveFile>
 #include <QScreen>
 #include <QSettings>
 #include <QStatusBar>
@@ -78,7 +76,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     connect(wb_, &Workbench::modelMismatch, this, [this](const QString& m) { warn(tr("Model mismatch"), m); });
     connect(wb_, &Workbench::searchFailed, this, [this](const QString& m) { error(tr("Search failed"), m); });
     connect(wb_, &Workbench::generationFailed, this, [this](const QString& m) { error(tr("Generation failed"), m); });
-    connect(wb_, &Workbench::pplFailed, this, [this](const QString& m) { statusBar()->showMessage(m, 10000); lastError_ = m; });
+    connect(wb_, &Workbench::pplFailed, this, [this](const QString& m) { statusBar()->showMessage(m, 10000); });
     connect(wb_, &Workbench::modelLoaded, this, [this] {
         updateTitle();
         if (!wb_->result()) showView(QStringLiteral("search"));  // the next step: run a search
@@ -213,24 +211,22 @@ void MainWindow::buildMenus() {
     exp->addAction(tr("Phase-transition plot…"), this, [this] { exportPlotInteractive(phasePanel_->plot(), QStringLiteral("phase")); });
     exp->addSeparator();
     exp->addAction(tr("Neurons table (CSV)…"), neuronsPanel_, &NeuronsPanel::exportCsvRequested);
-    exp->addAction(tr("Result (JSON)…"), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export result"), QStringLiteral("result.json"), tr("JSON (*.json)"));
-        if (f.isEmpty()) return;
-        try {
-            writeResultJson(f);
-        } catch (const std::exception& e) {
-            error(tr("Export failed"), QString::fromUtf8(e.what()));
-        }
-    });
-    exp->addAction(tr("HTML report…"), this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export HTML report"), QStringLiteral("report.html"), tr("HTML (*.html)"));
-        if (f.isEmpty()) return;
-        try {
-            writeHtmlReport(f);
-        } catch (const std::exception& e) {
-            error(tr("Export failed"), QString::fromUtf8(e.what()));
-        }
-    });
+    // Asks for a file name, then writes it; a failure is an error dialog.
+    auto exportTo = [this](const QString& title, const QString& name, const QString& filter, void (MainWindow::*write)(const QString&)) {
+        return [=, this] {
+            const QString f = QFileDialog::getSaveFileName(this, title, name, filter);
+            if (f.isEmpty()) return;
+            try {
+                (this->*write)(f);
+            } catch (const std::exception& e) {
+                error(tr("Export failed"), QString::fromUtf8(e.what()));
+            }
+        };
+    };
+    exp->addAction(tr("Result (JSON)…"), this,
+                   exportTo(tr("Export result"), QStringLiteral("result.json"), tr("JSON (*.json)"), &MainWindow::writeResultJson));
+    exp->addAction(tr("HTML report…"), this,
+                   exportTo(tr("Export HTML report"), QStringLiteral("report.html"), tr("HTML (*.html)"), &MainWindow::writeHtmlReport));
     file->addSeparator();
     file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
 
@@ -253,17 +249,14 @@ void MainWindow::buildMenus() {
         showView(QStringLiteral("generations"));  // the continuations stream into that panel
         generationsPanel_->generate();
     })->setShortcut(QKeySequence(tr("Ctrl+G")));
-    run->addAction(tr("Cancel &all jobs"), this, [this] { wb_->jobs()->cancelAll(); });
+    run->addAction(tr("Cancel &all jobs"), wb_, &Workbench::cancelAll);
 
     viewMenu_ = menuBar()->addMenu(tr("&View"));
     for (const QString& n : {QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search"), QStringLiteral("heatmap"),
                              QStringLiteral("phase"), QStringLiteral("neurons"), QStringLiteral("generations")})
         viewMenu_->addAction(docks_[n]->toggleViewAction());
     viewMenu_->addSeparator();
-    viewMenu_->addAction(tr("&Reset layout"), this, [this] {
-        restoreState(defaultState_, kLayoutVersion);
-        applyDefaultSizes();
-    });
+    viewMenu_->addAction(tr("&Reset layout"), this, &MainWindow::resetLayout);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Achilles Workbench"), this, [this] {
@@ -288,6 +281,11 @@ void MainWindow::restoreLayout() {
     else freshLayout_ = true;
 }
 
+void MainWindow::resetLayout() {
+    restoreState(defaultState_, kLayoutVersion);
+    applyDefaultSizes();
+}
+
 void MainWindow::showEvent(QShowEvent* e) {
     QMainWindow::showEvent(e);
     if (freshLayout_) {
@@ -297,11 +295,11 @@ void MainWindow::showEvent(QShowEvent* e) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {
-    if (interactive_ && !maybeSave()) {
+    if (!maybeSave()) {
         e->ignore();
         return;
     }
-    wb_->jobs()->cancelAll();
+    wb_->cancelAll();
     QSettings s;
     s.setValue(QStringLiteral("window/geometry"), saveGeometry());
     s.setValue(QStringLiteral("window/state"), saveState(kLayoutVersion));
@@ -309,7 +307,7 @@ void MainWindow::closeEvent(QCloseEvent* e) {
 }
 
 bool MainWindow::maybeSave() {
-    if (!dirty_ || !interactive_ || !wb_->result()) return true;
+    if (!dirty_ || !wb_->result()) return true;
     const auto b = QMessageBox::question(this, tr("Unsaved session"), tr("Save the current session first?"),
                                          QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel);
     if (b == QMessageBox::Cancel) return false;
@@ -323,21 +321,20 @@ bool MainWindow::maybeSave() {
 }
 
 void MainWindow::error(const QString& title, const QString& message) {
-    lastError_ = message;
-    statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
-    if (!interactive_) return;
-    auto* box = new QMessageBox(QMessageBox::Critical, title, message, QMessageBox::Ok, this);
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open();  // window-modal, never blocks the event loop
+    emit errorShown(title, message);
+    showMessageBox(QMessageBox::Critical, title, message);
 }
 
 void MainWindow::warn(const QString& title, const QString& message) {
-    lastWarning_ = message;
+    emit warningShown(title, message);
+    showMessageBox(QMessageBox::Warning, title, message);
+}
+
+void MainWindow::showMessageBox(int icon, const QString& title, const QString& message) {
     statusBar()->showMessage(title + QStringLiteral(": ") + message, 15000);
-    if (!interactive_) return;
-    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    auto* box = new QMessageBox(QMessageBox::Icon(icon), title, message, QMessageBox::Ok, this);
     box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open();
+    box->open();  // window-modal, never blocks the event loop
 }
 
 void MainWindow::addRecent(const QString& key, const QString& path) {
@@ -458,11 +455,15 @@ void MainWindow::openSessionFileAsync(const QString& path) {
 void MainWindow::finishOpen(const QString& path, const QJsonObject& view) {
     restoreViewState(view);
     generationsPanel_->rebuild();
+    setSessionPath(path, tr("Opened %1").arg(path));
+}
+
+void MainWindow::setSessionPath(const QString& path, const QString& status) {
     sessionPath_ = path;
     dirty_ = false;
     addRecent(kRecentFiles, path);
     updateTitle();
-    statusBar()->showMessage(tr("Opened %1").arg(path), 8000);
+    statusBar()->showMessage(status, 8000);
 }
 
 void MainWindow::saveSessionFileAsync(const QString& path) {
@@ -470,22 +471,12 @@ void MainWindow::saveSessionFileAsync(const QString& path) {
     wb_->saveSessionAsync(path, viewState());
 }
 
-void MainWindow::finishSave(const QString& path) {
-    sessionPath_ = path;
-    dirty_ = false;
-    addRecent(kRecentFiles, path);
-    updateTitle();
-    statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
-}
+void MainWindow::finishSave(const QString& path) { setSessionPath(path, tr("Saved %1").arg(path)); }
 
 bool MainWindow::saveSessionFile(const QString& path) {
     try {
         wb_->saveSession(path, viewState());
-        sessionPath_ = path;
-        dirty_ = false;
-        addRecent(kRecentFiles, path);
-        updateTitle();
-        statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
+        finishSave(path);
         return true;
     } catch (const std::exception& e) {
         error(tr("Cannot save the session"), QString::fromUtf8(e.what()));
@@ -499,60 +490,14 @@ void MainWindow::writeResultJson(const QString& path) {
 }
 
 void MainWindow::writeHtmlReport(const QString& path) {
-    const auto& r = wb_->result();
-    if (!r) throw Error("There is no result to report yet: run a search first.");
-    auto esc = [](const QString& s) { return s.toHtmlEscaped(); };
-    QString h;
-    h += QStringLiteral("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Achilles report</title><style>"
-                        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-                        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-                        "th{background:#f3f3f3}.fig{margin:1em 0}.mono{font-family:monospace}</style></head><body>\n");
-    h += QStringLiteral("<h1>Achilles Workbench report</h1>\n<p>%1 · app %2 · libtorch %3</p>\n")
-             .arg(QDateTime::currentDateTime().toString(Qt::ISODate), esc(qs(r->app_version)), esc(qs(r->libtorch_version)));
-    h += QStringLiteral("<h2>Model and search</h2><table>");
-    auto row = [&](const QString& k, const QString& v) { h += QStringLiteral("<tr><th>%1</th><td>%2</td></tr>").arg(esc(k), esc(v)); };
-    row(tr("Model"), qs(r->model.path));
-    row(tr("Model type"), qs(r->model_type));
-    row(tr("Layers"), QString::number(r->layers));
-    row(tr("Probe tokens"), QString::number(r->ids.size()));
-    row(tr("Options"), QStringLiteral("α=%1, K=%2, seed=%3, ε=%4, Δn=%5, mode=%6, strategy=%7")
-                           .arg(r->options.alpha).arg(r->options.samples).arg(r->options.seed).arg(r->options.epsilon)
-                           .arg(r->options.step).arg(qs(to_string(r->options.mode)), qs(to_string(r->options.strategy))));
-    row(tr("Entries N"), QString::number(r->total_entries));
-    row(tr("PPL original"), QString::number(r->ppl_orig, 'g', 6));
-    row(tr("Critical set"), tr("%1 neurons, n* = %2, PPL %3, Δ log10 = %4%5")
-                                .arg(r->faithful.neurons.size()).arg(r->faithful.n).arg(r->faithful.ppl, 0, 'g', 6)
-                                .arg(r->faithful.delta, 0, 'f', 3).arg(r->faithful.reached ? QString() : tr(" (ε not reached)")));
-    row(tr("Rate"), QString::number(r->rate(), 'g', 4));
-    if (r->bisected) row(tr("Bisected set"), tr("%1 neurons, Δ %2").arg(r->bisected->neurons.size()).arg(r->bisected->delta, 0, 'f', 3));
-    if (r->minimal) row(tr("Minimal set"), tr("%1 neurons, Δ %2").arg(r->minimal->neurons.size()).arg(r->minimal->delta, 0, 'f', 3));
-    for (const auto& e : r->evaluations)
-        row(tr("Dataset %1").arg(qs(e.dataset)), tr("%1 set: PPL %2 → %3 (%4 samples, %5 tokens)")
-                                                    .arg(qs(e.set)).arg(e.ppl_orig, 0, 'g', 5).arg(e.ppl_masked, 0, 'g', 5)
-                                                    .arg(e.samples).arg(e.tokens));
-    h += QStringLiteral("</table>\n<h2>Figures</h2>\n");
-    auto fig = [&](QCustomPlot* p, int w, int ht) {
-        QByteArray svg = plotToSvg(p, w, ht);
-        const int at = svg.indexOf("<svg");
-        h += QStringLiteral("<div class=\"fig\">") + QString::fromUtf8(at >= 0 ? svg.mid(at) : svg) + QStringLiteral("</div>\n");
-    };
-    fig(heatmapPanel_->plot(), 700, 520);
-    fig(phasePanel_->plot(), 900, 520);
-    h += QStringLiteral("<h2>Critical neurons</h2><table><tr><th>#</th><th>neuron</th></tr>");
-    int i = 0;
-    for (const Neuron& n : r->faithful.neurons)
-        h += QStringLiteral("<tr><td>%1</td><td class=\"mono\">%2</td></tr>").arg(++i).arg(esc(qs(to_string(n))));
-    h += QStringLiteral("</table>\n");
-    const GenerationState& g = wb_->generation();
-    if (g.valid) {
-        h += QStringLiteral("<h2>Generations</h2><p>Prompt: <i>%1</i>; %2 neurons masked</p><table><tr><th>original</th><th>masked</th></tr>"
-                            "<tr><td>%3</td><td>%4</td></tr></table>\n")
-                 .arg(esc(g.prompt)).arg(wb_->masked().size()).arg(esc(qs(g.original.text)), esc(qs(g.masked.text)));
-    }
-    h += QStringLiteral("</body></html>\n");
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly) || f.write(h.toUtf8()) < 0 || !f.commit())
-        throw Error(path.toStdString(), "", "could not be written");
+    if (!wb_->result()) throw Error("There is no result to report yet: run a search first.");
+    ReportInput in;
+    in.result = &*wb_->result();
+    in.generation = &wb_->generation();
+    in.maskedNeurons = wb_->masked().size();
+    in.heatmap = heatmapPanel_->plot();
+    in.phase = phasePanel_->plot();
+    achilles::ui::writeHtmlReport(path, in);
 }
 
 void MainWindow::openPath(const QString& path) {

@@ -39,12 +39,6 @@ public:
     NeuronsPanel* neuronsPanel() const { return neuronsPanel_; }
     GenerationsPanel* generationsPanel() const { return generationsPanel_; }
 
-    // Errors become non-blocking message boxes; with interactive off (tests, screenshots) they
-    // only go to the status bar and lastError().
-    void setInteractive(bool on) { interactive_ = on; }
-    QString lastError() const { return lastError_; }
-    QString lastWarning() const { return lastWarning_; }
-
     bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file; parses on the UI thread
     void openSessionFileAsync(const QString& path);  // parses in the worker (menus, recent list, drops)
     bool saveSessionFile(const QString& path);       // on the UI thread (tests, headless, close)
@@ -53,12 +47,19 @@ public:
     void restoreViewState(const QJsonObject& v);
     QString sessionPath() const { return sessionPath_; }
 
-    void writeHtmlReport(const QString& path);   // throws Error
+    void writeHtmlReport(const QString& path);   // export/report.h; throws Error
     void writeResultJson(const QString& path);   // throws Error
     // The named view (main, heatmap, phase, neurons, generations, model, probe, search) as an image.
     QImage grabView(const QString& name);
     static QStringList viewNames();
     void showView(const QString& name);          // raise the dock
+    // The dock layout of a first start (View > Reset layout), ignoring any saved one.
+    void resetLayout();
+
+signals:
+    // Every error and warning the window shows (a non-blocking message box and the status bar).
+    void errorShown(const QString& title, const QString& message);
+    void warningShown(const QString& title, const QString& message);
 
 protected:
     void closeEvent(QCloseEvent* e) override;
@@ -74,6 +75,7 @@ private:
     void applyDefaultSizes();
     void error(const QString& title, const QString& message);
     void warn(const QString& title, const QString& message);
+    void showMessageBox(int icon, const QString& title, const QString& message);  // status bar + non-blocking box
     void addRecent(const QString& key, const QString& path);
     void refreshRecentMenus();
     void exportPlotInteractive(QCustomPlot* plot, const QString& name);
@@ -81,7 +83,8 @@ private:
     bool maybeSave();
     void openPath(const QString& path);
     void finishOpen(const QString& path, const QJsonObject& view);
-    void finishSave(const QString& path);  // folder: model; file: session/result
+    void finishSave(const QString& path);
+    void setSessionPath(const QString& path, const QString& status);  // clean, recent, title
 
     Workbench* wb_;
     NeuronTableModel* neurons_;
@@ -99,8 +102,6 @@ private:
     QLabel* statusBusy_ = nullptr;
     QProgressBar* statusBar_ = nullptr;
     QString sessionPath_;
-    QString lastError_, lastWarning_;
-    bool interactive_ = true;
     bool dirty_ = false;
     bool freshLayout_ = false;
     QByteArray defaultState_;

@@ -2,6 +2,7 @@
 #include "cli_util.h"
 #include "achilles/utf8.h"
 #include "achilles/error.h"
+#include "achilles/options.h"
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -23,12 +24,6 @@ extern "C" void on_sigint(int) {
     if (Progress* p = g_active.load()) p->cancel();
 }
 
-std::string trim(std::string s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    size_t a = 0;
-    while (a < s.size() && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-    return s.substr(a);
-}
 }  // namespace
 
 void add_device_opts(CLI::App* sub, ModelOpts& o) {
@@ -49,8 +44,7 @@ LoadOptions load_options(const ModelOpts& o) {
     l.device = o.device;
     l.devices = split_list(o.devices);
     l.dtype = o.dtype;
-    if (l.dtype != "auto" && l.dtype != "f32" && l.dtype != "f16" && l.dtype != "bf16")
-        throw Error("command line", "--dtype", "'" + l.dtype + "' is not one of auto, f32, f16, bf16");
+    check_dtype(l.dtype, "command line", "--dtype");
     return l;
 }
 
@@ -89,16 +83,7 @@ CliProgress::~CliProgress() {
 
 void CliProgress::finish() { report("", -1.0, ""); }
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        item = trim(item);
-        if (!item.empty()) out.push_back(item);
-    }
-    return out;
-}
+std::vector<std::string> split_list(const std::string& s) { return split_comma_list(s); }
 
 std::vector<int> parse_int_list(const std::string& s, const std::string& flag) {
     std::vector<int> out;
@@ -145,6 +130,56 @@ int guarded(const std::function<int()>& body) {
         std::cerr << "\nerror: " << e.what() << "\n";
         return 1;
     }
+}
+
+void on_run(CLI::App* sub, Runner& run, std::function<int()> body) {
+    sub->callback([&run, body = std::move(body)] {
+        run = [body] { return guarded(body); };
+    });
+}
+
+bool TextInput::text_given() const { return !flags.text.empty() && sub && sub->count(flags.text) > 0; }
+bool TextInput::given() const { return text_given() || !text_file.empty() || !ids.empty(); }
+
+void add_text_input(CLI::App* sub, TextInput& in, const std::vector<CLI::Option*>& others) {
+    in.sub = sub;
+    if (!in.flags.text.empty()) in.options.push_back(sub->add_option(in.flags.text, in.text, in.flags.text_help));
+    if (!in.flags.file.empty()) in.options.push_back(sub->add_option(in.flags.file, in.text_file, in.flags.file_help));
+    if (!in.flags.ids.empty()) in.options.push_back(sub->add_option(in.flags.ids, in.ids, in.flags.ids_help));
+    std::vector<CLI::Option*> all = in.options;
+    all.insert(all.end(), others.begin(), others.end());
+    for (size_t i = 0; i < all.size(); ++i)
+        for (size_t j = i + 1; j < all.size(); ++j) all[i]->excludes(all[j]);
+}
+
+Input read_text_input(const TextInput& in, bool require_text) {
+    Input r;
+    if (in.text_given()) {
+        r.text = in.text;
+        r.source = in.flags.text;
+        check_utf8(r.text, r.source);
+    } else if (!in.text_file.empty()) {
+        r.text = read_text_file(in.text_file);
+        r.source = in.text_file;
+    } else if (!in.ids.empty()) {
+        r.ids = parse_int_list(in.ids, in.flags.ids);
+        r.has_ids = true;
+        return r;
+    } else {
+        return r;
+    }
+    if (require_text && r.text.find_first_not_of(" \t\r\n") == std::string::npos)
+        throw Error(r.source, "text", "the text is empty");
+    return r;
+}
+
+void require_one_of(const CLI::App* sub, const std::vector<std::string>& flags) {
+    for (const auto& f : flags)
+        if (sub->count(f) > 0) return;
+    std::string list;
+    for (size_t i = 0; i < flags.size(); ++i)
+        list += (i == 0 ? "" : i + 1 == flags.size() ? " or " : ", ") + flags[i];
+    throw Error("command line", flags.front(), "give one of " + list);
 }
 
 std::string json_escape(const std::string& s) {

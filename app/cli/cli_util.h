@@ -21,7 +21,7 @@ struct ModelOpts {
 void add_model_opts(CLI::App* sub, ModelOpts& o, bool model_required = true);
 // --device/--devices/--dtype only (for commands that build their own models).
 void add_device_opts(CLI::App* sub, ModelOpts& o);
-LoadOptions load_options(const ModelOpts& o);
+LoadOptions load_options(const ModelOpts& o);  // checks --dtype against achilles/options.h
 std::unique_ptr<Engine> load_engine(const ModelOpts& o, Progress& progress);
 
 // Progress bars on stderr (unless quiet); the SIGINT handler cancels the active instance.
@@ -42,6 +42,35 @@ void check_utf8(const std::string& text, const std::string& source);
 
 // Runs a command body: Error -> stderr, 1; Cancelled -> 130; other exceptions -> 1.
 int guarded(const std::function<int()>& body);
+// Makes `body` the command's runner once `sub` was chosen on the command line (through guarded).
+void on_run(CLI::App* sub, Runner& run, std::function<int()> body);
+
+// The probe input of a command: a text (--text), a UTF-8 file (--text-file) and/or token ids
+// (--ids), mutually exclusive. A flag name left empty is not offered.
+struct InputFlags {
+    std::string text = "--text", file = "--text-file", ids = "--ids";
+    std::string text_help = "text", file_help = "UTF-8 text file", ids_help = "comma-separated token ids, used exactly";
+};
+struct TextInput {
+    InputFlags flags;
+    std::string text, text_file, ids;
+    const CLI::App* sub = nullptr;
+    std::vector<CLI::Option*> options;  // the added options, for excludes() with further inputs
+    bool text_given() const;             // --text was given (possibly empty)
+    bool given() const;                  // any of them
+};
+// Adds the input flags to sub; each also excludes every option of `others`.
+void add_text_input(CLI::App* sub, TextInput& in, const std::vector<CLI::Option*>& others = {});
+// What was given, read and checked: the text (UTF-8; blank is an error when require_text),
+// or the parsed ids. `source` names where the text came from ("--text" or the file).
+struct Input {
+    std::string text, source;
+    std::vector<int> ids;
+    bool has_ids = false;
+};
+Input read_text_input(const TextInput& in, bool require_text = true);
+// Throws Error naming the first flag when none of `flags` was given on sub.
+void require_one_of(const CLI::App* sub, const std::vector<std::string>& flags);
 
 // JSON string escaping for hand-written output.
 std::string json_escape(const std::string& s);

@@ -33,9 +33,8 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
                     "cores); stage 1 runs at the last one");
     sub->add_option("--rounds", o->b.rounds, "interleaved forward/GEMM rounds per thread count (default 7, quick 2)");
     add_device_opts(sub, o->m);
-    sub->callback([&run, &g, o] {
-        run = [&g, o] {
-            return guarded([&] {
+    on_run(sub, run, [&g, o] {  // body indented as before, to keep this diff small
+            {
                 if (o->m.device != "cpu")
                     throw achilles::Error("command line", "--device", "the benchmark runs on cpu only");
                 CliProgress progress(g.quiet);
@@ -66,8 +65,7 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
                     }
                 }
                 return 0;
-            });
-        };
+            }
     });
 }
 

@@ -10,7 +10,8 @@ namespace achilles::cli {
 namespace {
 struct GenOpts {
     ModelOpts m;
-    std::string prompt, ids, mask;
+    TextInput input;
+    std::string mask;
     GenerateOptions g;
     bool greedy = false;
 };
@@ -20,9 +21,8 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("generate", "KV-cached decoding, greedy or sampled, optionally with a mask");
     auto o = std::make_shared<GenOpts>();
     add_model_opts(sub, o->m);
-    auto* a = sub->add_option("--prompt", o->prompt, "prompt text ([BOS] + tokens)");
-    auto* b = sub->add_option("--ids", o->ids, "prompt ids, used exactly");
-    a->excludes(b);
+    o->input.flags = {.text = "--prompt", .file = "", .text_help = "prompt text ([BOS] + tokens)", .ids_help = "prompt ids, used exactly"};
+    add_text_input(sub, o->input);
     sub->add_option("--max-new", o->g.max_new, "new tokens at most")->capture_default_str();
     auto* gr = sub->add_flag("--greedy", o->greedy, "greedy decoding (the default unless sampling flags are given)");
     auto* t = sub->add_option("--temperature", o->g.temperature, "sampling temperature");
@@ -33,70 +33,65 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
     (void)s;
     sub->add_option("--mask", o->mask, "mask spec");
     sub->add_flag("--no-stop{false}", o->g.stop_at_eos, "keep decoding past EOS (up to --max-new)");
-    sub->callback([&run, &g, o, sub] {
-        run = [&g, o, sub] {
-            return guarded([&] {
-                GenerateOptions go = o->g;
-                const bool sampled = sub->count("--temperature") + sub->count("--top-p") + sub->count("--top-k") > 0;
-                go.greedy = o->greedy || !sampled;
-                if (go.max_new < 0) throw Error("command line", "--max-new", "must not be negative");
-                if (!go.greedy && !(go.temperature > 0))
-                    throw Error("command line", "--temperature", "must be positive");
-                if (!(go.top_p > 0 && go.top_p <= 1)) throw Error("command line", "--top-p", "must be in (0, 1]");
-                if (go.top_k < 0) throw Error("command line", "--top-k", "must not be negative");
-                MaskSpec mask;
-                if (!o->mask.empty()) mask = parse_mask_spec(o->mask);
-                if (sub->count("--prompt")) check_utf8(o->prompt, "--prompt");
-                std::vector<int> ids;
-                if (!o->ids.empty()) ids = parse_int_list(o->ids, "--ids");
-                CliProgress progress(g.quiet);
-                auto engine = load_engine(o->m, progress);
-                progress.finish();
-                validate_mask(mask, engine->info().shape);
-                if (ids.empty()) {
-                    const Tokenizer* tok = engine->tokenizer();
-                    if (!tok) throw Error(o->m.model, "tokenizer", "the model folder has no tokenizer; use --ids");
-                    ids = tok->encode(o->prompt, EncodeOptions{});
-                    if (ids.empty() && engine->info().bos_id >= 0) ids.push_back(engine->info().bos_id);
-                    if (ids.empty()) throw Error("command line", "--prompt", "the prompt gives no tokens");
-                } else {
-                    for (int id : ids)
-                        if (id < 0 || id >= engine->info().vocab)
-                            throw Error("command line", "--ids", "id " + std::to_string(id) + " is outside the vocabulary");
-                }
-                const bool stream = !g.json;
-                GenerateResult r = engine->generate(ids, go, mask, progress, [&](const TokenStep& st) {
-                    if (stream) std::cout << st.text << std::flush;
-                });
-                if (g.json) {
-                    nlohmann::json j;
-                    j["prompt_ids"] = r.prompt_ids;
-                    j["text"] = r.text;
-                    std::vector<int> out_ids;
-                    nlohmann::json steps = nlohmann::json::array();
-                    for (const auto& st : r.steps) {
-                        out_ids.push_back(st.id);
-                        nlohmann::json sj{{"id", st.id}, {"text", st.text}, {"logprob", st.logprob}};
-                        nlohmann::json alts = nlohmann::json::array();
-                        for (const auto& al : st.alternatives)
-                            alts.push_back({{"id", al.id}, {"text", al.text}, {"logprob", al.logprob}});
-                        sj["alternatives"] = alts;
-                        steps.push_back(sj);
-                    }
-                    j["ids"] = out_ids;
-                    j["steps"] = steps;
-                    j["stopped_at_eos"] = r.stopped_at_eos;
-                    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-                } else {
-                    std::cout << "\n\nids:";
-                    for (const auto& st : r.steps) std::cout << " " << st.id;
-                    std::cout << "\nlogprobs:";
-                    for (const auto& st : r.steps) std::cout << " " << st.logprob;
-                    std::cout << "\n";
-                }
-                return 0;
-            });
-        };
+    on_run(sub, run, [&g, o, sub] {
+        GenerateOptions go = o->g;
+        const bool sampled = sub->count("--temperature") + sub->count("--top-p") + sub->count("--top-k") > 0;
+        go.greedy = o->greedy || !sampled;
+        if (go.max_new < 0) throw Error("command line", "--max-new", "must not be negative");
+        if (!go.greedy && !(go.temperature > 0))
+            throw Error("command line", "--temperature", "must be positive");
+        if (!(go.top_p > 0 && go.top_p <= 1)) throw Error("command line", "--top-p", "must be in (0, 1]");
+        if (go.top_k < 0) throw Error("command line", "--top-k", "must not be negative");
+        MaskSpec mask;
+        if (!o->mask.empty()) mask = parse_mask_spec(o->mask);
+        const Input in = read_text_input(o->input, false);
+        std::vector<int> ids = in.ids;
+        CliProgress progress(g.quiet);
+        auto engine = load_engine(o->m, progress);
+        progress.finish();
+        validate_mask(mask, engine->info().shape);
+        if (ids.empty()) {
+            const Tokenizer* tok = engine->tokenizer();
+            if (!tok) throw Error(o->m.model, "tokenizer", "the model folder has no tokenizer; use --ids");
+            ids = tok->encode(in.text, EncodeOptions{});
+            if (ids.empty() && engine->info().bos_id >= 0) ids.push_back(engine->info().bos_id);
+            if (ids.empty()) throw Error("command line", "--prompt", "the prompt gives no tokens");
+        } else {
+            for (int id : ids)
+                if (id < 0 || id >= engine->info().vocab)
+                    throw Error("command line", "--ids", "id " + std::to_string(id) + " is outside the vocabulary");
+        }
+        const bool stream = !g.json;
+        GenerateResult r = engine->generate(ids, go, mask, progress, [&](const TokenStep& st) {
+            if (stream) std::cout << st.text << std::flush;
+        });
+        if (g.json) {
+            nlohmann::json j;
+            j["prompt_ids"] = r.prompt_ids;
+            j["text"] = r.text;
+            std::vector<int> out_ids;
+            nlohmann::json steps = nlohmann::json::array();
+            for (const auto& st : r.steps) {
+                out_ids.push_back(st.id);
+                nlohmann::json sj{{"id", st.id}, {"text", st.text}, {"logprob", st.logprob}};
+                nlohmann::json alts = nlohmann::json::array();
+                for (const auto& al : st.alternatives)
+                    alts.push_back({{"id", al.id}, {"text", al.text}, {"logprob", al.logprob}});
+                sj["alternatives"] = alts;
+                steps.push_back(sj);
+            }
+            j["ids"] = out_ids;
+            j["steps"] = steps;
+            j["stopped_at_eos"] = r.stopped_at_eos;
+            std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        } else {
+            std::cout << "\n\nids:";
+            for (const auto& st : r.steps) std::cout << " " << st.id;
+            std::cout << "\nlogprobs:";
+            for (const auto& st : r.steps) std::cout << " " << st.logprob;
+            std::cout << "\n";
+        }
+        return 0;
     });
 }
 

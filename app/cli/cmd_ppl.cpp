@@ -12,7 +12,8 @@ namespace achilles::cli {
 namespace {
 struct PplOpts {
     ModelOpts m;
-    std::string text, text_file, ids, dataset, mask;
+    TextInput input;
+    std::string dataset, mask;
     int max_tokens = 512;
     int max_samples = 0;
 };
@@ -22,82 +23,65 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("ppl", "perplexity of a text, ids or a dataset, optionally with a mask");
     auto o = std::make_shared<PplOpts>();
     add_model_opts(sub, o->m);
-    auto* a = sub->add_option("--text", o->text, "text: [BOS] + tokens");
-    auto* b = sub->add_option("--text-file", o->text_file, "UTF-8 text file");
-    auto* c = sub->add_option("--ids", o->ids, "comma-separated token ids, used exactly (no BOS added)");
+    o->input.flags = {.text_help = "text: [BOS] + tokens", .ids_help = "comma-separated token ids, used exactly (no BOS added)"};
     auto* d = sub->add_option("--dataset", o->dataset, "WikiText .txt/.raw or JSONL with a \"text\" field");
-    a->excludes(b, c, d);
-    b->excludes(c, d);
-    c->excludes(d);
+    add_text_input(sub, o->input, {d});
     sub->add_option("--max-tokens", o->max_tokens, "truncate each sample to this many tokens")->capture_default_str();
     sub->add_option("--max-samples", o->max_samples, "dataset: at most this many samples (0: all)");
     sub->add_option("--mask", o->mask, "mask spec: L3.down_proj:7,L0.o_proj:12 or a JSON file/array");
-    sub->callback([&run, &g, o, sub] {
-        run = [&g, o, sub] {
-            return guarded([&] {
-                const bool has_text = sub->count("--text") > 0;
-                if (!has_text && o->text_file.empty() && o->ids.empty() && o->dataset.empty())
-                    throw Error("command line", "--text", "give one of --text, --text-file, --ids or --dataset");
-                if (o->max_tokens < 2) throw Error("command line", "--max-tokens", "must be at least 2");
-                if (o->max_samples < 0) throw Error("command line", "--max-samples", "must not be negative");
-                MaskSpec mask;
-                if (!o->mask.empty()) mask = parse_mask_spec(o->mask);
-                std::string text;
-                if (has_text) {
-                    text = o->text;
-                    check_utf8(text, "--text");
-                } else if (!o->text_file.empty()) {
-                    text = read_text_file(o->text_file);
-                }
-                std::vector<std::string> texts;
-                if (!o->dataset.empty()) texts = load_dataset_texts(o->dataset, o->max_samples);
-                std::vector<int> ids;
-                if (!o->ids.empty()) ids = parse_int_list(o->ids, "--ids");
-                CliProgress progress(g.quiet);
-                auto engine = load_engine(o->m, progress);
-                validate_mask(mask, engine->info().shape);
-                nlohmann::json j;
-                if (!o->dataset.empty()) {
-                    DatasetPpl r = dataset_perplexity(*engine, texts, mask, o->max_tokens, progress);
-                    progress.finish();
-                    j["ppl"] = r.ppl;
-                    j["samples"] = r.samples;
-                    j["tokens"] = r.tokens;
-                    j["dataset"] = o->dataset;
-                } else {
-                    if (ids.empty()) {
-                        if (text.find_first_not_of(" \t\r\n") == std::string::npos)
-                            throw Error(has_text ? "--text" : o->text_file, "text", "the text is empty");
-                        ids = engine->encode_for_ppl(text, o->max_tokens);
-                    } else {
-                        const int V = engine->info().vocab;
-                        for (int id : ids)
-                            if (id < 0 || id >= V)
-                                throw Error("command line", "--ids",
-                                            "id " + std::to_string(id) + " is outside the vocabulary (size " +
-                                                std::to_string(V) + ")");
-                    }
-                    if (ids.size() < 2)
-                        throw Error("command line", has_text || !o->text_file.empty() ? "text" : "--ids",
-                                    "perplexity needs at least 2 tokens (got " + std::to_string(ids.size()) + ")");
-                    PplResult r = engine->perplexity(ids, mask, progress);
-                    progress.finish();
-                    j["ppl"] = r.ppl;
-                    j["nll"] = r.nll;
-                    j["tokens"] = r.tokens;
-                }
-                if (g.json) {
-                    std::cout << j.dump(2) << "\n";
-                } else {
-                    std::cout << "ppl " << j["ppl"].get<double>() << " (log10 " << std::log10(j["ppl"].get<double>())
-                              << "), tokens " << j["tokens"].get<int>();
-                    if (j.contains("samples")) std::cout << ", samples " << j["samples"].get<int>();
-                    if (!mask.empty()) std::cout << ", masked " << mask.size() << " neurons";
-                    std::cout << "\n";
-                }
-                return 0;
-            });
-        };
+    on_run(sub, run, [&g, o, sub] {
+        require_one_of(sub, {"--text", "--text-file", "--ids", "--dataset"});
+        if (o->max_tokens < 2) throw Error("command line", "--max-tokens", "must be at least 2");
+        if (o->max_samples < 0) throw Error("command line", "--max-samples", "must not be negative");
+        MaskSpec mask;
+        if (!o->mask.empty()) mask = parse_mask_spec(o->mask);
+        const Input in = read_text_input(o->input, false);
+        std::vector<std::string> texts;
+        if (!o->dataset.empty()) texts = load_dataset_texts(o->dataset, o->max_samples);
+        std::vector<int> ids = in.ids;
+        CliProgress progress(g.quiet);
+        auto engine = load_engine(o->m, progress);
+        validate_mask(mask, engine->info().shape);
+        nlohmann::json j;
+        if (!o->dataset.empty()) {
+            DatasetPpl r = dataset_perplexity(*engine, texts, mask, o->max_tokens, progress);
+            progress.finish();
+            j["ppl"] = r.ppl;
+            j["samples"] = r.samples;
+            j["tokens"] = r.tokens;
+            j["dataset"] = o->dataset;
+        } else {
+            if (!in.has_ids) {
+                if (in.text.find_first_not_of(" \t\r\n") == std::string::npos)
+                    throw Error(in.source, "text", "the text is empty");
+                ids = engine->encode_for_ppl(in.text, o->max_tokens);
+            } else {
+                const int V = engine->info().vocab;
+                for (int id : ids)
+                    if (id < 0 || id >= V)
+                        throw Error("command line", "--ids",
+                                    "id " + std::to_string(id) + " is outside the vocabulary (size " +
+                                        std::to_string(V) + ")");
+            }
+            if (ids.size() < 2)
+                throw Error("command line", in.has_ids ? "--ids" : "text",
+                            "perplexity needs at least 2 tokens (got " + std::to_string(ids.size()) + ")");
+            PplResult r = engine->perplexity(ids, mask, progress);
+            progress.finish();
+            j["ppl"] = r.ppl;
+            j["nll"] = r.nll;
+            j["tokens"] = r.tokens;
+        }
+        if (g.json) {
+            std::cout << j.dump(2) << "\n";
+        } else {
+            std::cout << "ppl " << j["ppl"].get<double>() << " (log10 " << std::log10(j["ppl"].get<double>())
+                      << "), tokens " << j["tokens"].get<int>();
+            if (j.contains("samples")) std::cout << ", samples " << j["samples"].get<int>();
+            if (!mask.empty()) std::cout << ", masked " << mask.size() << " neurons";
+            std::cout << "\n";
+        }
+        return 0;
     });
 }
 

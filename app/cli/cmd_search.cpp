@@ -3,6 +3,7 @@
 #include "achilles/results.h"
 #include "achilles/search.h"
 #include "cli_util.h"
+#include "search_flags.h"
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -15,8 +16,9 @@ namespace achilles::cli {
 namespace {
 struct SearchCliOpts {
     ModelOpts m;
-    std::string text, text_file, ids, out, figures, mode = "paper", strategy = "linear", baselines;
-    SearchOptions s;
+    TextInput input;
+    std::string out, figures;
+    SearchFlags flags;
 };
 
 void write_figures(const std::string& dir, const SearchResult& r) {
@@ -58,99 +60,57 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("search", "the paper's two-stage critical-neuron search");
     auto o = std::make_shared<SearchCliOpts>();
     add_model_opts(sub, o->m);
-    auto* a = sub->add_option("--text", o->text, "probe text ([BOS] + tokens)");
-    auto* b = sub->add_option("--text-file", o->text_file, "UTF-8 probe text file");
-    auto* c = sub->add_option("--ids", o->ids, "probe ids, used exactly (should start with BOS)");
-    a->excludes(b, c);
-    b->excludes(c);
-    SearchOptions& s = o->s;
-    sub->add_option("--alpha", s.alpha, "noise scale")->capture_default_str();
-    sub->add_option("--samples", s.samples, "K noisy passes")->capture_default_str();
-    sub->add_option("--seed", s.seed, "noise seed")->capture_default_str();
-    sub->add_option("--epsilon", s.epsilon, "stop when log10 PPL rises by this")->capture_default_str();
-    sub->add_option("--step", s.step, "delta n: entries added per stage-2 step")->capture_default_str();
-    sub->add_option("--max-steps", s.max_steps, "cap on stage-2 steps")->capture_default_str();
-    sub->add_option("--mode", o->mode, "paper, channel-max or channel-mean")->capture_default_str();
-    sub->add_option("--strategy", o->strategy, "linear or bisect")->capture_default_str();
-    sub->add_flag("--minimize", s.minimize, "greedily shrink the critical set");
-    sub->add_option("--top", s.top, "top-M entries kept from stage 1")->capture_default_str();
-    sub->add_option("--batch", s.batch, "noisy samples per forward")->capture_default_str();
-    sub->add_option("--max-tokens", s.max_tokens, "truncate the probe text")->capture_default_str();
-    sub->add_option("--eval-dataset", s.eval_dataset, "evaluate the critical sets on this dataset");
-    sub->add_option("--eval-max-samples", s.eval_max_samples, "dataset samples at most (0: all)");
-    sub->add_option("--baselines", o->baselines, "comma list of random, activation, gradient");
-    sub->add_option("--random-runs", s.random_runs, "runs of the random baseline")->capture_default_str();
-    sub->add_option("--sweep", s.sweep, "phase-transition sweep n = 0..N (0: off)");
+    o->input.flags = {.text_help = "probe text ([BOS] + tokens)", .file_help = "UTF-8 probe text file",
+                      .ids_help = "probe ids, used exactly (should start with BOS)"};
+    add_text_input(sub, o->input);
+    o->flags.add(sub);  // every search option, from the table in achilles/options.h
     sub->add_option("--out", o->out, "write the result JSON here (atomically)");
     sub->add_option("--figures", o->figures, "write plot-ready CSV tables (curve, ranking, sweep) into this folder");
-    sub->callback([&run, &g, o, sub] {
-        run = [&g, o, sub] {
-            return guarded([&] {
-                SearchOptions opts = o->s;
-                opts.mode = search_mode_from(o->mode);
-                opts.strategy = search_strategy_from(o->strategy);
-                opts.baselines = split_list(o->baselines);
-                for (const auto& bl : opts.baselines)
-                    if (bl != "random" && bl != "activation" && bl != "gradient")
-                        throw Error("command line", "--baselines",
-                                    "unknown baseline '" + bl + "' (expected random, activation, gradient)");
-                validate(opts);
-                if (!opts.eval_dataset.empty()) (void)load_dataset_texts(opts.eval_dataset, 1);
-                const bool has_text = sub->count("--text") > 0;
-                if (!has_text && o->text_file.empty() && o->ids.empty())
-                    throw Error("command line", "--text", "give one of --text, --text-file or --ids");
-                std::string text;
-                std::vector<int> ids;
-                if (has_text) {
-                    text = o->text;
-                    check_utf8(text, "--text");
-                } else if (!o->text_file.empty()) {
-                    text = read_text_file(o->text_file);
-                } else {
-                    ids = parse_int_list(o->ids, "--ids");
-                }
-                if (ids.empty() && text.find_first_not_of(" \t\r\n") == std::string::npos)
-                    throw Error(has_text ? "--text" : o->text_file, "text", "the text is empty");
-                if (!o->out.empty()) {
-                    auto parent = std::filesystem::absolute(o->out).parent_path();
-                    if (!std::filesystem::is_directory(parent))
-                        throw Error(o->out, "--out", "the folder " + parent.string() + " does not exist");
-                }
-                CliProgress progress(g.quiet);
-                auto engine = load_engine(o->m, progress);
-                if (ids.empty()) ids = engine->encode_for_ppl(text, opts.max_tokens);
-                SearchResult r = run_search(*engine, text, ids, opts, progress);
-                progress.finish();
-                const std::string doc = result_to_json(r);
-                if (!o->out.empty()) write_file_atomic(o->out, doc);
-                if (!o->figures.empty()) write_figures(o->figures, r);
-                if (g.json) {
-                    std::cout << doc << "\n";
-                    return 0;
-                }
-                std::cout << "model " << r.model.path << " (" << r.model_type << "), " << r.ids.size()
-                          << " tokens, N = " << r.total_entries << " entries\n"
-                          << "ppl_orig " << r.ppl_orig << "\n";
-                print_set(opts.strategy == SearchStrategy::bisect && r.bisected ? *r.bisected : r.faithful);
-                if (r.minimal) print_set(*r.minimal);
-                std::cout << "  rate " << r.rate() << "; perplexity forwards " << r.forwards_linear
-                          << " (the paper's literal loop: " << r.forwards_literal << ")\n";
-                for (const auto& e : r.evaluations)
-                    std::cout << "  dataset " << e.dataset << " [" << e.set << "]: " << e.ppl_orig << " -> "
-                              << e.ppl_masked << " (" << e.samples << " samples)\n";
-                for (const auto& ser : r.sweep) {
-                    std::cout << "  sweep " << ser.name << ":";
-                    for (size_t i = 0; i < ser.points.size(); i += std::max<size_t>(1, ser.points.size() / 10))
-                        std::cout << " n" << ser.points[i].n << "=" << std::setprecision(3) << ser.points[i].log10_ppl;
-                    std::cout << std::setprecision(6) << "\n";
-                }
-                std::cout << "  timings:";
-                for (const auto& [k, v] : r.timings) std::cout << " " << k << "=" << v << "s";
-                std::cout << "\n";
-                if (!o->out.empty()) std::cout << "wrote " << o->out << "\n";
-                return 0;
-            });
-        };
+    on_run(sub, run, [&g, o, sub] {
+        const SearchOptions opts = o->flags.options();
+        if (!opts.eval_dataset.empty()) (void)load_dataset_texts(opts.eval_dataset, 1);
+        require_one_of(sub, {"--text", "--text-file", "--ids"});
+        const Input in = read_text_input(o->input);
+        const std::string& text = in.text;
+        std::vector<int> ids = in.ids;
+        if (!o->out.empty()) {
+            auto parent = std::filesystem::absolute(o->out).parent_path();
+            if (!std::filesystem::is_directory(parent))
+                throw Error(o->out, "--out", "the folder " + parent.string() + " does not exist");
+        }
+        CliProgress progress(g.quiet);
+        auto engine = load_engine(o->m, progress);
+        if (ids.empty()) ids = engine->encode_for_ppl(text, opts.max_tokens);
+        SearchResult r = run_search(*engine, text, ids, opts, progress);
+        progress.finish();
+        const std::string doc = result_to_json(r);
+        if (!o->out.empty()) write_file_atomic(o->out, doc);
+        if (!o->figures.empty()) write_figures(o->figures, r);
+        if (g.json) {
+            std::cout << doc << "\n";
+            return 0;
+        }
+        std::cout << "model " << r.model.path << " (" << r.model_type << "), " << r.ids.size()
+                  << " tokens, N = " << r.total_entries << " entries\n"
+                  << "ppl_orig " << r.ppl_orig << "\n";
+        print_set(opts.strategy == SearchStrategy::bisect && r.bisected ? *r.bisected : r.faithful);
+        if (r.minimal) print_set(*r.minimal);
+        std::cout << "  rate " << r.rate() << "; perplexity forwards " << r.forwards_linear
+                  << " (the paper's literal loop: " << r.forwards_literal << ")\n";
+        for (const auto& e : r.evaluations)
+            std::cout << "  dataset " << e.dataset << " [" << e.set << "]: " << e.ppl_orig << " -> "
+                      << e.ppl_masked << " (" << e.samples << " samples)\n";
+        for (const auto& ser : r.sweep) {
+            std::cout << "  sweep " << ser.name << ":";
+            for (size_t i = 0; i < ser.points.size(); i += std::max<size_t>(1, ser.points.size() / 10))
+                std::cout << " n" << ser.points[i].n << "=" << std::setprecision(3) << ser.points[i].log10_ppl;
+            std::cout << std::setprecision(6) << "\n";
+        }
+        std::cout << "  timings:";
+        for (const auto& [k, v] : r.timings) std::cout << " " << k << "=" << v << "s";
+        std::cout << "\n";
+        if (!o->out.empty()) std::cout << "wrote " << o->out << "\n";
+        return 0;
     });
 }
 

@@ -11,7 +11,8 @@ namespace achilles::cli {
 
 namespace {
 struct TokOpts {
-    std::string tokenizer, text, text_file, batch, decode;
+    TextInput input;
+    std::string tokenizer, batch, decode;
     bool no_special = false, split_special = false;
 };
 
@@ -46,70 +47,59 @@ void register_tokenize(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("tokenize", "encode text (or decode ids) with a model's tokenizer");
     auto o = std::make_shared<TokOpts>();
     sub->add_option("--tokenizer", o->tokenizer, "tokenizer.model, tokenizer.json or a model folder")->required();
-    auto* t1 = sub->add_option("--text", o->text, "text to encode");
-    auto* t2 = sub->add_option("--text-file", o->text_file, "UTF-8 file to encode");
+    o->input.flags = {.ids = "", .text_help = "text to encode", .file_help = "UTF-8 file to encode"};  // --decode takes ids
     auto* t3 = sub->add_option("--batch", o->batch, "JSONL file, one {\"text\": ...} per line; one result per line");
     auto* t4 = sub->add_option("--decode", o->decode, "comma-separated ids to decode");
-    t1->excludes(t2, t3, t4);
-    t2->excludes(t3, t4);
-    t3->excludes(t4);
+    add_text_input(sub, o->input, {t3, t4});
     sub->add_flag("--no-special", o->no_special, "add no BOS/EOS");
     sub->add_flag("--split-special", o->split_special, "encode special-token text as plain text");
-    sub->callback([&run, &g, o, sub] {
-        run = [&g, o, sub] {
-            return guarded([&] {
-                const bool has_text = sub->count("--text") > 0;
-                if (!has_text && o->text_file.empty() && o->batch.empty() && o->decode.empty())
-                    throw Error("command line", "--text", "give one of --text, --text-file, --batch or --decode");
-                auto tok = load_tokenizer(o->tokenizer);
-                if (!o->decode.empty()) {
-                    std::vector<int> ids = parse_int_list(o->decode, "--decode");
-                    for (int id : ids)
-                        if (id < 0 || id >= tok->vocab_size())
-                            throw Error("command line", "--decode",
-                                        "id " + std::to_string(id) + " is outside the vocabulary (size " +
-                                            std::to_string(tok->vocab_size()) + ")");
-                    nlohmann::json j;
-                    j["ids"] = ids;
-                    std::vector<std::string> toks;
-                    for (int id : ids) toks.push_back(tok->token_string(id));
-                    j["tokens"] = toks;
-                    j["decoded"] = tok->decode(ids, false);
-                    if (g.json) std::cout << dump(j, 2) << "\n";
-                    else print_human(j);
-                    return 0;
+    on_run(sub, run, [&g, o, sub] {
+        require_one_of(sub, {"--text", "--text-file", "--batch", "--decode"});
+        auto tok = load_tokenizer(o->tokenizer);
+        if (!o->decode.empty()) {
+            std::vector<int> ids = parse_int_list(o->decode, "--decode");
+            for (int id : ids)
+                if (id < 0 || id >= tok->vocab_size())
+                    throw Error("command line", "--decode",
+                                "id " + std::to_string(id) + " is outside the vocabulary (size " +
+                                    std::to_string(tok->vocab_size()) + ")");
+            nlohmann::json j;
+            j["ids"] = ids;
+            std::vector<std::string> toks;
+            for (int id : ids) toks.push_back(tok->token_string(id));
+            j["tokens"] = toks;
+            j["decoded"] = tok->decode(ids, false);
+            if (g.json) std::cout << dump(j, 2) << "\n";
+            else print_human(j);
+            return 0;
+        }
+        if (!o->batch.empty()) {
+            std::ifstream in(o->batch, std::ios::binary);
+            if (!in) throw Error(o->batch, "batch", "cannot open the file");
+            std::string line;
+            int lineno = 0;
+            while (std::getline(in, line)) {
+                ++lineno;
+                if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+                const std::string where = o->batch + ":" + std::to_string(lineno);
+                nlohmann::json in_j;
+                try {
+                    in_j = nlohmann::json::parse(line);
+                } catch (const std::exception& e) {
+                    throw Error(where, "text", std::string("invalid JSON: ") + e.what());
                 }
-                if (!o->batch.empty()) {
-                    std::ifstream in(o->batch, std::ios::binary);
-                    if (!in) throw Error(o->batch, "batch", "cannot open the file");
-                    std::string line;
-                    int lineno = 0;
-                    while (std::getline(in, line)) {
-                        ++lineno;
-                        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-                        const std::string where = o->batch + ":" + std::to_string(lineno);
-                        nlohmann::json in_j;
-                        try {
-                            in_j = nlohmann::json::parse(line);
-                        } catch (const std::exception& e) {
-                            throw Error(where, "text", std::string("invalid JSON: ") + e.what());
-                        }
-                        if (!in_j.is_object() || !in_j.contains("text") || !in_j["text"].is_string())
-                            throw Error(where, "text", "each line must be an object with a string \"text\" field");
-                        std::string text = in_j["text"].get<std::string>();
-                        check_utf8(text, where);
-                        std::cout << dump(encode_one(*tok, text, *o), -1) << "\n";
-                    }
-                    return 0;
-                }
-                std::string text = has_text ? o->text : read_text_file(o->text_file);
-                check_utf8(text, has_text ? std::string("--text") : o->text_file);
-                nlohmann::json j = encode_one(*tok, text, *o);
-                if (g.json) std::cout << dump(j, 2) << "\n";
-                else print_human(j);
-                return 0;
-            });
-        };
+                if (!in_j.is_object() || !in_j.contains("text") || !in_j["text"].is_string())
+                    throw Error(where, "text", "each line must be an object with a string \"text\" field");
+                std::string text = in_j["text"].get<std::string>();
+                check_utf8(text, where);
+                std::cout << dump(encode_one(*tok, text, *o), -1) << "\n";
+            }
+            return 0;
+        }
+        nlohmann::json j = encode_one(*tok, read_text_input(o->input, false).text, *o);
+        if (g.json) std::cout << dump(j, 2) << "\n";
+        else print_human(j);
+        return 0;
     });
 }
 

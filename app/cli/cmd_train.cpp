@@ -57,8 +57,8 @@ void register_train(CLI::App& app, Globals& g, Runner& run) {
     cmd->add_option("--eval-batches", o->eval_batches, "Held-out batches per evaluation")->capture_default_str();
     cmd->add_option("--save-every", o->save_every, "Also save the model every n steps (0: at the end)")->capture_default_str();
 
-    cmd->callback([&g, &run, o, corpus_mb]() {
-        run = [&g, o, corpus_mb]() -> int { return guarded([&]() -> int {
+    on_run(cmd, run, [&g, o, corpus_mb]() -> int {  // body indented as before, to keep this diff small
+        {
             if (!(*corpus_mb > 0.0) || *corpus_mb > 4096.0) {
                 std::cerr << "error: --corpus-mb must be in (0, 4096]\n";
                 return 2;
@@ -107,7 +107,7 @@ void register_train(CLI::App& app, Globals& g, Runner& run) {
                             r.log.empty() ? 0.0 : r.log.back().loss, r.eval_loss, r.eval_ppl, r.seconds);
             }
             return 0;
-        }); };
+        }
     });
 }
 

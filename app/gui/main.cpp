@@ -4,30 +4,22 @@
 //            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--samples K] [--sweep N]
 //             [--baselines LIST] [--size WxH] [--save-session FILE]]
 #include "achilles/error.h"
-#include "core/workbench.h"
-#include "jobs/job_controller.h"
+#include "achilles/options.h"
+#include "headless_run.h"
 #include "main_window.h"
-#include "export/export.h"
-#include "panels/heatmap_panel.h"
 #include "panels/model_panel.h"
-#include "panels/phase_panel.h"
-#include "panels/generations_panel.h"
-#include "panels/neurons_panel.h"
+#include "workbench/workbench.h"
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
-#include <QDir>
 #include <QFile>
-#include <QStandardPaths>
-#include <QThread>
-#include <QTimer>
 #include <cstdio>
 #include <vector>
 
 using namespace achilles::ui;
 
 namespace {
-// Spins the event loop until no job is pending and every queued result was delivered.
+// The demo probe text shipped in the resources (used by --demo).
 QString demoText() {
     QFile f(QStringLiteral(":/achilles/demo-probe.txt"));
     return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()).trimmed() : QString();
@@ -105,11 +97,15 @@ int main(int argc, char** argv) {
     p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures});
     p.process(app);
 
-    if (headless) QStandardPaths::setTestModeEnabled(true);  // screenshots ignore the user's saved layout
+    // Headless runs keep their own settings: they never read the user's saved layout or add to
+    // the interactive app's recent files.
+    if (headless) QApplication::setApplicationName(QStringLiteral("workbench-headless"));
     MainWindow w;
-    w.setInteractive(!headless);
     Workbench* wb = w.workbench();
+    QString lastError;
+    QObject::connect(&w, &MainWindow::errorShown, [&lastError](const QString&, const QString& m) { lastError = m; });
     if (headless) {
+        w.resetLayout();
         const QStringList wh = p.value(size).split(QLatin1Char('x'));
         if (wh.size() == 2) w.resize(wh[0].toInt(), wh[1].toInt());
     }
@@ -117,16 +113,13 @@ int main(int argc, char** argv) {
 
     QElapsedTimer openClock;
     openClock.start();
-    bool opened = true;
     if (sessionGiven && !headless) w.openSessionFileAsync(sessionArg);  // keeps the window responsive
-    else if (sessionGiven) opened = w.openSessionFile(sessionArg);
-    if (sessionGiven && opened && headless)
-        std::fprintf(stderr, "achilles: session opened in %lld ms\n", static_cast<long long>(openClock.elapsed()));
-    if (!opened) {
-        if (headless) {
-            std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
+    if (sessionGiven && headless) {
+        if (!w.openSessionFile(sessionArg)) {
+            std::fprintf(stderr, "achilles: %s\n", qPrintable(lastError));
             return 1;
         }
+        std::fprintf(stderr, "achilles: session opened in %lld ms\n", static_cast<long long>(openClock.elapsed()));
     }
     QString modelPath = p.value(model);
     if (p.isSet(demo)) {
@@ -136,11 +129,20 @@ int main(int argc, char** argv) {
     }
     if (p.isSet(samples) || p.isSet(sweep) || p.isSet(baselines)) {
         auto o = wb->options();
-        if (p.isSet(samples)) o.samples = p.value(samples).toInt();
-        if (p.isSet(sweep)) o.sweep = p.value(sweep).toInt();
-        if (p.isSet(baselines)) {
-            o.baselines.clear();
-            for (const QString& b : p.value(baselines).split(QLatin1Char(','), Qt::SkipEmptyParts)) o.baselines.push_back(b.toStdString());
+        try {  // through the options table: the same parsing and range checks as achilles-cli
+            auto apply = [&o](const char* key, const QString& text) {
+                const achilles::SearchOptionField& f = achilles::search_option_field(key);
+                const achilles::OptionValue v = f.parse(text.toStdString());
+                if (std::string problem = f.problem(v); !problem.empty())
+                    throw achilles::Error("command line", std::string(f.flag), problem);
+                f.set(o, v);
+            };
+            if (p.isSet(samples)) apply("samples", p.value(samples));
+            if (p.isSet(sweep)) apply("sweep", p.value(sweep));
+            if (p.isSet(baselines)) apply("baselines", p.value(baselines));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "achilles: %s\n", e.what());
+            return 2;
         }
         wb->setOptions(o);
     }
@@ -148,90 +150,15 @@ int main(int argc, char** argv) {
 
     if (!headless) return app.exec();
 
-    // Headless screenshot: load, optionally search and generate, then render the view.
-    // The longest gap between event-loop ticks is reported: the UI thread must never block long.
-    qint64 maxStall = 0;
-    QElapsedTimer tick;
-    QTimer stallTimer;
-    stallTimer.setInterval(5);
-    QObject::connect(&stallTimer, &QTimer::timeout, [&] { maxStall = std::max(maxStall, tick.restart()); });
-    tick.start();
-    stallTimer.start();
-    const int timeout = 300000;
-    if (!wb->waitUntilIdle(timeout)) {
-        std::fprintf(stderr, "achilles: timed out waiting for the model\n");
-        return 1;
-    }
-    if (!modelPath.isEmpty() && !wb->hasModel()) {
-        std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
-        return 1;
-    }
-    if (p.isSet(search)) {
-        wb->runSearch();
-        if (!wb->waitUntilIdle(timeout) || !wb->result()) {
-            std::fprintf(stderr, "achilles: search failed: %s\n", qPrintable(w.lastError()));
-            return 1;
-        }
-    }
-    if (p.isSet(generate)) {
-        w.neuronsPanel()->maskCritical();
-        wb->waitUntilIdle(timeout);
-        w.showView(QStringLiteral("generations"));  // the main view then shows both continuations
-        w.generationsPanel()->generate();
-        if (!wb->waitUntilIdle(timeout)) {
-            std::fprintf(stderr, "achilles: generation timed out\n");
-            return 1;
-        }
-    }
-    stallTimer.stop();
-    QElapsedTimer saveClock;
-    saveClock.start();
-    if (p.isSet(saveSession) && w.saveSessionFile(p.value(saveSession)))
-        std::fprintf(stderr, "achilles: session saved in %lld ms\n", static_cast<long long>(saveClock.elapsed()));
-    else if (p.isSet(saveSession)) {
-        std::fprintf(stderr, "achilles: %s\n", qPrintable(w.lastError()));
-        return 1;
-    }
-    std::fprintf(stderr, "achilles: longest UI event-loop stall while working: %lld ms\n", static_cast<long long>(maxStall));
-    if (p.isSet(figures)) {
-        // Publication figures for headless runs (./run.sh --headless): same renderer as the GUI's Export.
-        if (!wb->result()) {
-            std::fprintf(stderr, "achilles: --export-figures needs a search result (--session FILE or --search)\n");
-            return 1;
-        }
-        const QDir dir(p.value(figures));
-        if (!QDir().mkpath(dir.absolutePath())) {
-            std::fprintf(stderr, "achilles: cannot create %s\n", qPrintable(dir.absolutePath()));
-            return 1;
-        }
-        w.grabView(QStringLiteral("main"));  // lays out and replots every panel at the window size
-        const std::pair<QCustomPlot*, QString> plots[] = {{w.heatmapPanel()->plot(), QStringLiteral("heatmap")},
-                                                          {w.heatmapPanel()->drillPlot(), QStringLiteral("heatmap-drilldown")},
-                                                          {w.phasePanel()->plot(), QStringLiteral("phase-transition")}};
-        try {
-            for (const auto& [plot, name] : plots) {
-                for (const char* ext : {"png", "svg", "pdf"}) {
-                    const QString path = dir.filePath(name + QLatin1Char('.') + QLatin1String(ext));
-                    achilles::ui::exportPlot(plot, path, achilles::ui::PlotExportOptions{1200, 800, 150});
-                    std::printf("%s\n", qPrintable(path));
-                }
-            }
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "achilles: %s\n", e.what());
-            return 1;
-        }
-        if (!p.isSet(shot)) return 0;
-    }
-    try {
-        const QImage img = w.grabView(p.value(view));
-        if (img.isNull() || !img.save(p.value(shot))) {
-            std::fprintf(stderr, "achilles: cannot write %s\n", qPrintable(p.value(shot)));
-            return 1;
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "achilles: %s\n", e.what());
-        return 2;
-    }
-    std::printf("%s\n", qPrintable(p.value(shot)));
-    return 0;
+    HeadlessPlan plan;
+    plan.modelPath = modelPath;
+    plan.search = p.isSet(search);
+    plan.generate = p.isSet(generate);
+    plan.saveSession = p.value(saveSession);
+    plan.figuresDir = p.value(figures);
+    plan.screenshot = p.value(shot);
+    plan.view = p.value(view);
+    HeadlessRun run(w, plan);
+    run.start([](int code) { QCoreApplication::exit(code); });
+    return app.exec();
 }

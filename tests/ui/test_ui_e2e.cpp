@@ -4,9 +4,8 @@
 // independent Python implementation in tests/fixtures/search/golden.json), generate both sides,
 // export PNG/SVG/PDF/CSV/JSON/HTML, save a session and reopen it with equal state.
 #include "achilles/error.h"
-#include "core/workbench.h"
+#include "workbench/workbench.h"
 #include "export/export.h"
-#include "jobs/job_controller.h"
 #include "main_window.h"
 #include "models/neuron_model.h"
 #include "panels/generations_panel.h"
@@ -16,6 +15,7 @@
 #include "panels/phase_panel.h"
 #include "panels/probe_panel.h"
 #include "test_paths.h"
+#include "ui_test_util.h"
 #include "widgets/token_flow.h"
 #include <QAbstractItemModelTester>
 #include <QApplication>
@@ -40,6 +40,8 @@
 
 using namespace achilles;
 using namespace achilles::ui;
+using achilles::ui::uitest::Shown;
+using achilles::ui::uitest::waitIdle;
 
 namespace {
 QString fixture() { return QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures/search/planted"); }
@@ -60,6 +62,7 @@ class TestE2E : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
     std::unique_ptr<MainWindow> w_;
+    std::unique_ptr<Shown> shown_;
     QJsonObject golden_;
     Neuron planted_;
 
@@ -73,7 +76,7 @@ private slots:
         planted_ = Neuron{pc.value("layer").toInt(), *module_from_name(pc.value("module").toString().toStdString()),
                           pc.value("channel").toInt()};
         w_ = std::make_unique<MainWindow>();
-        w_->setInteractive(false);
+        shown_ = std::make_unique<Shown>(w_.get());
         w_->resize(1400, 900);
         w_->show();
     }
@@ -93,7 +96,7 @@ private slots:
         QSignalSpy failed(wb, &Workbench::modelFailed);
         w_->modelPanel()->loadPath(dir_.filePath(QStringLiteral("no-such-model")));
         QVERIFY(failed.wait(30000));
-        QVERIFY(!w_->lastError().isEmpty());
+        QVERIFY(!shown_->error.isEmpty());
         QVERIFY(wb->hasModel());  // the previous model stays usable
         QCOMPARE(wb->info()->layers, 2);
     }
@@ -190,7 +193,6 @@ private slots:
     void sweepBaselinesOverlaid() {
         // A separate window: sweep with a baseline, and the phase plot overlays every series.
         MainWindow w;
-        w.setInteractive(false);
         Workbench* wb = w.workbench();
         QSignalSpy loaded(wb, &Workbench::modelLoaded);
         w.modelPanel()->loadPath(fixture());
@@ -248,13 +250,13 @@ private slots:
         wb->requestMask({}, QStringLiteral("clear"));
         wb->requestMask({planted_}, QStringLiteral("again"));
         wb->requestMask({}, QStringLiteral("clear again"));
-        QVERIFY(wb->waitUntilIdle());
+        QVERIFY(waitIdle(wb));
         QVERIFY(!ppl.isEmpty());
         QVERIFY(near(wb->pplMasked(), orig, 1e-6));
         // undo restores the planted mask and its perplexity
         ppl.clear();
         wb->undoStack()->undo();
-        QVERIFY(wb->waitUntilIdle());
+        QVERIFY(waitIdle(wb));
         QCOMPARE(wb->masked(), std::set<Neuron>{planted_});
         QVERIFY(near(wb->pplMasked(), goldenMasked, 1e-3));
     }
@@ -339,16 +341,16 @@ private slots:
         w_->saveSessionFileAsync(asyncPath);
         QVERIFY(saved.wait(20000));
         QCOMPARE(w_->sessionPath(), asyncPath);
-        QCOMPARE(Workbench::readJsonFile(asyncPath), Workbench::readJsonFile(path));
+        QCOMPARE(readJsonFile(asyncPath), readJsonFile(path));
         MainWindow w2;
-        w2.setInteractive(false);
+        Shown shown2(&w2);
         w2.show();
         QSignalSpy loaded(w2.workbench(), &Workbench::modelLoaded);
         QVERIFY(w2.openSessionFile(path));
         QVERIFY(loaded.wait(30000));  // the session's model is loaded in background
-        QVERIFY(w2.workbench()->waitUntilIdle());
+        QVERIFY(waitIdle(w2.workbench()));
         Workbench* wb2 = w2.workbench();
-        QVERIFY(w2.lastWarning().isEmpty());  // same fingerprint: no mismatch warning
+        QVERIFY(shown2.warning.isEmpty());  // same fingerprint: no mismatch warning
         QCOMPARE(wb2->text(), wb->text());
         QCOMPARE(wb2->options(), wb->options());
         QCOMPARE(result_to_json(*wb2->result(), true), result_to_json(*wb->result(), true));
@@ -366,7 +368,7 @@ private slots:
         QCOMPARE(w2.viewState().value("heatmap"), w_->viewState().value("heatmap"));
 
         // a different fingerprint warns
-        QJsonObject s = Workbench::readJsonFile(path);
+        QJsonObject s = readJsonFile(path);
         QJsonObject m = s.value("model").toObject();
         QJsonObject fp = m.value("fingerprint").toObject();
         fp["header_hash"] = QStringLiteral("0000");
@@ -379,11 +381,11 @@ private slots:
         f.write(QJsonDocument(s).toJson());
         f.close();
         MainWindow w3;
-        w3.setInteractive(false);
+        Shown shown3(&w3);
         QSignalSpy mismatch(w3.workbench(), &Workbench::modelMismatch);
         QVERIFY(w3.openSessionFile(other));
         QVERIFY(mismatch.wait(30000));
-        QVERIFY(!w3.lastWarning().isEmpty());
+        QVERIFY(!shown3.warning.isEmpty());
     }
 
     void badSessionKeepsAppUsable() {
@@ -394,8 +396,8 @@ private slots:
         f.close();
         const std::string before = result_to_json(*w_->workbench()->result(), false);
         QVERIFY(!w_->openSessionFile(path));
-        QVERIFY(w_->lastError().contains(QStringLiteral("broken.achilles")));
-        QVERIFY(w_->lastError().contains(QStringLiteral("samples")));
+        QVERIFY(shown_->error.contains(QStringLiteral("broken.achilles")));
+        QVERIFY(shown_->error.contains(QStringLiteral("samples")));
         QCOMPARE(result_to_json(*w_->workbench()->result(), false), before);
         // still usable: a perplexity evaluation runs
         QSignalSpy ppl(w_->workbench(), &Workbench::pplChanged);
@@ -409,15 +411,12 @@ private slots:
         SearchOptions o = wb->options();
         o.samples = 100000;  // long enough to be cancelled mid-way
         wb->setOptions(o);
-        QSignalSpy started(wb->jobs(), &JobController::started);
+        QSignalSpy stage(wb, &Workbench::searchStageProgress);
         QSignalSpy cancelled(wb, &Workbench::searchCancelled);
         QSignalSpy finished(wb, &Workbench::searchFinished);
         wb->runSearch();
         QVERIFY(wb->searching());
-        QTRY_VERIFY_WITH_TIMEOUT(std::any_of(started.begin(), started.end(), [](const QList<QVariant>& a) {
-                                     return a.at(1).toString() == QLatin1String("search");
-                                 }),
-                                 10000);
+        QVERIFY(stage.wait(10000));  // the search job reports from its lane: it is running
         QTest::qWait(100);  // running, stage 1
         QElapsedTimer t;
         t.start();
@@ -436,7 +435,6 @@ private slots:
         const QString path = dir_.filePath(QStringLiteral("s.achilles"));
         QVERIFY(QFile::exists(path));
         MainWindow w;
-        w.setInteractive(false);
         w.show();
         QMimeData mime;
         mime.setUrls({QUrl::fromLocalFile(path)});
@@ -449,7 +447,7 @@ private slots:
         QVERIFY(opened.wait(20000));  // parsed in the worker, applied on the UI thread
         QCOMPARE(w.sessionPath(), path);
         QVERIFY(w.workbench()->result().has_value());
-        QVERIFY(w.workbench()->waitUntilIdle());
+        QVERIFY(waitIdle(w.workbench()));
     }
 
     void appScreenshotFromSession() {
@@ -519,7 +517,6 @@ private slots:
         // sweep, in the left part of the plot: in both the threshold and original labels must stay
         // off the n* line and inside the plot.
         MainWindow w;
-        w.setInteractive(false);
         w.resize(1400, 900);
         w.show();
         for (const int sweepTo : {0, 1000}) {
@@ -563,7 +560,10 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(Error, w_->grabView(QStringLiteral("nope")));
     }
 
-    void cleanupTestCase() { w_.reset(); }
+    void cleanupTestCase() {
+        shown_.reset();
+        w_.reset();
+    }
 };
 
 QTEST_MAIN(TestE2E)

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Bad input through the main window: every case must end in an error that names the file or the
-// field (what the dialog shows: MainWindow::lastError()), never a crash or a frozen UI, and the
+// field (what the dialog shows: MainWindow::errorShown), never a crash or a frozen UI, and the
 // app must stay usable afterwards (the previous model still evaluates perplexity).
 #include "achilles/error.h"
-#include "core/workbench.h"
-#include "jobs/job_controller.h"
+#include "workbench/workbench.h"
 #include "main_window.h"
 #include "panels/model_panel.h"
 #include "panels/probe_panel.h"
 #include "test_paths.h"
+#include "ui_test_util.h"
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
@@ -25,6 +25,8 @@
 
 using namespace achilles;
 using namespace achilles::ui;
+using achilles::ui::uitest::Shown;
+using achilles::ui::uitest::waitIdle;
 
 namespace {
 QString fixtures() { return QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures"); }
@@ -46,6 +48,7 @@ class TestUiErrors : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
     std::unique_ptr<MainWindow> w_;
+    std::unique_ptr<Shown> shown_;
     qint64 maxGap_ = 0;
     QElapsedTimer tick_;
     QTimer stall_;
@@ -59,7 +62,7 @@ class TestUiErrors : public QObject {
         w_->modelPanel()->loadPath(path);
         QVERIFY(failed.wait(30000));
         QCOMPARE(loaded.count(), 0);
-        const QString m = w_->lastError();
+        const QString m = shown_->error;
         qInfo("%s", qPrintable(m));
         for (const QString& s : want) QVERIFY2(m.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, m)));
         QVERIFY(wb->hasModel());
@@ -68,7 +71,7 @@ class TestUiErrors : public QObject {
     }
     void stillUsable() {
         Workbench* wb = w_->workbench();
-        QVERIFY(wb->waitUntilIdle());
+        QVERIFY(waitIdle(wb));
         const QString text = wb->text();
         wb->setText(QStringLiteral("ids: 1 5 9 13 17 21 25 29"));
         QSignalSpy ppl(wb, &Workbench::pplChanged);
@@ -76,7 +79,7 @@ class TestUiErrors : public QObject {
         wb->requestMask(wb->masked() == one ? std::set<Neuron>{} : one, QStringLiteral("check"));
         QVERIFY(ppl.wait(20000));
         QVERIFY(std::isfinite(ppl.last().at(0).toDouble()) && ppl.last().at(0).toDouble() > 1.0);
-        QVERIFY(wb->waitUntilIdle());
+        QVERIFY(waitIdle(wb));
         wb->setText(text);
     }
     void expectSearchError(const QStringList& want) {
@@ -86,10 +89,10 @@ class TestUiErrors : public QObject {
         wb->runSearch();
         QVERIFY(failed.count() > 0 || failed.wait(60000));
         QCOMPARE(finished.count(), 0);
-        const QString m = w_->lastError();
+        const QString m = shown_->error;
         qInfo("%s", qPrintable(m));
         for (const QString& s : want) QVERIFY2(m.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, m)));
-        QVERIFY(wb->waitUntilIdle());
+        QVERIFY(waitIdle(wb));
         QVERIFY(!wb->searching());
     }
 
@@ -99,7 +102,7 @@ private slots:
         if (!QFile::exists(planted() + QStringLiteral("/model.safetensors"))) QSKIP("tests/fixtures/search is missing");
         QVERIFY(dir_.isValid());
         w_ = std::make_unique<MainWindow>();
-        w_->setInteractive(false);
+        shown_ = std::make_unique<Shown>(w_.get());
         w_->resize(1200, 800);
         w_->show();
         QSignalSpy loaded(w_->workbench(), &Workbench::modelLoaded);
@@ -165,13 +168,13 @@ private slots:
         const QString path = dir_.filePath(QStringLiteral("garbage.achilles"));
         writeFile(path, "this is not JSON \x01\x02");
         QVERIFY(!w_->openSessionFile(path));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("garbage.achilles")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("garbage.achilles")), qPrintable(shown_->error));
         // the menus and drops use the worker: same message through sessionFailed
         QSignalSpy failed(w_->workbench(), &Workbench::sessionFailed);
         w_->openSessionFileAsync(path);
         QVERIFY(failed.wait(20000));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("garbage.achilles")), qPrintable(w_->lastError()));
-        QVERIFY(w_->lastError().contains(QStringLiteral("JSON")));
+        QVERIFY2(shown_->error.contains(QStringLiteral("garbage.achilles")), qPrintable(shown_->error));
+        QVERIFY(shown_->error.contains(QStringLiteral("JSON")));
         stillUsable();
     }
 
@@ -179,16 +182,16 @@ private slots:
         const QString empty = dir_.filePath(QStringLiteral("empty.achilles"));
         writeFile(empty, "");
         QVERIFY(!w_->openSessionFile(empty));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("empty.achilles")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("empty.achilles")), qPrintable(shown_->error));
         const QString array = dir_.filePath(QStringLiteral("array.achilles"));
         writeFile(array, "[1, 2, 3]");
         QVERIFY(!w_->openSessionFile(array));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("array.achilles")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("array.achilles")), qPrintable(shown_->error));
         const QString missing = dir_.filePath(QStringLiteral("missing.achilles"));
         QSignalSpy failed(w_->workbench(), &Workbench::sessionFailed);
         w_->openSessionFileAsync(missing);
         QVERIFY(failed.wait(20000));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("missing.achilles")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("missing.achilles")), qPrintable(shown_->error));
         stillUsable();
     }
 
@@ -209,16 +212,16 @@ private slots:
         writeFile(path, "caf\xe9 au lait\n");  // ISO-8859-1
         const QString before = w_->workbench()->text();
         QVERIFY(!w_->probePanel()->openFile(path));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("latin1.txt")), qPrintable(w_->lastError()));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("UTF-8")), qPrintable(w_->lastError()));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("offset 3")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("latin1.txt")), qPrintable(shown_->error));
+        QVERIFY2(shown_->error.contains(QStringLiteral("UTF-8")), qPrintable(shown_->error));
+        QVERIFY2(shown_->error.contains(QStringLiteral("offset 3")), qPrintable(shown_->error));
         QCOMPARE(w_->workbench()->text(), before);  // the editor keeps its text
         const QString bin = dir_.filePath(QStringLiteral("binary.bin"));
         writeFile(bin, QByteArray("ab\0cd", 5));
         QVERIFY(!w_->probePanel()->openFile(bin));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("binary.bin")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("binary.bin")), qPrintable(shown_->error));
         QVERIFY(!w_->probePanel()->openFile(dir_.filePath(QStringLiteral("absent.txt"))));
-        QVERIFY2(w_->lastError().contains(QStringLiteral("absent.txt")), qPrintable(w_->lastError()));
+        QVERIFY2(shown_->error.contains(QStringLiteral("absent.txt")), qPrintable(shown_->error));
         // valid UTF-8 (with a BOM) loads
         const QString good = dir_.filePath(QStringLiteral("good.txt"));
         writeFile(good, "\xef\xbb\xbf" "caf\xc3\xa9 ok");
@@ -253,7 +256,10 @@ private slots:
         QVERIFY2(maxGap_ < 250, qPrintable(QString::number(maxGap_)));
     }
 
-    void cleanupTestCase() { w_.reset(); }
+    void cleanupTestCase() {
+        shown_.reset();
+        w_.reset();
+    }
 };
 
 QTEST_MAIN(TestUiErrors)

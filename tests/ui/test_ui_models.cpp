@@ -2,11 +2,17 @@
 // Item models (QAbstractItemModelTester), mask toggles with undo/redo, CSV export, and the
 // session document round trip and error handling, on a synthetic result (no model needed).
 #include "achilles/error.h"
-#include "core/workbench.h"
+#include "workbench/workbench.h"
 #include "export/export.h"
 #include "models/neuron_model.h"
+#include "panels/search_panel.h"
 #include "test_paths.h"
 #include <QAbstractItemModelTester>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QLineEdit>
+#include <QSpinBox>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -243,7 +249,7 @@ private slots:
         QVERIFY(wb2.expectedFingerprint().has_value());
         QCOMPARE(wb2.expectedFingerprint()->config_hash, std::string("cfg123"));
         // the file is plain JSON with the schema tag
-        const QJsonObject raw = Workbench::readJsonFile(path);
+        const QJsonObject raw = readJsonFile(path);
         QCOMPARE(raw.value("schema").toString(), QStringLiteral("achilles.session/1"));
         QCOMPARE(raw.value("result").toObject().value("schema").toString(), QStringLiteral("achilles.result/1"));
     }
@@ -297,6 +303,64 @@ private slots:
         // state untouched
         QCOMPARE(wb.text(), QStringLiteral("keep me"));
         QVERIFY(wb.result().has_value());
+    }
+
+    void searchPanelFollowsTheOptionsTable() {
+        Workbench wb;
+        SearchPanel panel(&wb);
+        // One widget per search-group row of the table, named by its key, with the row's help and range.
+        for (const SearchOptionField& f : search_option_fields()) {
+            QWidget* w = panel.findChild<QWidget*>(qs(f.key));
+            QCOMPARE(w != nullptr, f.group == "search");  // the dataset rows live in the Probe text panel
+            if (!w) continue;
+            QCOMPARE(w->toolTip(), qs(f.help));
+            if (auto* spin = qobject_cast<QSpinBox*>(w)) {
+                QCOMPARE(spin->minimum(), int(f.min));
+                QCOMPARE(spin->maximum(), int(f.max));
+            }
+        }
+        QCOMPARE(panel.findChild<QDoubleSpinBox*>(QStringLiteral("alpha"))->minimum(), search_option_field("alpha").min);
+        QCOMPARE(panel.findChild<QSpinBox*>(QStringLiteral("sweep"))->specialValueText(), QStringLiteral("off"));
+        // struct -> panel -> struct
+        SearchOptions o;
+        o.alpha = 2.5;
+        o.samples = 7;
+        o.seed = 18446744073709551557ull;
+        o.epsilon = 1.25;
+        o.step = 3;
+        o.max_steps = 99;
+        o.mode = SearchMode::channel_mean;
+        o.strategy = SearchStrategy::bisect;
+        o.minimize = true;
+        o.top = 500;
+        o.batch = 4;
+        o.max_tokens = 64;
+        o.baselines = {"random", "gradient"};
+        o.random_runs = 3;
+        o.sweep = 20;
+        panel.setOptions(o);
+        QCOMPARE(panel.findChild<QLineEdit*>(QStringLiteral("seed"))->text(), QStringLiteral("18446744073709551557"));
+        QCOMPARE(panel.findChild<QComboBox*>(QStringLiteral("mode"))->currentText(), QStringLiteral("channel-mean"));
+        QVERIFY(panel.options() == o);
+        // widgets -> workbench, as the user edits them
+        QSignalSpy changed(&wb, &Workbench::optionsChanged);
+        panel.findChild<QDoubleSpinBox*>(QStringLiteral("alpha"))->setValue(7.5);
+        QCOMPARE(wb.options().alpha, 7.5);
+        panel.findChild<QCheckBox*>(QStringLiteral("activation"))->setChecked(true);
+        QCOMPARE(wb.options().baselines, (std::vector<std::string>{"random", "activation", "gradient"}));
+        QLineEdit* seed = panel.findChild<QLineEdit*>(QStringLiteral("seed"));
+        seed->selectAll();
+        QTest::keyClicks(seed, QStringLiteral("77"));
+        QCOMPARE(wb.options().seed, uint64_t(77));
+        panel.findChild<QComboBox*>(QStringLiteral("strategy"))->setCurrentIndex(0);
+        QCOMPARE(wb.options().strategy, SearchStrategy::linear);
+        QCOMPARE(changed.count(), 5);  // alpha, baseline, two key clicks, strategy
+        QCOMPARE(wb.options().samples, 7);  // untouched fields keep their values
+        // workbench -> widgets
+        SearchOptions d;
+        wb.setOptions(d);
+        QCOMPARE(panel.findChild<QSpinBox*>(QStringLiteral("samples"))->value(), 100);
+        QVERIFY(panel.options() == d);
     }
 
     void missingFileIsAnError() {

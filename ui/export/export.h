@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// Exports: plots to PNG/SVG/PDF at a chosen size and DPI, tables to CSV, an HTML report.
+// Exports: plots to PNG/SVG/PDF at a chosen size and DPI, tables to CSV (the HTML report: report.h).
 #include <QString>
 
 class QCustomPlot;

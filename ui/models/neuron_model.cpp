@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "models/neuron_model.h"
 #include <cmath>
-#include "core/workbench.h"
+#include "workbench/workbench.h"
 #include <QBrush>
 #include <QColor>
 

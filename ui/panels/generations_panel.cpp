@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/generations_panel.h"
-#include "core/workbench.h"
-#include "jobs/job_controller.h"
+#include "workbench/workbench.h"
 #include "widgets/token_flow.h"
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -107,7 +106,7 @@ GenerationsPanel::GenerationsPanel(Workbench* wb, QWidget* parent) : QWidget(par
     connect(prompt_, &QLineEdit::textEdited, this, &GenerationsPanel::push);
     connect(prompt_, &QLineEdit::returnPressed, this, &GenerationsPanel::generate);
     connect(run_, &QPushButton::clicked, this, &GenerationsPanel::generate);
-    connect(stop_, &QPushButton::clicked, this, [this] { wb_->jobs()->cancel(QStringLiteral("generate")); });
+    connect(stop_, &QPushButton::clicked, wb_, &Workbench::cancelGeneration);
     connect(wb_, &Workbench::generationStarted, this, [this] {
         views_[0]->setChips({});
         views_[1]->setChips({});
@@ -128,8 +127,7 @@ GenerationsPanel::GenerationsPanel(Workbench* wb, QWidget* parent) : QWidget(par
         stop_->setEnabled(false);
         status_->setText(QStringLiteral("<span style='color:#b00'>%1</span>").arg(m.toHtmlEscaped()));
     });
-    connect(wb_->jobs(), &JobController::cancelled, this, [this](int id, const QString& kind) {
-        if (kind != QLatin1String("generate") || id != wb_->jobs()->latest(kind)) return;
+    connect(wb_, &Workbench::generationCancelled, this, [this] {
         run_->setEnabled(true);
         stop_->setEnabled(false);
         status_->setText(tr("Stopped."));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/heatmap_panel.h"
-#include "core/workbench.h"
+#include "workbench/workbench.h"
 #include "models/neuron_model.h"
 #include "plots/plot_style.h"
 #include <QCheckBox>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/model_panel.h"
 #include "achilles/engine.h"
-#include "core/workbench.h"
-#include "jobs/job_controller.h"
+#include "achilles/options.h"
+#include "workbench/workbench.h"
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFormLayout>
@@ -42,7 +42,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     if (gpus.size() > 1) device_->addItem(gpus.join(QLatin1Char(',')));
     device_->setToolTip(tr("cpu, cuda, cuda:N, or several CUDA devices separated by commas for layer-wise placement"));
     dtype_ = new QComboBox(this);
-    dtype_->addItems({QStringLiteral("auto"), QStringLiteral("f32"), QStringLiteral("f16"), QStringLiteral("bf16")});
+    for (const std::string& d : dtype_names()) dtype_->addItem(QString::fromStdString(d));  // achilles/options.h
     dtype_->setToolTip(tr("Compute dtype. auto: f32 on CPU, the checkpoint's dtype on CUDA"));
     load_ = new QPushButton(tr("Load"), this);
     load_->setDefault(true);
@@ -92,7 +92,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         const QString p = recent_->itemData(i).toString();
         if (!p.isEmpty()) loadPath(p);
     });
-    connect(cancel_, &QPushButton::clicked, this, [this] { wb_->jobs()->cancel(QStringLiteral("load")); });
+    connect(cancel_, &QPushButton::clicked, wb_, &Workbench::cancelLoad);
     connect(wb_, &Workbench::modelLoading, this, [this] {
         bar_->setValue(0);
         bar_->show();
@@ -100,8 +100,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         cancel_->setEnabled(true);
         status_->setText(tr("Loading %1…").arg(describe(wb_->loadingPath())));
     });
-    connect(wb_, &Workbench::searchProgress, this, [this](const QString& stage, double f, const QString& msg) {
-        if (stage != QLatin1String("load")) return;
+    connect(wb_, &Workbench::loadProgress, this, [this](double f, const QString& msg) {
         if (f >= 0) bar_->setValue(int(f * 1000));
         if (!msg.isEmpty()) status_->setText(msg);
     });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/neurons_panel.h"
-#include "core/workbench.h"
+#include "workbench/workbench.h"
 #include "models/neuron_model.h"
 #include <QCheckBox>
 #include <QEvent>

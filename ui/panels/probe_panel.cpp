@@ -2,8 +2,9 @@
 #include "panels/probe_panel.h"
 #include "achilles/utf8.h"
 #include "achilles/error.h"
-#include "core/workbench.h"
-#include "jobs/job_controller.h"
+#include "workbench/workbench.h"
+#include "panels/option_form.h"
+#include "workbench/token_ids.h"
 #include "widgets/token_flow.h"
 #include <QFile>
 #include <QFileDialog>
@@ -25,12 +26,6 @@
 namespace achilles::ui {
 
 namespace {
-struct Tokenized {
-    std::vector<int> ids;
-    std::vector<std::string> pieces;
-    bool truncated = false;
-    int total = 0;
-};
 constexpr int kShownTokens = 1024;
 }  // namespace
 
@@ -48,16 +43,15 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     scroll->setWidget(tokens_);
     scroll->setWidgetResizable(true);
     scroll->setMinimumHeight(70);
-    dataset_ = new QLineEdit(this);
+    // The dataset fields are rows of the search options table (achilles/options.h).
+    datasetEditor_ = std::make_unique<OptionEditor>(search_option_field("eval_dataset"), this);
+    datasetMaxEditor_ = std::make_unique<OptionEditor>(search_option_field("eval_max_samples"), this);
+    dataset_ = static_cast<QLineEdit*>(datasetEditor_->widget());
     dataset_->setPlaceholderText(tr("optional evaluation dataset (.txt / .raw WikiText / .jsonl)"));
-    dataset_->setToolTip(tr("After the search, the perplexity of the critical set is also measured on this dataset"));
     auto* pick = new QPushButton(tr("Dataset…"), this);
-    pick->setToolTip(tr("Choose the evaluation dataset file (.txt, WikiText .raw, or .jsonl with a \"text\" field)"));
-    datasetMax_ = new QSpinBox(this);
-    datasetMax_->setRange(0, 1000000);
-    datasetMax_->setSpecialValueText(tr("all samples"));
+    pick->setToolTip(tr("Choose the evaluation dataset file"));
+    datasetMax_ = static_cast<QSpinBox*>(datasetMaxEditor_->widget());
     datasetMax_->setSuffix(tr(" samples"));
-    datasetMax_->setToolTip(tr("Use at most this many samples of the dataset (0: all)"));
 
     auto* top = new QHBoxLayout;
     top->addWidget(count_, 1);
@@ -128,9 +122,8 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         const QString f = QFileDialog::getOpenFileName(this, tr("Load probe text"), {}, tr("Text (*.txt *.md);;All files (*)"));
         if (!f.isEmpty()) openFile(f);
     });
-    connect(wb_->jobs(), &JobController::finished, this, [this](int id, const QString& kind, const std::any& v) {
-        if (kind != QLatin1String("tokenize") || id != tokJob_) return;
-        const auto& t = std::any_cast<const Tokenized&>(v);
+    tokenize_ = std::make_unique<JobTracker<Tokenized>>(wb_->jobs(), Lane::text);
+    tokenize_->onFinished([this](Tokenized t) {
         tokenCount_ = t.total;
         std::vector<TokenChip> chips;
         chips.reserve(t.ids.size());
@@ -148,13 +141,14 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         count_->setText(s);
         emit tokenized(t.total);
     });
-    connect(wb_->jobs(), &JobController::failed, this, [this](int id, const QString& kind, const QString& msg) {
-        if (kind != QLatin1String("tokenize") || id != tokJob_) return;
+    tokenize_->onFailed([this](const QString& msg) {
         tokenCount_ = -1;
         tokens_->setChips({});
         count_->setText(tr("cannot tokenize: %1").arg(msg));
     });
 }
+
+ProbePanel::~ProbePanel() = default;
 
 void ProbePanel::loadFile(const QString& path) {
     constexpr qint64 kMaxBytes = 8 << 20;
@@ -198,24 +192,15 @@ void ProbePanel::retokenize() {
         tokens_->setChips({});
         return;
     }
-    const std::string text = wb_->text().toStdString();
-    const QString trimmed = wb_->text().trimmed();
-    const int vocab = wb_->info()->vocab;
-    // Keep the engine alive for the job through the workbench's shared pointer: jobs of kind
-    // "load" replace engines only after this job finished (one worker, FIFO).
-    tokJob_ = wb_->jobs()->run(QStringLiteral("tokenize"), [eng, text, trimmed, vocab](Progress& p) {
+    // The job holds the engine: loading another model never frees it under the job.
+    tokenize_->run([eng, text = wb_->text(), vocab = wb_->info()->vocab](Progress& p) {
         Tokenized t;
-        if (trimmed.startsWith(QLatin1String("ids:"))) {
-            for (const QString& part : trimmed.mid(4).split(QRegularExpression(QStringLiteral("[\\s,]+")), Qt::SkipEmptyParts)) {
-                bool ok = false;
-                const int v = part.toInt(&ok);
-                if (!ok || v < 0 || v >= vocab) throw Error("probe text", "ids", "'" + part.toStdString() + "' is not a token id");
-                t.ids.push_back(v);
-            }
+        if (auto ids = parseIdsText(text, vocab, "probe text")) {
+            t.ids = std::move(*ids);
         } else {
             const Tokenizer* tok = eng->tokenizer();
             if (!tok) throw Error("This model has no tokenizer: write the text as \"ids: 1 5 9 …\".");
-            t.ids = tok->encode(text);
+            t.ids = tok->encode(text.toStdString());
         }
         p.check();
         t.total = int(t.ids.size());

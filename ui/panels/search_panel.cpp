@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/search_panel.h"
-#include "core/workbench.h"
+#include "workbench/workbench.h"
+#include "panels/option_form.h"
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -33,75 +34,9 @@ QString duration(double s) {
 }  // namespace
 
 SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb) {
-    auto spin = [this](int lo, int hi, const QString& tip) {
-        auto* s = new QSpinBox(this);
-        s->setRange(lo, hi);
-        s->setToolTip(tip);
-        s->setAccelerated(true);
-        return s;
-    };
-    alpha_ = new QDoubleSpinBox(this);
-    alpha_->setRange(0.001, 1000);
-    alpha_->setDecimals(3);
-    alpha_->setToolTip(tr("α: scale of the Gaussian noise added to the hooked activations in stage 1 "
-                          "(the paper uses 5)"));
-    samples_ = spin(1, 100000, tr("K: number of noisy forward passes averaged in stage 1 (paper: 100)"));
-    seed_ = new QLineEdit(this);
-    seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,19}")), seed_));
-    seed_->setToolTip(tr("Seed of the noise: the same seed gives the same ranking"));
-    epsilon_ = new QDoubleSpinBox(this);
-    epsilon_->setRange(0.01, 100);
-    epsilon_->setDecimals(2);
-    epsilon_->setToolTip(tr("ε: stage 2 stops once log10 PPL(masked) − log10 PPL(original) ≥ ε (paper: 3)"));
-    step_ = spin(1, 1000000, tr("Δn: ranking entries added per stage-2 step (paper: 1)"));
-    maxSteps_ = spin(1, 10000000, tr("Cap on stage-2 steps"));
-    mode_ = new QComboBox(this);
-    for (SearchMode m : {SearchMode::paper, SearchMode::channel_max, SearchMode::channel_mean})
-        mode_->addItem(qs(to_string(m)), qs(to_string(m)));
-    mode_->setToolTip(tr("paper: rank (position, channel) entries as in the paper;\n"
-                         "channel_max / channel_mean: rank whole channels by the max / mean over positions"));
-    strategy_ = new QComboBox(this);
-    for (SearchStrategy m : {SearchStrategy::linear, SearchStrategy::bisect})
-        strategy_->addItem(qs(to_string(m)), qs(to_string(m)));
-    strategy_->setToolTip(tr("linear: the paper's scan n = Δn, 2Δn, …;\nbisect: also find the smallest prefix "
-                             "reaching ε by bisection (assumes monotonicity)"));
-    minimize_ = new QCheckBox(tr("Minimize the critical set"), this);
-    minimize_->setToolTip(tr("After stage 2, greedily drop neurons that are not needed to stay above ε"));
-    top_ = spin(1, 100000000, tr("M: ranking entries kept from stage 1"));
-    batch_ = spin(1, 4096, tr("Noisy samples per forward pass (speed/memory trade-off; results are identical)"));
-    maxTokens_ = spin(2, 1000000, tr("Probe text truncated to this many tokens (incl. BOS)"));
-    blRandom_ = new QCheckBox(tr("random"), this);
-    blActivation_ = new QCheckBox(tr("activation"), this);
-    blGradient_ = new QCheckBox(tr("gradient"), this);
-    blRandom_->setToolTip(tr("Baseline: mask random channels (mean ± std over runs)"));
-    blActivation_->setToolTip(tr("Baseline: mask the channels with the largest |activation|"));
-    blGradient_->setToolTip(tr("Baseline: mask the channels with the largest |activation × gradient|"));
-    randomRuns_ = spin(1, 1000, tr("Runs of the random baseline"));
-    sweep_ = spin(0, 1000000, tr("Phase-transition sweep: evaluate n = 0..N for ours and the baselines (0: off)"));
-    sweep_->setSpecialValueText(tr("off"));
-
-    auto* form = new QFormLayout;
-    form->addRow(tr("Noise α"), alpha_);
-    form->addRow(tr("Samples K"), samples_);
-    form->addRow(tr("Seed"), seed_);
-    form->addRow(tr("Threshold ε"), epsilon_);
-    form->addRow(tr("Step Δn"), step_);
-    form->addRow(tr("Max steps"), maxSteps_);
-    form->addRow(tr("Mode"), mode_);
-    form->addRow(tr("Strategy"), strategy_);
-    form->addRow(QString(), minimize_);
-    form->addRow(tr("Keep top M"), top_);
-    form->addRow(tr("Batch"), batch_);
-    form->addRow(tr("Max tokens"), maxTokens_);
-    auto* bl = new QHBoxLayout;
-    bl->addWidget(blRandom_);
-    bl->addWidget(blActivation_);
-    bl->addWidget(blGradient_);
-    form->addRow(tr("Baselines"), bl);
-    form->addRow(tr("Random runs"), randomRuns_);
-    form->addRow(tr("Sweep to n"), sweep_);
+    form_ = new OptionForm("search", this);  // one widget per row of the options table
     auto* params = new QGroupBox(tr("Parameters"), this);
-    params->setLayout(form);
+    params->setLayout(form_->layout());
 
     run_ = new QPushButton(tr("Run search"), this);
     run_->setToolTip(tr("Run the two-stage search on the probe text (Ctrl+R)"));
@@ -145,12 +80,7 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
     lay->addWidget(scroll);
 
     setOptions(wb_->options());
-    for (QSpinBox* s : {samples_, step_, maxSteps_, top_, batch_, maxTokens_, randomRuns_, sweep_})
-        connect(s, &QSpinBox::valueChanged, this, &SearchPanel::push);
-    for (QDoubleSpinBox* s : {alpha_, epsilon_}) connect(s, &QDoubleSpinBox::valueChanged, this, &SearchPanel::push);
-    for (QCheckBox* c : {minimize_, blRandom_, blActivation_, blGradient_}) connect(c, &QCheckBox::toggled, this, &SearchPanel::push);
-    for (QComboBox* c : {mode_, strategy_}) connect(c, &QComboBox::currentIndexChanged, this, &SearchPanel::push);
-    connect(seed_, &QLineEdit::textEdited, this, &SearchPanel::push);
+    connect(form_, &OptionForm::changed, this, &SearchPanel::push);
     connect(defaults_, &QPushButton::clicked, this, [this] {
         SearchOptions d;
         d.eval_dataset = wb_->options().eval_dataset;
@@ -174,7 +104,7 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
                       .arg(wb_->options().epsilon)
                       .arg(qs(to_string(wb_->options().mode))));
     });
-    connect(wb_, &Workbench::searchProgress, this, &SearchPanel::onProgress);
+    connect(wb_, &Workbench::searchStageProgress, this, &SearchPanel::onProgress);
     auto done = [this] {
         run_->setEnabled(true);
         cancel_->setEnabled(false);
@@ -223,47 +153,13 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
 
 void SearchPanel::setOptions(const SearchOptions& o) {
     updating_ = true;
-    alpha_->setValue(o.alpha);
-    samples_->setValue(o.samples);
-    seed_->setText(QString::number(o.seed));
-    epsilon_->setValue(o.epsilon);
-    step_->setValue(o.step);
-    maxSteps_->setValue(o.max_steps);
-    mode_->setCurrentIndex(std::max(0, mode_->findData(qs(to_string(o.mode)))));
-    strategy_->setCurrentIndex(std::max(0, strategy_->findData(qs(to_string(o.strategy)))));
-    minimize_->setChecked(o.minimize);
-    top_->setValue(o.top);
-    batch_->setValue(o.batch);
-    maxTokens_->setValue(o.max_tokens);
-    auto has = [&](const char* b) { return std::find(o.baselines.begin(), o.baselines.end(), b) != o.baselines.end(); };
-    blRandom_->setChecked(has("random"));
-    blActivation_->setChecked(has("activation"));
-    blGradient_->setChecked(has("gradient"));
-    randomRuns_->setValue(o.random_runs);
-    sweep_->setValue(o.sweep);
+    form_->write(o);
     updating_ = false;
 }
 
 SearchOptions SearchPanel::options() const {
     SearchOptions o = wb_->options();  // keeps the dataset fields of the Probe panel
-    o.alpha = alpha_->value();
-    o.samples = samples_->value();
-    o.seed = seed_->text().toULongLong();
-    o.epsilon = epsilon_->value();
-    o.step = step_->value();
-    o.max_steps = maxSteps_->value();
-    o.mode = search_mode_from(mode_->currentData().toString().toStdString());
-    o.strategy = search_strategy_from(strategy_->currentData().toString().toStdString());
-    o.minimize = minimize_->isChecked();
-    o.top = top_->value();
-    o.batch = batch_->value();
-    o.max_tokens = maxTokens_->value();
-    o.baselines.clear();
-    if (blRandom_->isChecked()) o.baselines.push_back("random");
-    if (blActivation_->isChecked()) o.baselines.push_back("activation");
-    if (blGradient_->isChecked()) o.baselines.push_back("gradient");
-    o.random_runs = randomRuns_->value();
-    o.sweep = sweep_->value();
+    form_->read(o);
     return o;
 }
 
@@ -287,7 +183,6 @@ void SearchPanel::appendLog(const QString& line) {
 }
 
 void SearchPanel::onProgress(const QString& stage, double f, const QString& msg) {
-    if (stage == QLatin1String("load")) return;
     if (!msg.isEmpty()) appendLog(stage.isEmpty() ? msg : QStringLiteral("[%1] %2").arg(stage, msg));
     if (stage.isEmpty() || f < 0 || stage == QLatin1String("done")) return;
     auto it = stages_.find(stage);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// Every search parameter (paper defaults, tooltips), Run/Cancel, per-stage progress with ETA, log.
+// Every search parameter (widgets built from the options table: panels/option_form.h), Run/Cancel,
+// per-stage progress with ETA, log.
 #include "achilles/results.h"
 #include <QElapsedTimer>
 #include <QMap>
@@ -21,13 +22,15 @@ class QVBoxLayout;
 namespace achilles::ui {
 
 class Workbench;
+class OptionForm;
 
 class SearchPanel : public QWidget {
     Q_OBJECT
 public:
     explicit SearchPanel(Workbench* wb, QWidget* parent = nullptr);
-    SearchOptions options() const;      // from the widgets
+    SearchOptions options() const;      // from the widgets (the dataset fields: the workbench's)
     void setOptions(const SearchOptions& o);
+    OptionForm* form() const { return form_; }
     QPlainTextEdit* log() const { return log_; }
     QPushButton* runButton() const { return run_; }
     QPushButton* cancelButton() const { return cancel_; }
@@ -45,11 +48,7 @@ private:
     void push();  // widgets -> workbench options
     Workbench* wb_;
     bool updating_ = false;
-    QDoubleSpinBox *alpha_, *epsilon_;
-    QSpinBox *samples_, *step_, *maxSteps_, *top_, *batch_, *maxTokens_, *randomRuns_, *sweep_;
-    QLineEdit* seed_;
-    QComboBox *mode_, *strategy_;
-    QCheckBox *minimize_, *blRandom_, *blActivation_, *blGradient_;
+    OptionForm* form_;
     QPushButton *run_, *cancel_, *defaults_;
     QVBoxLayout* stageBox_;
     QMap<QString, Stage> stages_;

@@ -4,6 +4,7 @@
 #include "achilles/engine.h"
 #include "achilles/fileio.h"
 #include "achilles/neuron.h"
+#include "achilles/options.h"  // SearchOptions and its table
 #include <map>
 #include <optional>
 #include <string>
@@ -12,36 +13,6 @@
 namespace achilles {
 
 inline constexpr const char* kResultSchema = "achilles.result/1";
-
-enum class SearchMode { paper, channel_max, channel_mean };
-enum class SearchStrategy { linear, bisect };
-std::string_view to_string(SearchMode m);
-std::string_view to_string(SearchStrategy s);
-SearchMode search_mode_from(std::string_view s);          // throws Error
-SearchStrategy search_strategy_from(std::string_view s);  // throws Error
-
-struct SearchOptions {
-    double alpha = 5.0;        // noise scale
-    int samples = 100;         // K noisy passes
-    uint64_t seed = 42;
-    double epsilon = 3.0;      // stop when log10 PPL_masked - log10 PPL_orig >= epsilon
-    int step = 1;              // delta n
-    int max_steps = 1000;      // cap on stage-2 steps
-    SearchMode mode = SearchMode::paper;
-    SearchStrategy strategy = SearchStrategy::linear;
-    bool minimize = false;
-    int top = 100000;          // top-M entries kept from stage 1
-    int batch = 1;             // noisy samples per forward
-    int max_tokens = 512;
-    std::string eval_dataset;  // optional text/JSONL file
-    int eval_max_samples = 0;  // 0: all
-    std::vector<std::string> baselines;  // random, activation, gradient
-    int random_runs = 5;
-    int sweep = 0;             // phase-transition sweep n = 0..sweep (0: off)
-    bool operator==(const SearchOptions&) const = default;
-};
-// Throws Error with the parameter's name: alpha <= 0, samples < 1, epsilon <= 0, step < 1, ...
-void validate(const SearchOptions& o);
 
 struct RankedEntry {
     Neuron neuron;
@@ -122,9 +93,8 @@ struct SearchResult {
 // non-finite doubles are the strings "inf", "-inf", "nan"):
 //   schema, app_version, libtorch_version,
 //   model {path, config_hash, header_hash}, model_type, text, ids [int],
-//   options {alpha, samples, seed, epsilon, step, max_steps, mode ("paper"|"channel-max"|"channel-mean"),
-//            strategy ("linear"|"bisect"), minimize, top, batch, max_tokens, eval_dataset,
-//            eval_max_samples, baselines [str], random_runs, sweep},
+//   options {alpha, samples, seed, ...}: every field of the table in achilles/options.h, in its order,
+//            range-checked on reading,
 //   layers, total_entries, ppl_orig, rate (informative: |faithful| / total_entries),
 //   faithful, bisected?, minimal? : {name, n, neurons [{layer, module, channel}], size, ppl, delta,
 //                                    reached, evaluations}   (a set is itself a valid --mask file)

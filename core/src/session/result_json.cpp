@@ -4,6 +4,7 @@
 // written as the strings "inf", "-inf", "nan" so that a collapsed perplexity survives a round trip.
 #include "achilles/results.h"
 #include "achilles/error.h"
+#include "options/options_json.h"
 #include "util/json_util.h"
 
 #include <cerrno>
@@ -53,28 +54,6 @@ ojson set_json(const CriticalSet& s) {
     o["reached"] = s.reached;
     o["evaluations"] = s.evaluations;
     return o;
-}
-
-ojson options_json(const SearchOptions& o) {
-    ojson j;
-    j["alpha"] = num(o.alpha);
-    j["samples"] = o.samples;
-    j["seed"] = o.seed;
-    j["epsilon"] = num(o.epsilon);
-    j["step"] = o.step;
-    j["max_steps"] = o.max_steps;
-    j["mode"] = std::string(to_string(o.mode));
-    j["strategy"] = std::string(to_string(o.strategy));
-    j["minimize"] = o.minimize;
-    j["top"] = o.top;
-    j["batch"] = o.batch;
-    j["max_tokens"] = o.max_tokens;
-    j["eval_dataset"] = o.eval_dataset;
-    j["eval_max_samples"] = o.eval_max_samples;
-    j["baselines"] = o.baselines;
-    j["random_runs"] = o.random_runs;
-    j["sweep"] = o.sweep;
-    return j;
 }
 
 // ---------------------------------------------------------------- reading
@@ -217,110 +196,7 @@ CriticalSet read_set(const In& in) {
     return s;
 }
 
-SearchOptions read_options(const In& in) {
-    in.expect_object();
-    SearchOptions o;
-    in.get("alpha", o.alpha);
-    in.get("samples", o.samples);
-    if (in.has("seed")) o.seed = in.at("seed").as_u64();
-    in.get("epsilon", o.epsilon);
-    in.get("step", o.step);
-    in.get("max_steps", o.max_steps);
-    if (in.has("mode")) {
-        In m = in.at("mode");
-        try {
-            o.mode = search_mode_from(m.as_string());
-        } catch (const Error& e) {
-            m.fail("", e.what());
-        }
-    }
-    if (in.has("strategy")) {
-        In m = in.at("strategy");
-        try {
-            o.strategy = search_strategy_from(m.as_string());
-        } catch (const Error& e) {
-            m.fail("", e.what());
-        }
-    }
-    in.get("minimize", o.minimize);
-    in.get("top", o.top);
-    in.get("batch", o.batch);
-    in.get("max_tokens", o.max_tokens);
-    in.get("eval_dataset", o.eval_dataset);
-    in.get("eval_max_samples", o.eval_max_samples);
-    if (in.has("baselines")) {
-        In a = in.at("baselines");
-        size_t k = a.array_size();
-        for (size_t i = 0; i < k; ++i) o.baselines.push_back(a.at(i).as_string());
-    }
-    in.get("random_runs", o.random_runs);
-    in.get("sweep", o.sweep);
-    try {
-        validate(o);
-    } catch (const Error& e) {
-        std::string msg = e.what();
-        std::string tag = "field '" + e.field() + "': ";
-        if (auto p = msg.find(tag); p != std::string::npos) msg = msg.substr(p + tag.size());
-        in.fail(e.field(), msg);
-    }
-    return o;
-}
-
-
 }  // namespace
-
-// ---------------------------------------------------------------- enums and options
-std::string_view to_string(SearchMode m) {
-    switch (m) {
-        case SearchMode::paper: return "paper";
-        case SearchMode::channel_max: return "channel-max";
-        case SearchMode::channel_mean: return "channel-mean";
-    }
-    return "?";
-}
-
-std::string_view to_string(SearchStrategy s) {
-    switch (s) {
-        case SearchStrategy::linear: return "linear";
-        case SearchStrategy::bisect: return "bisect";
-    }
-    return "?";
-}
-
-SearchMode search_mode_from(std::string_view s) {
-    if (s == "paper") return SearchMode::paper;
-    if (s == "channel-max" || s == "channel_max") return SearchMode::channel_max;
-    if (s == "channel-mean" || s == "channel_mean") return SearchMode::channel_mean;
-    throw Error("search options", "mode", "unknown mode '" + std::string(s) + "' (paper, channel-max, channel-mean)");
-}
-
-SearchStrategy search_strategy_from(std::string_view s) {
-    if (s == "linear") return SearchStrategy::linear;
-    if (s == "bisect") return SearchStrategy::bisect;
-    throw Error("search options", "strategy", "unknown strategy '" + std::string(s) + "' (linear, bisect)");
-}
-
-void validate(const SearchOptions& o) {
-    auto bad = [](const char* field, const std::string& problem) { throw Error("search options", field, problem); };
-    if (!(o.alpha > 0) || !std::isfinite(o.alpha)) bad("alpha", "must be a positive number, got " + std::to_string(o.alpha));
-    if (o.samples < 1) bad("samples", "must be at least 1, got " + std::to_string(o.samples));
-    if (!(o.epsilon > 0) || !std::isfinite(o.epsilon))
-        bad("epsilon", "must be a positive number, got " + std::to_string(o.epsilon));
-    if (o.step < 1) bad("step", "must be at least 1, got " + std::to_string(o.step));
-    if (o.max_steps < 1) bad("max_steps", "must be at least 1, got " + std::to_string(o.max_steps));
-    if (o.top < 1) bad("top", "must be at least 1, got " + std::to_string(o.top));
-    if (o.batch < 1) bad("batch", "must be at least 1, got " + std::to_string(o.batch));
-    if (o.max_tokens < 2) bad("max_tokens", "must be at least 2, got " + std::to_string(o.max_tokens));
-    if (o.eval_max_samples < 0) bad("eval_max_samples", "must be 0 (all) or positive, got " + std::to_string(o.eval_max_samples));
-    if (o.random_runs < 1) bad("random_runs", "must be at least 1, got " + std::to_string(o.random_runs));
-    if (o.sweep < 0) bad("sweep", "must be 0 (off) or positive, got " + std::to_string(o.sweep));
-    std::set<std::string> seen;
-    for (const auto& b : o.baselines) {
-        if (b != "random" && b != "activation" && b != "gradient")
-            bad("baselines", "unknown baseline '" + b + "' (random, activation, gradient)");
-        if (!seen.insert(b).second) bad("baselines", "'" + b + "' is listed twice");
-    }
-}
 
 // ---------------------------------------------------------------- the document
 std::string result_to_json(const SearchResult& r, bool include_timings, int indent) {
@@ -332,7 +208,7 @@ std::string result_to_json(const SearchResult& r, bool include_timings, int inde
     j["model_type"] = r.model_type;
     j["text"] = r.text;
     j["ids"] = r.ids;
-    j["options"] = options_json(r.options);
+    j["options"] = search_options_ojson(r.options);  // driven by the options table
     j["layers"] = r.layers;
     j["total_entries"] = r.total_entries;
     j["ppl_orig"] = num(r.ppl_orig);
@@ -410,7 +286,7 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
         r.ids.reserve(k);
         for (size_t i = 0; i < k; ++i) r.ids.push_back(a.at(i).as_int(0));
     }
-    if (in.has("options")) r.options = read_options(in.at("options"));
+    if (in.has("options")) r.options = read_search_options(in.at("options").raw(), src, "options");
     in.get("layers", r.layers, 0);
     in.get("total_entries", r.total_entries, int64_t(0));
     in.get("ppl_orig", r.ppl_orig);

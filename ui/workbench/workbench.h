@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 // The workbench state shared by all panels: the loaded model, the probe text, search options,
-// the search result, the toggled masks and the generations. All model work goes through the
-// JobController; this object lives on the UI thread and never blocks it.
+// the search result, the toggled masks and the generations. Model work runs as typed jobs
+// (jobs/job_runner.h: the search on the model lane, perplexity and generation beside it on the
+// eval lane); this object lives on the UI thread and never blocks it. Session files: session.h.
 #include "achilles/engine.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
+#include "jobs/job_runner.h"
+#include "workbench/session.h"
 #include <QJsonObject>
 #include <QObject>
 #include <QString>
-#include <QStringList>
 #include <memory>
 #include <optional>
 #include <set>
@@ -18,46 +20,25 @@ class QUndoStack;
 
 namespace achilles::ui {
 
-class JobController;
-
 inline QString qs(const std::string& s) { return QString::fromStdString(s); }
 inline QString qs(std::string_view s) { return QString::fromUtf8(s.data(), qsizetype(s.size())); }
-
-enum class GenSide { original = 0, masked = 1 };
-
-struct GenerationState {
-    QString prompt = QStringLiteral("Once upon a time");
-    GenerateOptions options;
-    GenerateResult original, masked;
-    bool valid = false;                      // both sides complete
-};
-
-// A session document parsed off the UI thread, applied on it.
-struct ParsedSession {
-    std::optional<SearchResult> result;
-    QString text, modelPath, device = QStringLiteral("cpu"), dtype = QStringLiteral("auto");
-    SearchOptions options;
-    std::set<Neuron> masks;
-    GenerationState generation;
-    QJsonObject view;
-    std::optional<ModelFingerprint> fingerprint;
-    double pplOriginal = 0, pplMasked = 0;
-};
 
 class Workbench : public QObject {
     Q_OBJECT
 public:
-    // Spins the event loop until the worker has been idle for a moment, or timeoutMs passes.
-    // For headless runs and tests; interactive code reacts to busyChanged instead.
-    bool waitUntilIdle(int timeoutMs = 60000);
     explicit Workbench(QObject* parent = nullptr);
     ~Workbench() override;
 
-    JobController* jobs() const { return jobs_; }
+    // The lanes. Panels with work of their own (the probe's tokenization) keep a JobTracker on it.
+    JobRunner* jobs() const { return jobs_; }
+    bool busy() const { return jobs_->busy(); }  // any job queued, running or not yet delivered
+    void cancelAll() { jobs_->cancelAll(); }
     QUndoStack* undoStack() const { return undo_; }
 
     // --- model ---
     void loadModel(const LoadOptions& opt);          // background; emits modelLoaded / modelFailed
+    void cancelLoad() { load_.cancel(); }
+    bool loading() const { return load_.running(); }
     bool hasModel() const { return bool(engine_); }
     const Engine* engine() const { return engine_.get(); }
     std::shared_ptr<const Engine> engineShared() const { return engine_; }
@@ -74,15 +55,15 @@ public:
 
     // --- search ---
     void runSearch();                                // background; live curve via curvePoint
-    void cancelSearch();
-    bool searching() const;
+    void cancelSearch() { search_.cancel(); }
+    bool searching() const { return search_.running(); }
     const std::optional<SearchResult>& result() const { return result_; }
     void setResult(std::optional<SearchResult> r);
     const std::vector<CurvePoint>& liveCurve() const { return liveCurve_; }
 
     // --- masks (toggles) ---
     const std::set<Neuron>& masked() const { return masked_; }
-    // Records an undoable change of the masked set and re-evaluates perplexity in the worker.
+    // Records an undoable change of the masked set and re-evaluates perplexity (eval lane).
     void requestMask(const std::set<Neuron>& next, const QString& description);
     void setMaskedDirect(const std::set<Neuron>& next);  // no undo entry (used by undo commands)
     double pplOriginal() const { return pplOrig_; }
@@ -93,49 +74,37 @@ public:
     // --- generations ---
     GenerationState& generation() { return gen_; }
     const GenerationState& generation() const { return gen_; }
-    void generate();                                 // original then masked, streamed
+    void generate();                                 // original then masked, streamed (eval lane)
+    void cancelGeneration() { gen_job_.cancel(); }
 
-    // --- sessions ---
-    QJsonObject toSession(const QJsonObject& viewState) const;
-    QJsonObject toSessionWithoutResult(const QJsonObject& viewState) const;  // "result": null
-    static QJsonObject resultJsonObject(const SearchResult& r);
-    // Atomic (QSaveFile); result (if any) is serialized here. Thread-safe: used by the worker.
-    static void writeSessionFile(const QString& path, QJsonObject session, const std::optional<SearchResult>& result);
-    int saveSessionAsync(const QString& path, const QJsonObject& viewState);  // emits sessionSaved/sessionSaveFailed
-    // Loads a session (or an achilles-cli result JSON). Returns the view state; throws Error.
-    // When the session names a model that is not loaded, loading it is started in background.
-    QJsonObject fromSession(const QJsonObject& session, const QString& sourceName, bool loadModel = true);
-    static QJsonObject readJsonFile(const QString& path);  // throws Error naming the file
-    void saveSession(const QString& path, const QJsonObject& viewState) const;  // atomic (QSaveFile)
+    // --- sessions (document format: session.h) ---
+    SessionState sessionState(const QJsonObject& viewState) const;  // without the result
+    QJsonObject toSession(const QJsonObject& viewState) const;      // with the result
+    void saveSession(const QString& path, const QJsonObject& viewState) const;  // atomic; throws Error
+    int saveSessionAsync(const QString& path, const QJsonObject& viewState);    // sessionSaved / sessionSaveFailed
+    // Loads a session (or an achilles-cli result JSON) and returns its view state; throws Error and
+    // then leaves everything as it was. A session naming a model that is not loaded starts loading it.
     QJsonObject openSession(const QString& path, bool loadModel = true);
-    // Reads and parses in the worker (big results take a while), applies on the UI thread;
+    // Reads and parses on the io lane (big results take a while), applies on the UI thread;
     // emits sessionOpened or sessionFailed.
     int openSessionAsync(const QString& path, bool loadModel = true);
-    static ParsedSession parseSession(const QJsonObject& session, const QString& sourceName);  // throws Error
-    QJsonObject applySession(ParsedSession ps, bool loadModel = true);
+    QJsonObject applySession(SessionState st, bool loadModel = true);
     // Fingerprint stored in the last opened session (compared after the model loads).
     std::optional<ModelFingerprint> expectedFingerprint() const { return expectedFp_; }
 
-    // Encodes text the way search does. Throws when no model/tokenizer.
+    // Encodes the probe text the way the search does ("ids: ..." is used as given). Throws Error.
     std::vector<int> probeIds() const;
-
-    static MaskSpec maskSpecOf(const std::set<Neuron>& s);
-    static QJsonObject optionsToJson(const SearchOptions& o);
-    static SearchOptions optionsFromJson(const QJsonObject& o, const QString& src);
-    static QJsonObject generateOptionsToJson(const GenerateOptions& o);
-    static GenerateOptions generateOptionsFromJson(const QJsonObject& o);
-    static QJsonObject generateResultToJson(const GenerateResult& r);
-    static GenerateResult generateResultFromJson(const QJsonObject& o);
 
 signals:
     void modelLoading();
+    void loadProgress(double fraction, const QString& message);
     void modelLoaded();
     void modelFailed(const QString& message);
     void modelMismatch(const QString& message);
     void textChanged();
     void optionsChanged();
     void searchStarted();
-    void searchProgress(const QString& stage, double fraction, const QString& message);
+    void searchStageProgress(const QString& stage, double fraction, const QString& message);
     void curvePoint(const achilles::CurvePoint& p);
     void searchFinished();
     void searchFailed(const QString& message);
@@ -146,9 +115,10 @@ signals:
     void pplChanged(double orig, double masked);
     void pplFailed(const QString& message);
     void generationStarted();
-    void generationToken(int side, const achilles::TokenStep& step);
+    void generationToken(int side, const achilles::TokenStep& step);  // side 0: original, 1: masked
     void generationFinished();
     void generationFailed(const QString& message);
+    void generationCancelled();
     void busyChanged(bool busy);
     void sessionOpened(const QString& path, const QJsonObject& view);
     void sessionFailed(const QString& path, const QString& message);
@@ -157,8 +127,11 @@ signals:
     void message(const QString& text);  // status-bar text
 
 private:
+    using GenPair = std::pair<GenerateResult, GenerateResult>;
     void evaluateMask();
-    JobController* jobs_;
+    void cancelModelWork();  // search, perplexity and generation of the current engine
+    void setUpJobs();
+    JobRunner* jobs_;
     QUndoStack* undo_;
     std::shared_ptr<const Engine> engine_;
     ModelInfo info_;
@@ -173,10 +146,14 @@ private:
     bool autoRegenerate_ = false;
     GenerationState gen_;
     std::optional<ModelFingerprint> expectedFp_;
-    int loadJob_ = 0, searchJob_ = 0, pplJob_ = 0, genJob_ = 0, sessionJob_ = 0;
     bool pendingSessionLoadModel_ = true;
     QString pendingSessionPath_, pendingSavePath_;
-    int saveJob_ = 0;
+    JobTracker<std::shared_ptr<const Engine>> load_{jobs_, Lane::model};
+    JobTracker<SearchResult> search_{jobs_, Lane::model};
+    JobTracker<std::pair<double, double>> ppl_{jobs_, Lane::eval};
+    JobTracker<GenPair> gen_job_{jobs_, Lane::eval};
+    JobTracker<std::shared_ptr<SessionState>> open_{jobs_, Lane::io};
+    JobTracker<bool> save_{jobs_, Lane::io};
 };
 
 }  // namespace achilles::ui

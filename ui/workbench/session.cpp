@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "workbench/session.h"
+#include "achilles/error.h"
+#include "achilles/search.h"
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
+
+namespace achilles::ui {
+
+namespace {
+QString qs(const std::string& s) { return QString::fromStdString(s); }
+std::string str(const QString& s) { return s.toStdString(); }
+std::string compact(const QJsonObject& o) { return QJsonDocument(o).toJson(QJsonDocument::Compact).toStdString(); }
+QJsonObject object(const std::string& json) { return QJsonDocument::fromJson(QByteArray::fromStdString(json)).object(); }
+
+QJsonObject fingerprintToJson(const ModelFingerprint& f) {
+    return QJsonObject{{"path", qs(f.path)}, {"config_hash", qs(f.config_hash)}, {"header_hash", qs(f.header_hash)}};
+}
+ModelFingerprint fingerprintFromJson(const QJsonObject& o) {
+    return ModelFingerprint{str(o.value("path").toString()), str(o.value("config_hash").toString()),
+                            str(o.value("header_hash").toString())};
+}
+
+QJsonObject generateOptionsToJson(const GenerateOptions& o) {
+    return QJsonObject{{"max_new", o.max_new},     {"greedy", o.greedy}, {"temperature", o.temperature},
+                       {"top_p", o.top_p},         {"top_k", o.top_k},   {"seed", QString::number(o.seed)},
+                       {"alternatives", o.alternatives}, {"stop_at_eos", o.stop_at_eos}};
+}
+
+GenerateOptions generateOptionsFromJson(const QJsonObject& j) {
+    GenerateOptions o;
+    o.max_new = j.value("max_new").toInt(o.max_new);
+    o.greedy = j.value("greedy").toBool(o.greedy);
+    o.temperature = j.value("temperature").toDouble(o.temperature);
+    o.top_p = j.value("top_p").toDouble(o.top_p);
+    o.top_k = j.value("top_k").toInt(o.top_k);
+    o.seed = j.value("seed").toString(QString::number(o.seed)).toULongLong();
+    o.alternatives = j.value("alternatives").toInt(o.alternatives);
+    o.stop_at_eos = j.value("stop_at_eos").toBool(o.stop_at_eos);
+    return o;
+}
+
+QJsonObject tokenJson(int id, const std::string& text, double logprob) {
+    return QJsonObject{{"id", id}, {"text", qs(text)}, {"logprob", logprob}};
+}
+
+QJsonObject generateResultToJson(const GenerateResult& r) {
+    QJsonArray prompt, steps;
+    for (int id : r.prompt_ids) prompt.append(id);
+    for (const TokenStep& s : r.steps) {
+        QJsonArray alts;
+        for (const auto& a : s.alternatives) alts.append(tokenJson(a.id, a.text, a.logprob));
+        QJsonObject step = tokenJson(s.id, s.text, s.logprob);
+        step["alternatives"] = alts;
+        steps.append(step);
+    }
+    return QJsonObject{{"prompt_ids", prompt}, {"steps", steps}, {"text", qs(r.text)}, {"stopped_at_eos", r.stopped_at_eos}};
+}
+
+GenerateResult generateResultFromJson(const QJsonObject& j) {
+    GenerateResult r;
+    for (auto v : j.value("prompt_ids").toArray()) r.prompt_ids.push_back(v.toInt());
+    for (auto v : j.value("steps").toArray()) {
+        const QJsonObject s = v.toObject();
+        TokenStep t{s.value("id").toInt(), str(s.value("text").toString()), s.value("logprob").toDouble(), {}};
+        for (auto a : s.value("alternatives").toArray()) {
+            const QJsonObject ao = a.toObject();
+            t.alternatives.push_back(TokenAlternative{ao.value("id").toInt(), str(ao.value("text").toString()),
+                                                      ao.value("logprob").toDouble()});
+        }
+        r.steps.push_back(std::move(t));
+    }
+    r.text = str(j.value("text").toString());
+    r.stopped_at_eos = j.value("stopped_at_eos").toBool();
+    return r;
+}
+
+// The parts only a session document has (a result document carries none of them).
+void readSessionParts(const QJsonObject& s, const std::string& file, SessionState& st) {
+    if (!s.value("model").isObject()) throw Error(file, "model", "is missing or not an object");
+    const QJsonObject m = s.value("model").toObject();
+    st.modelPath = m.value("path").toString();
+    st.device = m.value("device").toString(st.device);
+    st.dtype = m.value("dtype").toString(st.dtype);
+    if (m.value("fingerprint").isObject()) st.fingerprint = fingerprintFromJson(m.value("fingerprint").toObject());
+    if (!s.value("text").isString() && !s.value("text").isUndefined()) throw Error(file, "text", "must be a string");
+    st.text = s.value("text").toString();
+    if (s.contains("options")) {
+        if (!s.value("options").isObject()) throw Error(file, "options", "must be an object");
+        st.options = search_options_from_json(compact(s.value("options").toObject()), file, "options");
+    }
+    if (s.value("result").isObject())
+        st.result = result_from_json(compact(s.value("result").toObject()), file + " (result)");
+    else if (!s.value("result").isNull() && !s.value("result").isUndefined())
+        throw Error(file, "result", "must be an object or null");
+    if (s.contains("masks")) {
+        if (!s.value("masks").isArray()) throw Error(file, "masks", "must be an array");
+        const QByteArray mj = QJsonDocument(s.value("masks").toArray()).toJson(QJsonDocument::Compact);
+        try {
+            for (const auto& e : parse_mask_spec(mj.toStdString())) st.masks.insert(e.neuron);
+        } catch (const std::exception& e) {
+            throw Error(file, "masks", e.what());
+        }
+    }
+    if (s.value("ppl").isObject()) {
+        st.pplOriginal = s.value("ppl").toObject().value("original").toDouble();
+        st.pplMasked = s.value("ppl").toObject().value("masked").toDouble();
+    }
+    if (s.value("generation").isObject()) {
+        const QJsonObject g = s.value("generation").toObject();
+        st.generation.prompt = g.value("prompt").toString(st.generation.prompt);
+        st.generation.options = generateOptionsFromJson(g.value("options").toObject());
+        st.generation.valid = g.value("valid").toBool();
+        st.generation.original = generateResultFromJson(g.value("original").toObject());
+        st.generation.masked = generateResultFromJson(g.value("masked").toObject());
+    }
+    st.view = s.value("view").toObject();
+}
+}  // namespace
+
+QJsonObject resultJsonObject(const SearchResult& r) { return object(result_to_json(r, true, -1)); }
+
+QJsonObject sessionToJson(const SessionState& st) {
+    QJsonObject s;
+    s["schema"] = kSessionSchema;
+    s["app_version"] = ACHILLES_VERSION;
+    QJsonObject model{{"path", st.modelPath}, {"device", st.device}, {"dtype", st.dtype}};
+    if (st.fingerprint) model["fingerprint"] = fingerprintToJson(*st.fingerprint);
+    s["model"] = model;
+    s["text"] = st.text;
+    // Core's serializer; Qt's JSON holds integers as qint64 at most, so 64-bit values as strings.
+    s["options"] = object(search_options_to_json(st.options, true));
+    s["result"] = QJsonValue::Null;
+    s["masks"] = QJsonDocument::fromJson(QByteArray::fromStdString(
+                                             mask_spec_to_json(mask_of({st.masks.begin(), st.masks.end()}))))
+                     .array();
+    s["ppl"] = QJsonObject{{"original", st.pplOriginal}, {"masked", st.pplMasked}};
+    const GenerationState& g = st.generation;
+    s["generation"] = QJsonObject{{"prompt", g.prompt},
+                                  {"options", generateOptionsToJson(g.options)},
+                                  {"valid", g.valid},
+                                  {"original", generateResultToJson(g.original)},
+                                  {"masked", generateResultToJson(g.masked)}};
+    s["view"] = st.view;
+    return s;
+}
+
+SessionState sessionFromJson(const QJsonObject& s, const QString& sourceName) {
+    const std::string file = sourceName.toStdString();
+    const QString schema = s.value("schema").toString();
+    SessionState st;
+    if (schema == QLatin1String(kResultSchema)) {  // an achilles-cli result document
+        st.result = result_from_json(compact(s), file);
+        st.text = qs(st.result->text);
+        st.options = st.result->options;
+        st.modelPath = qs(st.result->model.path);
+        st.fingerprint = st.result->model;
+    } else if (schema == QLatin1String(kSessionSchema)) {
+        readSessionParts(s, file, st);
+    } else {
+        throw Error(file, "schema", "must be \"achilles.session/1\" or \"achilles.result/1\" (found \"" +
+                                        schema.toStdString() + "\")");
+    }
+    // Only the layer range can be checked here; module widths are known once the model loads.
+    if (st.result)
+        for (const Neuron& n : st.masks)
+            if (n.layer < 0 || (st.result->layers > 0 && n.layer >= st.result->layers))
+                throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's layers");
+    return st;
+}
+
+void writeSessionFile(const QString& path, QJsonObject s, const std::optional<SearchResult>& result) {
+    if (result) s["result"] = resultJsonObject(*result);
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
+    f.write(QJsonDocument(s).toJson(QJsonDocument::Compact));
+    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
+}
+
+QJsonObject readJsonFile(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        throw Error(path.toStdString(), "", "cannot be opened: " + f.errorString().toStdString());
+    QJsonParseError err{};
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    if (err.error != QJsonParseError::NoError)
+        throw Error(path.toStdString(), "", "is not valid JSON (" + err.errorString().toStdString() + " at offset " +
+                                                std::to_string(err.offset) + ")");
+    if (!doc.isObject()) throw Error(path.toStdString(), "", "is not a JSON object");
+    return doc.object();
+}
+
+}  // namespace achilles::ui
