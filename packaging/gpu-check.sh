@@ -58,7 +58,7 @@ else
 fi
 CLI="$BUILD/app/achilles-cli"
 "$CLI" info --model "$ROOT/tests/fixtures/hf/llama3" --device cuda >"$LOG/info.log" 2>&1 \
-  && row "available devices / load on cuda" "PASS" "$(grep -m1 -i device "$LOG/info.log" | tr -s ' ' | cut -c1-100)" \
+  && row "available devices / load on cuda" "PASS" "$(grep -m1 "libtorch" "$LOG/info.log" | tr -s ' ' | cut -c1-100)" \
   || row "available devices / load on cuda" "FAIL" "$(tail -1 "$LOG/info.log")"
 
 # 2. parity

@@ -39,6 +39,8 @@ void register_info(CLI::App& app, Globals& g, Runner& run) {
         for (Module m : kAllModules) w[std::string(module_name(m))] = i.shape.module_width(m);
         j["module_widths"] = w;
         j["warnings"] = i.warnings;
+        j["libtorch"] = libtorch_version();
+        j["available_devices"] = available_devices();
         if (g.json) {
             std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         } else {
@@ -52,6 +54,9 @@ void register_info(CLI::App& app, Globals& g, Runner& run) {
                       << (i.has_tokenizer ? "yes" : "no") << "\n"
                       << "  config " << i.fingerprint.config_hash << ", header " << i.fingerprint.header_hash
                       << "\n";
+            std::cout << "  libtorch " << libtorch_version() << ", devices";
+            for (const auto& d : available_devices()) std::cout << " " << d;
+            std::cout << "\n";
             for (const auto& wn : i.warnings) std::cout << "  warning: " << wn << "\n";
         }
         return 0;
