@@ -59,7 +59,7 @@ struct ModelConfig {
 // (unknown model_type, missing or non-positive sizes, heads not dividing, ...).
 ModelConfig load_config(const std::string& path);
 ModelConfig parse_config(const std::string& json_text, const std::string& source_name);
-// The model_type values parse_config accepts.
-const std::vector<std::string>& supported_model_types();
+// The model_type values parse_config accepts (the registered families, core/src/model/family.h).
+std::vector<std::string> supported_model_types();
 
 }  // namespace achilles
