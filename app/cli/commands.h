@@ -22,6 +22,5 @@ void register_generate(CLI::App& app, Globals& g, Runner& run);
 void register_search(CLI::App& app, Globals& g, Runner& run);
 void register_bench(CLI::App& app, Globals& g, Runner& run);
 void register_train(CLI::App& app, Globals& g, Runner& run);
-void register_make_fixture(CLI::App& app, Globals& g, Runner& run);
 
 }  // namespace achilles::cli

@@ -40,7 +40,7 @@ struct Transformer::Impl {
     at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const;
     at::Tensor activation(const at::Tensor& x) const;
 
-    // ---- the forward, block by block (forward.cpp-style: each block names its hook sites)
+    // ---- the forward, block by block; each block calls the hook sites it owns, in forward order
     struct Pass;  // one forward's tables, hooks and cache
     // input_layernorm output -> o_proj output. Sites q_proj, k_proj, v_proj (before RoPE), o_proj.
     at::Tensor attention(Pass& pass, int layer, const at::Tensor& x) const;

@@ -6,6 +6,7 @@
 #include "achilles/safetensors.h"
 #include "achilles/tokenizer.h"
 #include "tools/story_corpus.h"
+#include "model/arch.h"
 #include "model/transformer.h"
 
 #include <ATen/Parallel.h>
@@ -206,25 +207,23 @@ std::string train_config_json(const ModelConfig& c) {
 std::map<std::string, at::Tensor> init_train_weights(const ModelConfig& c, uint64_t seed, double init_std) {
     at::manual_seed(seed);
     std::map<std::string, at::Tensor> w;
-    const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
-    const int64_t q = static_cast<int64_t>(c.num_attention_heads) * D, kv = static_cast<int64_t>(c.num_key_value_heads) * D;
     const double out_std = init_std / std::sqrt(2.0 * c.num_hidden_layers);
-    auto normal = [](std::vector<int64_t> shape, double std) { return at::randn(shape, at::kFloat).mul_(std); };
-    // Created in a fixed order (not map order) so the seed alone decides every value.
-    w["model.embed_tokens.weight"] = normal({V, H}, init_std);
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        w[p + "input_layernorm.weight"] = at::ones({H}, at::kFloat);
-        w[p + "self_attn.q_proj.weight"] = normal({q, H}, init_std);
-        w[p + "self_attn.k_proj.weight"] = normal({kv, H}, init_std);
-        w[p + "self_attn.v_proj.weight"] = normal({kv, H}, init_std);
-        w[p + "self_attn.o_proj.weight"] = normal({H, q}, out_std);
-        w[p + "post_attention_layernorm.weight"] = at::ones({H}, at::kFloat);
-        w[p + "mlp.gate_proj.weight"] = normal({I, H}, init_std);
-        w[p + "mlp.up_proj.weight"] = normal({I, H}, init_std);
-        w[p + "mlp.down_proj.weight"] = normal({H, I}, out_std);
+    // The names and shapes of the family's tensor table, created in its fixed order (not map order)
+    // so the seed alone decides every value: norms 1, o_proj/down_proj scaled, the rest init_std.
+    ModelWeights slots_of;
+    for (const TensorSlot& s : arch_tensor_slots(c, slots_of)) {
+        if (s.layer >= 0) {
+            const LayerWeights& L = slots_of.layers[size_t(s.layer)];
+            if (s.shape.size() == 1) {
+                w[s.name] = at::ones(s.shape, at::kFloat);
+                continue;
+            }
+            const double sd = (s.slot == &L.o_w || s.slot == &L.down_w) ? out_std : init_std;
+            w[s.name] = at::randn(s.shape, at::kFloat).mul_(sd);
+        } else {
+            w[s.name] = s.shape.size() == 1 ? at::ones(s.shape, at::kFloat) : at::randn(s.shape, at::kFloat).mul_(init_std);
+        }
     }
-    w["model.norm.weight"] = at::ones({H}, at::kFloat);
     return w;
 }
 
