@@ -6,6 +6,7 @@
 #include "achilles/error.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
+#include "achilles/version.h"
 #include "analysis/search_internal.h"
 #include "model/transformer.h"
 #include "test_paths.h"
@@ -142,6 +143,7 @@ private slots:
         SearchOptions o;  // the paper's defaults except K
         o.samples = 8;
         SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
+        QCOMPARE(r.app_version, app_version());  // the build's real version, not a constant
         QVERIFY(r.faithful.reached);
         QCOMPARE(r.faithful.neurons.size(), size_t(1));
         QVERIFY(r.faithful.neurons[0] == planted);
