@@ -36,13 +36,13 @@ enum class SlidingPattern : uint8_t {
 
 // transformers' <Family>Config defaults, used when config.json omits the field.
 struct FamilyDefaults {
-    std::optional<int> kv_heads;      // nullopt: num_attention_heads
-    std::optional<int> head_dim;      // nullopt: hidden / heads
+    std::optional<int> kv_heads{};    // nullopt: num_attention_heads
+    std::optional<int> head_dim{};    // nullopt: hidden / heads
     double rms_norm_eps = 1e-6;
     int64_t max_position_embeddings = 2048;
     bool tie = false;
     std::string act = "silu";
-    std::vector<int> bos, eos;
+    std::vector<int> bos{}, eos{};
     int pad = -1;
     int sliding_window = 0;           // 0: none
     int max_window_layers = 0;

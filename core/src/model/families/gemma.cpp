@@ -10,14 +10,8 @@ namespace achilles::builtin_families {
 FamilyDescriptor gemma() {
     FamilyDescriptor f;
     f.model_type = "gemma";
-    f.defaults.kv_heads = 16;
-    f.defaults.head_dim = 256;
-    f.defaults.max_position_embeddings = 8192;
-    f.defaults.tie = true;
-    f.defaults.act = "gelu_pytorch_tanh";
-    f.defaults.pad = 0;
-    f.defaults.eos = {1};
-    f.defaults.bos = {2};
+    f.defaults = {.kv_heads = 16, .head_dim = 256, .max_position_embeddings = 8192, .tie = true,
+                  .act = "gelu_pytorch_tanh", .bos = {2}, .eos = {1}, .pad = 0};
     f.activation_keys = {"hidden_activation"};
     f.reads_attention_bias = true;
     f.qkv_bias = Presence::if_config;

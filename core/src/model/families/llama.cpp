@@ -7,8 +7,7 @@ namespace achilles::builtin_families {
 FamilyDescriptor llama() {
     FamilyDescriptor f;
     f.model_type = "llama";
-    f.defaults.bos = {1};
-    f.defaults.eos = {2};
+    f.defaults = {.bos = {1}, .eos = {2}};
     f.reads_attention_bias = true;   // q/k/v and o_proj biases
     f.reads_mlp_bias = true;         // gate/up/down biases
     f.qkv_bias = Presence::if_config;

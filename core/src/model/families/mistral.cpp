@@ -7,11 +7,8 @@ namespace achilles::builtin_families {
 FamilyDescriptor mistral() {
     FamilyDescriptor f;
     f.model_type = "mistral";
-    f.defaults.kv_heads = 8;
-    f.defaults.max_position_embeddings = 4096 * 32;
-    f.defaults.bos = {1};
-    f.defaults.eos = {2};
-    f.defaults.sliding_window = 4096;
+    f.defaults = {.kv_heads = 8, .max_position_embeddings = 4096 * 32, .bos = {1}, .eos = {2},
+                  .sliding_window = 4096};
     f.sliding = SlidingPattern::all_layers;
     return f;
 }

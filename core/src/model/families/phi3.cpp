@@ -8,11 +8,8 @@ namespace achilles::builtin_families {
 FamilyDescriptor phi3() {
     FamilyDescriptor f;
     f.model_type = "phi3";
-    f.defaults.rms_norm_eps = 1e-5;
-    f.defaults.max_position_embeddings = 4096;
-    f.defaults.bos = {1};
-    f.defaults.eos = {32000};
-    f.defaults.pad = 32000;
+    f.defaults = {.rms_norm_eps = 1e-5, .max_position_embeddings = 4096, .bos = {1}, .eos = {32000},
+                  .pad = 32000};
     f.partial_rotary = true;
     f.longrope_only = true;
     f.fused_qkv = true;

@@ -8,10 +8,8 @@ namespace achilles::builtin_families {
 FamilyDescriptor qwen2() {
     FamilyDescriptor f;
     f.model_type = "qwen2";
-    f.defaults.kv_heads = 32;
-    f.defaults.max_position_embeddings = 32768;
-    f.defaults.sliding_window = 4096;
-    f.defaults.max_window_layers = 28;
+    f.defaults = {.kv_heads = 32, .max_position_embeddings = 32768, .sliding_window = 4096,
+                  .max_window_layers = 28};
     f.attention_bias_fixed = true;
     f.qkv_bias = Presence::required;
     f.sliding = SlidingPattern::from_max_window_layers;
