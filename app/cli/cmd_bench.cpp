@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "achilles/error.h"
+#include "achilles/bench.h"
 #include "achilles/search.h"
 #include "cli_util.h"
 #include <iomanip>

@@ -18,6 +18,16 @@
 namespace achilles::cli {
 namespace {
 
+// Core names a bad option by its TrainOptions member; the user typed a flag.
+std::string flag_of(const std::string& member) {
+    if (member == "out_dir") return "--out";
+    if (member == "corpus_bytes") return "--corpus-mb";
+    std::string f = "--" + member;
+    for (char& c : f)
+        if (c == '_') c = '-';
+    return f;
+}
+
 std::atomic<Progress*> g_train_progress{nullptr};
 extern "C" void on_train_sigint(int) {
     if (Progress* p = g_train_progress.load()) p->cancel();
@@ -86,6 +96,12 @@ void register_train(CLI::App& app, Globals& g, Runner& run) {
             } catch (const Cancelled&) {
                 std::cerr << "\ntraining cancelled\n";
                 return 130;
+            } catch (const Error& e) {
+                if (e.file() != "train options" || e.field().empty()) throw;
+                const std::string what = e.what(), prefix = "field '" + e.field() + "': ";
+                const size_t at = what.find(prefix);
+                throw Error("train", flag_of(e.field()),
+                            at == std::string::npos ? what : what.substr(at + prefix.size()));
             }
             if (g.json) {
                 nlohmann::ordered_json j;

@@ -6,6 +6,7 @@
 #include "achilles/error.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
+#include "achilles/version.h"
 #include "analysis/search_internal.h"
 #include "model/transformer.h"
 #include "test_paths.h"
@@ -142,6 +143,7 @@ private slots:
         SearchOptions o;  // the paper's defaults except K
         o.samples = 8;
         SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
+        QCOMPARE(r.app_version, app_version());  // the build's real version, not a constant
         QVERIFY(r.faithful.reached);
         QCOMPARE(r.faithful.neurons.size(), size_t(1));
         QVERIFY(r.faithful.neurons[0] == planted);
@@ -157,7 +159,7 @@ private slots:
     }
 
     void masksApplyAtEveryPosition() {
-        const Transformer& model = *planted_->impl().model;
+        const Transformer& model = EngineAccess::model(*planted_);
         std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act, 7}, {1, Module::q_proj, 3}};
         MaskSpec spec = mask_of(ch);
         QCOMPARE(spec.size(), size_t(3));
@@ -322,8 +324,8 @@ private slots:
         // activation (signed, descending) picks the massive channel first too.
         QVERIFY(std::abs(r.sweep[2].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
         QVERIFY(std::isfinite(r.sweep[3].points[4].log10_ppl));
-        const Transformer& model = *planted_->impl().model;
-        at::Tensor t = achilles::detail::ids_tensor(model, ids_);
+        const Transformer& model = EngineAccess::model(*planted_);
+        at::Tensor t = achilles::ids_tensor(model, ids_);
         // activation: the top entry is the largest signed clean activation over all sites.
         auto act = achilles::detail::baseline_ranking(model, t, false, 10, null_progress());
         double mx = -1e300;
@@ -345,10 +347,7 @@ private slots:
                 }
             };
             at::Tensor lg = model.forward(t, &nudge).to(at::kDouble);
-            auto nll = achilles::detail::nll_of_logits(lg, t);
-            double sum = 0;
-            for (double v : nll) sum += v;
-            return sum / double(nll.size());
+            return next_token_nll(lg, t).to(at::kDouble).mean().item<double>();
         };
         for (const auto& e : grad) {
             const double h = 1e-2;

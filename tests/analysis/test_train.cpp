@@ -7,8 +7,9 @@
 #include "achilles/safetensors.h"
 #include "achilles/tokenizer.h"
 #include "achilles/train.h"
-#include "analysis/story_corpus.h"
-#include "analysis/train.h"
+#include "tools/story_corpus.h"
+#include "tools/train.h"
+#include "model/engine_internal.h"
 #include "model/transformer.h"
 #include "test_paths.h"
 
@@ -152,16 +153,22 @@ private slots:
             validate(o);
             QFAIL("negative lr accepted");
         } catch (const Error& e) {
-            QVERIFY(std::string(e.what()).find("--lr") != std::string::npos);
+            QCOMPARE(e.field(), std::string("lr"));  // the member; the CLI maps it to --lr
         }
         o = tiny_options("", 1);
-        QVERIFY_THROWS_EXCEPTION(Error, validate(o));  // no --out
+        validate(o);  // the hyperparameters are fine; a folder run needs out_dir
+        try {
+            train_to_folder(o, null_progress());
+            QFAIL("a folder run without out_dir started");
+        } catch (const Error& e) {
+            QCOMPARE(e.field(), std::string("out_dir"));
+        }
         QVERIFY(!fs::exists(scratch_ + "/bad"));
     }
 
     void tinyRunLearnsAndSaves() {
         const std::string dir = scratch_ + "/run1";
-        first_ = train_model(tiny_options(dir, 5), null_progress());
+        first_ = train_to_folder(tiny_options(dir, 5), null_progress());
         QCOMPARE(first_.log.size(), size_t(40));
         const double first_loss = first_.log.front().loss;
         // Untrained: close to uniform over the vocabulary.
@@ -195,7 +202,7 @@ private slots:
     void deterministicForSeed() {
         QVERIFY(!first_.log.empty());
         TrainOptions o = tiny_options(scratch_ + "/run2", 5);
-        TrainResult again = train_model(o, null_progress());
+        TrainResult again = train_to_folder(o, null_progress());
         QCOMPARE(again.log.size(), first_.log.size());
         for (size_t i = 0; i < again.log.size(); ++i)
             QVERIFY2(again.log[i].loss == first_.log[i].loss,
@@ -208,8 +215,22 @@ private slots:
         o = tiny_options(scratch_ + "/run3", 6);
         o.steps = 3;
         o.tokenizer = (fs::path(scratch_) / "run1/tokenizer.model").string();
-        TrainResult other = train_model(o, null_progress());
+        TrainResult other = train_to_folder(o, null_progress());
         QVERIFY(other.log[0].loss != first_.log[0].loss);
+    }
+
+    // Without a sink the run stays in memory: no files anywhere, and the numbers of the folder run.
+    void inMemoryRunMatchesFolderRun() {
+        QVERIFY(!first_.log.empty());
+        TrainOptions o = tiny_options("", 5);
+        o.tokenizer = (fs::path(scratch_) / "run1/tokenizer.model").string();  // the tokenizer run1 trained
+        const auto before = std::distance(fs::directory_iterator(scratch_), fs::directory_iterator());
+        TrainResult mem = train_model(o, null_progress());
+        QCOMPARE(std::distance(fs::directory_iterator(scratch_), fs::directory_iterator()), before);
+        QCOMPARE(mem.log.size(), first_.log.size());
+        for (size_t i = 0; i < mem.log.size(); ++i) QCOMPARE(mem.log[i].loss, first_.log[i].loss);
+        QCOMPARE(mem.eval_loss, first_.eval_loss);
+        QCOMPARE(mem.weights.size(), first_.weights.size());
     }
 
     void savedModelReloadsToSameLogits() {
@@ -228,7 +249,7 @@ private slots:
         c10::NoGradGuard ng;
         Transformer mem(first_.config, first_.weights);
         at::Tensor a = mem.forward(t);
-        at::Tensor b = engine->impl().model->forward(t);
+        at::Tensor b = EngineAccess::model(*engine).forward(t);
         QCOMPARE(a.sizes().vec(), b.sizes().vec());
         const double diff = (a - b).abs().max().item<double>();
         QVERIFY2(diff < 1e-5, qPrintable(QString::number(diff)));
@@ -279,7 +300,7 @@ private slots:
         p.cancel();
         TrainOptions o = tiny_options(scratch_ + "/cancelled", 5);
         o.tokenizer = (fs::path(scratch_) / "run1/tokenizer.model").string();
-        QVERIFY_THROWS_EXCEPTION(Cancelled, train_model(o, p));
+        QVERIFY_THROWS_EXCEPTION(Cancelled, train_to_folder(o, p));
         QVERIFY(!fs::exists(fs::path(scratch_) / "cancelled/model.safetensors"));
     }
 };

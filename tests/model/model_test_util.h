@@ -2,6 +2,7 @@
 #pragma once
 // Shared helpers of the model tests: fixtures, goldens, the device under test.
 #include "achilles/engine.h"
+#include "model/engine_internal.h"
 #include "model/transformer.h"
 #include "test_paths.h"
 #include <nlohmann/json.hpp>

@@ -58,7 +58,7 @@ private slots:
         auto g = load_golden(name.toStdString());
         auto e = load_fixture(name.toStdString());
         c10::InferenceMode guard;
-        const Transformer& m = *e->impl().model;
+        const Transformer& m = EngineAccess::model(*e);
         at::Tensor ids = ids_tensor(g["ids"]);  // both sequences: batched cache
         int64_t T = ids.size(1);
         // longrope switches factors past original_max_position_embeddings (HF then recomputes
@@ -100,7 +100,7 @@ private slots:
         std::vector<int64_t> seq(prompt.begin(), prompt.end());
         c10::InferenceMode guard;
         for (const auto& s : r.steps) {
-            at::Tensor lg = e->impl().model->forward(at::tensor(seq, at::kLong).unsqueeze(0));
+            at::Tensor lg = EngineAccess::model(*e).forward(at::tensor(seq, at::kLong).unsqueeze(0));
             at::Tensor lp = at::log_softmax(lg[0][-1].to(at::kDouble), -1);
             QVERIFY(std::abs(lp[s.id].item<double>() - s.logprob) < 1e-5);
             QCOMPARE(s.id, int(lp.argmax().item<int64_t>()));

@@ -75,7 +75,7 @@ private slots:
         Hooks h;
         h.site = [&](int layer, Module m, at::Tensor& t) { got[{layer, int(m)}] = t.clone(); };
         at::Tensor ids = ids_tensor(g["ids"]);
-        at::Tensor logits = e->impl().model->forward(ids, &h);
+        at::Tensor logits = EngineAccess::model(*e).forward(ids, &h);
         const double lerr = rel_err(logits, golden_tensor(g["logits"]));
         qInfo("%s: logits max rel err %.2e (HF's own fp32 vs fp64: %.2e)", n.c_str(), lerr,
               g["float32_logits_rel_err"].get<double>());

@@ -75,7 +75,7 @@ private slots:
         auto e = load_fixture(n);
         c10::InferenceMode guard;
         at::Tensor ids = ids_tensor(g["ids"]);
-        at::Tensor logits = e->impl().model->forward(ids);  // batched [2, T]
+        at::Tensor logits = EngineAccess::model(*e).forward(ids);  // batched [2, T]
         QCOMPARE(logits.scalar_type(), at::kFloat);
         QCOMPARE(logits.dim(), 3);
         at::Tensor ref = golden_tensor(g["logits"]);
@@ -86,7 +86,7 @@ private slots:
         qInfo("%s: logits max rel err %.3g (compute %s)", qPrintable(name), err, e->info().dtype.c_str());
         QVERIFY2(err <= logit_tol(*e), qPrintable(QString("%1: logits rel err %2").arg(name).arg(err)));
         // Each sequence alone gives the same logits as in the batch.
-        at::Tensor one = e->impl().model->forward(ids.narrow(0, 1, 1));
+        at::Tensor one = EngineAccess::model(*e).forward(ids.narrow(0, 1, 1));
         QVERIFY(rel_err(one[0], logits[1]) <= 1e-5);
     }
 
@@ -135,7 +135,7 @@ private slots:
         h.site = [&](int layer, Module m, at::Tensor& t) { got[{layer, int(m)}] = t.clone(); };
         int residual_calls = 0;
         h.residual = [&](int, at::Tensor&) { ++residual_calls; };
-        e->impl().model->forward(ids_tensor(g["ids"]).narrow(0, 0, 1), &h);
+        EngineAccess::model(*e).forward(ids_tensor(g["ids"]).narrow(0, 0, 1), &h);
         QCOMPARE(residual_calls, e->info().layers);
         QCOMPARE(int(got.size()), e->info().layers * kNumModules);
         const ModelShape shape = e->info().shape;
@@ -220,7 +220,7 @@ private slots:
         recorder.embeddings = [&](at::Tensor&) { ++embeds; };
         MaskSpec mask{{Neuron{1, Module::act, 5}, {}}, {Neuron{1, Module::act, 9}, {2}}};
         Hooks both = compose(make_mask_hooks(mask), recorder);
-        e->impl().model->forward(ids_tensor(g["ids"]), &both);
+        EngineAccess::model(*e).forward(ids_tensor(g["ids"]), &both);
         QCOMPARE(embeds, 1);
         QVERIFY(rec.defined());
         QCOMPARE(rec.select(-1, 5).abs().max().item<double>(), 0.0);
@@ -389,11 +389,11 @@ private slots:
     void zero_copy_f32_cpu() {
         if (test_device() != "cpu") QSKIP("zero-copy views are a CPU property");
         auto e = load_fixture("mistral");
-        const auto& ck = e->impl().checkpoint;
+        const auto& ck = EngineAccess::checkpoint(*e);
         // The embedding tensor of the model is the mapped bytes themselves.
         c10::InferenceMode guard;
         at::Tensor ids = at::tensor(std::vector<int64_t>{5}, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
-        at::Tensor emb = e->impl().model->embed(ids);
+        at::Tensor emb = EngineAccess::model(*e).embed(ids);
         const auto& v = ck.tensors.at("model.embed_tokens.weight");
         const float* row = reinterpret_cast<const float*>(v.data) + 5 * v.shape[1];
         QCOMPARE(emb[0][0][0].item<float>(), row[0]);

@@ -121,7 +121,7 @@ class Model:
         c = self.cfg
         if self.mt == "gemma2":
             return c.get("sliding_window") if layer % 2 == 0 else None
-        if self.mt == "mistral":
+        if self.mt in ("mistral", "phi3"):  # phi3: transformers' Phi3Model masks with the window too
             return c.get("sliding_window")
         if self.mt in ("qwen2", "qwen3"):
             if c.get("use_sliding_window", False) and layer >= c.get("max_window_layers", 0):

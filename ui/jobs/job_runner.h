@@ -18,7 +18,7 @@
 // instead of queueing behind it. This is safe with libtorch because an Engine is immutable once
 // loaded (const methods, read-only weights, no mutable members) and each call builds its own state:
 // mask hooks are a per-call Hooks object passed to forward(), never a registry on the model; the
-// autograd guards (c10::InferenceMode, at::NoGradGuard) are thread-local; the search noise comes
+// autograd guards (c10::InferenceMode, c10::NoGradGuard) are thread-local; the search noise comes
 // from a counter-based generator keyed by (seed, k) and sampling from a per-call xoshiro, never from
 // libtorch's global generator, so results do not depend on what runs beside them. Nothing in the
 // GUI calls at::set_num_threads (process-wide; only achilles-cli bench/train do), so two lanes share

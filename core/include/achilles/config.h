@@ -44,8 +44,10 @@ struct ModelConfig {
     int sliding_window = 0;              // 0: off
     bool use_sliding_window = true;      // qwen2 flag
     int max_window_layers = 0;           // qwen2/qwen3: layers >= this use the window (when on)
-    // Per layer "sliding_attention" or "full_attention" (config's layer_types, else derived as
-    // transformers does: gemma2 even layers; qwen2/3 layers >= max_window_layers; mistral/phi3 all).
+    // Per layer "sliding_attention" or "full_attention" (config's layer_types, else derived by the
+    // family's sliding pattern as transformers does: gemma2 even layers; qwen2/3 layers >=
+    // max_window_layers; mistral/phi3 all). The forward uses it for each layer's window; an empty
+    // list (a config built in code) means the family's pattern.
     std::vector<std::string> layer_types;
     // special tokens from config.json (tokenizer files may override)
     std::vector<int> bos_token_ids, eos_token_ids;
@@ -59,7 +61,7 @@ struct ModelConfig {
 // (unknown model_type, missing or non-positive sizes, heads not dividing, ...).
 ModelConfig load_config(const std::string& path);
 ModelConfig parse_config(const std::string& json_text, const std::string& source_name);
-// The model_type values parse_config accepts.
-const std::vector<std::string>& supported_model_types();
+// The model_type values parse_config accepts (the registered families, core/src/model/family.h).
+std::vector<std::string> supported_model_types();
 
 }  // namespace achilles

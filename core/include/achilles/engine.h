@@ -90,6 +90,7 @@ public:
     std::vector<int> encode_for_ppl(std::string_view text, int max_tokens = 512) const;
 
     // exp(mean next-token cross-entropy) over ids exactly as given, with the mask applied.
+    // Cancellable inside the forward (throws Cancelled).
     PplResult perplexity(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const;
 
     // KV-cached decoding; on_token is called after each new token (streaming).
@@ -97,10 +98,9 @@ public:
                             const MaskSpec& mask, Progress& progress,
                             const std::function<void(const TokenStep&)>& on_token = {}) const;
 
-    struct Impl;                        // libtorch side; used by core/src/analysis
-    Impl& impl() const { return *impl_; }
-
 private:
+    struct Impl;                        // libtorch side (core/src/model/engine_internal.h)
+    friend struct EngineAccess;         // core's internal accessor, defined in the same header
     explicit Engine(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -74,10 +74,14 @@ struct SearchResult {
     double ppl_orig = 0;
     std::vector<RankedEntry> ranking;        // top-M, descending importance
     std::vector<CurvePoint> curve;           // stage 2
-    CriticalSet faithful;                    // the paper's linear stage 2
-    std::optional<CriticalSet> bisected;
+    // The stage-2 critical set of the run's strategy: the paper's linear scan, or with strategy
+    // bisect the bisected set (then equal to `bisected` but for its name). JSON key "faithful".
+    CriticalSet faithful;
+    std::optional<CriticalSet> bisected;     // strategy bisect only
     std::optional<CriticalSet> minimal;
-    int forwards_linear = 0;                 // perplexity evaluations spent, linear scan
+    // Perplexity evaluations stage 2 actually ran, with either strategy (cached prefix sets not
+    // counted twice; the clean pass included). JSON key "forwards_linear".
+    int forwards_linear = 0;
     int forwards_literal = 0;                // what the paper's literal loop would have spent
     std::vector<DatasetEval> evaluations;
     std::vector<Series> sweep;               // ours + baselines, plot-ready

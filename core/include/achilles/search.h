@@ -40,33 +40,3 @@ DatasetPpl dataset_perplexity(const Engine& engine, const std::vector<std::strin
                               const MaskSpec& mask, int max_tokens, Progress& progress);
 
 }  // namespace achilles
-
-namespace achilles {
-
-// ---- Benchmark (achilles-cli bench): measured ratios against targets, all in one run.
-struct BenchOptions {
-    int layers = 24;            // layers of the Qwen2.5-0.5B-shaped random model
-    int tokens = 115;           // sequence length of the forward benchmark
-    int samples = 8;            // K for the stage-1 overhead benchmark
-    bool quick = false;         // shrink everything (CI smoke run)
-    uint64_t seed = 1;
-    std::string model;          // model for the bisect-vs-linear row ("" : embedded default if present)
-    std::string scratch;        // folder for the temporary checkpoint ("" : the system temp folder)
-    std::string only;           // comma list of parts: forward, stage1, memory, load, bisect ("" : all)
-    std::string threads;        // comma list of thread counts for the forward rows ("" : 1 and all
-                                // cores); stage 1 runs at the last one. BLAS follows.
-    int rounds = 0;             // interleaved forward/GEMM rounds per thread count (0: 7, quick: 2)
-};
-struct BenchRow {
-    std::string name;
-    double value = 0;           // measured
-    std::string unit;
-    double target = 0;          // NaN-free: 0 with has_target=false when informative only
-    bool has_target = false;
-    bool higher_is_better = false;
-    bool pass = false;
-    std::string detail;
-};
-std::vector<BenchRow> run_bench(const BenchOptions& options, Progress& progress);
-
-}  // namespace achilles

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 // Training a small Llama-architecture model from scratch on the seeded procedural story corpus
-// (libtorch autograd, hand-written AdamW, reusing the core Transformer). Torch-free interface.
+// (libtorch autograd, hand-written AdamW, reusing the core Transformer). Torch-free interface of
+// the achilles_tools library (linked by achilles-cli, not by the GUI).
 #include "achilles/progress.h"
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +36,6 @@ struct TrainOptions {
     int eval_every = 0;               // held-out loss every n steps; 0: only at the end
     int eval_batches = 8;             // held-out batches (of `batch` sequences) per evaluation
     int save_every = 0;               // also write the model folder every n steps; 0: only at the end
-    bool write_files = true;          // false: train in memory only (tests)
 };
 
 struct TrainLogRow {
@@ -55,12 +55,14 @@ struct TrainReport {
     std::string out_dir;
 };
 
-// Validates the options; throws Error naming the option.
+// Validates the training hyperparameters; throws Error whose field is the TrainOptions member
+// (e.g. "kv_heads"). Front ends map members to their own option names.
 void validate(const TrainOptions& o);
 
 // corpus -> SentencePiece tokenizer -> training -> held-out eval -> HF model folder (config.json,
 // model.safetensors, tokenizer.model, tokenizer_config.json, generation_config.json) + loss.csv +
-// train_summary.json. Deterministic for a seed and thread count. Throws Error, or Cancelled.
+// train_summary.json. Deterministic for a seed and thread count. Throws Error (also when
+// out_dir is empty, field "out_dir"), or Cancelled.
 TrainReport run_training(const TrainOptions& o, Progress& progress);
 
 }  // namespace achilles

@@ -106,7 +106,7 @@ void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids, co
                 for (int n = 0; n <= sweep; ++n) {
                     const int nn = std::min(n, take);
                     std::vector<Neuron> sel(pool.begin(), pool.begin() + nn);
-                    const double ppl = n == 0 ? ppl_orig : eval_ppl(model, ids, mask_of(sel), progress).ppl;
+                    const double ppl = n == 0 ? ppl_orig : score_sequence(model, ids, mask_of(sel), progress).ppl;
                     vals[static_cast<size_t>(n)].push_back(std::log10(ppl));
                     progress.report("random", (r + double(n) / sweep) / runs,
                                     "run " + std::to_string(r + 1) + " n=" + std::to_string(n));

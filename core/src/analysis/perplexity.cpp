@@ -98,7 +98,7 @@ std::vector<std::string> load_dataset_texts(const std::string& path, int max_sam
 DatasetPpl dataset_perplexity(const Engine& engine, const std::vector<std::string>& texts, const MaskSpec& mask,
                               int max_tokens, Progress& progress) {
     if (max_tokens < 2) throw Error("dataset", "max_tokens", "must be at least 2");
-    const Transformer& model = *engine.impl().model;
+    const Transformer& model = EngineAccess::model(engine);
     double sum = 0;
     int64_t scored = 0;
     DatasetPpl r;
@@ -107,7 +107,7 @@ DatasetPpl dataset_perplexity(const Engine& engine, const std::vector<std::strin
         std::vector<int> ids = engine.encode_for_ppl(texts[i], max_tokens);
         if (static_cast<int>(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
         if (ids.size() < 2) continue;
-        auto ev = detail::eval_ppl(model, detail::ids_tensor(model, ids), mask, progress);
+        SequenceNll ev = score_sequence(model, ids_tensor(model, ids), mask, progress);
         for (double v : ev.nll) sum += v;
         scored += static_cast<int64_t>(ev.nll.size());
         r.samples += 1;

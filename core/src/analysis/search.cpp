@@ -4,6 +4,7 @@
 // forwards, channel modes, bisection, minimal sets and dataset evaluation.
 #include "analysis/search_internal.h"
 #include "achilles/error.h"
+#include "achilles/version.h"
 #include <c10/core/GradMode.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -54,40 +55,6 @@ at::Tensor noise_block(uint64_t seed, int64_t first, int64_t count, int64_t T, i
     for (int64_t k = 0; k < count; ++k)
         fill_normal(sample_key(seed, static_cast<uint64_t>(first + k)), d + k * T * H, T * H);
     return t;
-}
-
-at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids) {
-    std::vector<int64_t> v(ids.begin(), ids.end());
-    return at::tensor(v, at::TensorOptions().dtype(at::kLong)).view({1, static_cast<int64_t>(v.size())})
-        .to(model.device());
-}
-
-std::vector<double> nll_of_logits(const at::Tensor& logits, const at::Tensor& ids) {
-    // The model's own next-token NLL, so that search and Engine::perplexity agree to the bit.
-    at::Tensor nll = next_token_nll(logits, ids).to(at::kCPU, at::kDouble).contiguous();
-    const double* p = nll.data_ptr<double>();
-    return std::vector<double>(p, p + nll.numel());
-}
-
-PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress) {
-    progress.check();
-    c10::NoGradGuard ng;
-    Hooks hooks = make_mask_hooks(mask);
-    Hooks guard = hooks;
-    // Cancellation inside the forward: a cheap check at each site.
-    auto inner = hooks.site;
-    guard.site = [&progress, inner](int l, Module m, at::Tensor& out) {
-        progress.check();
-        if (inner) inner(l, m, out);
-    };
-    at::Tensor logits = model.forward(ids, &guard);
-    PplEval r;
-    r.nll = nll_of_logits(logits, ids);
-    double s = 0;
-    for (double v : r.nll) s += v;
-    r.mean_nll = r.nll.empty() ? 0.0 : s / static_cast<double>(r.nll.size());
-    r.ppl = std::exp(r.mean_nll);
-    return r;
 }
 
 namespace {
@@ -303,7 +270,7 @@ double PrefixEvaluator::ppl(int n, Progress& p) {
     auto it = ppl_by_unique.find(u);
     if (it != ppl_by_unique.end()) return it->second;
     std::vector<Neuron> ch(order.begin(), order.begin() + u);
-    double v = eval_ppl(model, ids, mask_of(ch), p).ppl;
+    double v = score_sequence(model, ids, mask_of(ch), p).ppl;
     ++evaluations;
     ppl_by_unique[u] = v;
     return v;
@@ -363,7 +330,7 @@ std::vector<RankedEntry> rank_entries(const Engine& engine, const std::vector<in
     validate(options);
     check_ids(engine, ids);
     Stage1Stats st;
-    auto r = stage1(*engine.impl().model, ids, options, progress, &st);
+    auto r = stage1(EngineAccess::model(engine), ids, options, progress, &st);
     if (total_entries) *total_entries = st.total_entries;
     return r;
 }
@@ -372,7 +339,7 @@ SearchResult run_search(const Engine& engine, const std::string& text, const std
                         const SearchOptions& o, Progress& progress, const SearchObserver& observer) {
     validate(o);
     check_ids(engine, ids);
-    const Transformer& model = *engine.impl().model;
+    const Transformer& model = EngineAccess::model(engine);
     const double t_start = now_s();
 
     SearchResult r;
@@ -383,11 +350,7 @@ SearchResult run_search(const Engine& engine, const std::string& text, const std
     r.options = o;
     r.layers = engine.info().layers;
     r.libtorch_version = libtorch_version();
-#ifdef ACHILLES_VERSION
-    r.app_version = ACHILLES_VERSION;
-#else
-    r.app_version = "0.1.0";
-#endif
+    r.app_version = app_version();
 
     // ---- Stage 1
     double t0 = now_s();
@@ -403,7 +366,7 @@ SearchResult run_search(const Engine& engine, const std::string& text, const std
     // ---- Stage 2
     t0 = now_s();
     at::Tensor idt = ids_tensor(model, ids);
-    r.ppl_orig = eval_ppl(model, idt, {}, progress).ppl;
+    r.ppl_orig = score_sequence(model, idt, {}, progress).ppl;
     PrefixEvaluator ev(model, idt, r.ranking);
     const int max_n = static_cast<int>(r.ranking.size());
     const double eps = o.epsilon;
@@ -495,13 +458,13 @@ SearchResult run_search(const Engine& engine, const std::string& text, const std
                 if (set.size() <= 1) break;
                 std::vector<Neuron> trial = set;
                 trial.erase(trial.begin() + i);
-                const double ppl = eval_ppl(model, idt, mask_of(trial), progress).ppl;
+                const double ppl = score_sequence(model, idt, mask_of(trial), progress).ppl;
                 ++evals;
                 progress.report("minimize", double(set.size() - static_cast<size_t>(i)) / double(base.neurons.size()),
                                 "trying without " + to_string(set[static_cast<size_t>(i)]));
                 if (dlog(ppl, r.ppl_orig) >= eps) { set = std::move(trial); cur_ppl = ppl; }
             }
-            cur_ppl = eval_ppl(model, idt, mask_of(set), progress).ppl;  // verification
+            cur_ppl = score_sequence(model, idt, mask_of(set), progress).ppl;  // verification
             ++evals;
         }
         r.minimal = make_set("minimal", 0, set, cur_ppl, r.ppl_orig, eps, evals);
@@ -521,7 +484,6 @@ SearchResult run_search(const Engine& engine, const std::string& text, const std
         auto texts = load_dataset_texts(o.eval_dataset, o.eval_max_samples);
         DatasetPpl orig = dataset_perplexity(engine, texts, {}, o.max_tokens, progress);
         std::vector<const CriticalSet*> sets{&r.faithful};
-        if (r.bisected && o.strategy != SearchStrategy::bisect) sets.push_back(&*r.bisected);
         if (r.minimal) sets.push_back(&*r.minimal);
         for (const CriticalSet* c : sets) {
             DatasetPpl m = dataset_perplexity(engine, texts, mask_of(c->neurons), o.max_tokens, progress);

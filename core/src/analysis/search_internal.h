@@ -4,6 +4,7 @@
 // bench.cpp. They work on a Transformer directly so the benchmark can use in-memory models.
 #include "achilles/progress.h"
 #include "achilles/search.h"
+#include "model/engine_internal.h"
 #include "model/transformer.h"
 #include <ATen/ATen.h>
 #include <cstdint>
@@ -27,15 +28,8 @@ void fill_normal(uint64_t key, double* out, int64_t count);
 // float64 CPU tensor [count_samples, T, H] for samples first..first+count-1.
 at::Tensor noise_block(uint64_t seed, int64_t first, int64_t count, int64_t T, int64_t H);
 
-// ids as a [1,T] int64 tensor on the model's device.
-at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids);
-
-// Sum of next-token NLL over positions 1..T-1 of logits [1,T,V] for ids [1,T] (float64 on host).
-std::vector<double> nll_of_logits(const at::Tensor& logits, const at::Tensor& ids);
-
-// Perplexity with a mask on ids exactly as given (>= 2 tokens). Calls progress.check().
-struct PplEval { double ppl = 0; double mean_nll = 0; std::vector<double> nll; };
-PplEval eval_ppl(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress);
+// Perplexities come from score_sequence (model/transformer.h), the one implementation that
+// Engine::perplexity and dataset_perplexity use too.
 
 // Stage 1: importance of every entry, top-M ranking. total_entries receives N.
 struct Stage1Stats {

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// config.json with the defaults of transformers' per-architecture config classes
-// (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, GemmaConfig, Gemma2Config, Phi3Config).
+// config.json with the defaults of transformers' per-architecture config classes, which live in
+// the family descriptors (core/src/model/families/).
 // Sizes that define the network (vocab, hidden, intermediate, layers, heads) must be stated:
 // silently assuming a 7B default shape would only fail later with a confusing shape error.
 #include "achilles/config.h"
 #include "achilles/fileio.h"
 #include "achilles/error.h"
+#include "model/family.h"
 #include "util/json_util.h"
 
 #include <cmath>
@@ -17,46 +18,6 @@
 namespace achilles {
 
 namespace {
-
-struct Defaults {
-    std::optional<int> kv_heads;      // nullopt: num_attention_heads
-    std::optional<int> head_dim;      // nullopt: hidden / heads
-    double rms_norm_eps = 1e-6;
-    int64_t max_position_embeddings = 2048;
-    bool tie = false;
-    bool attention_bias = false;      // value when the field is absent
-    bool attention_bias_fixed = false;  // qwen2: q/k/v bias always on, no field
-    std::string act = "silu";
-    std::vector<int> bos, eos;
-    int pad = -1;
-    int sliding_window = 0;           // 0: none
-    bool use_sliding_window = true;
-    int max_window_layers = 0;
-};
-
-Defaults defaults_for(const std::string& t) {
-    Defaults d;
-    if (t == "llama") {
-        d.bos = {1}; d.eos = {2};
-    } else if (t == "mistral") {
-        d.kv_heads = 8; d.max_position_embeddings = 4096 * 32; d.bos = {1}; d.eos = {2}; d.sliding_window = 4096;
-    } else if (t == "qwen2") {
-        d.kv_heads = 32; d.max_position_embeddings = 32768; d.attention_bias = true; d.attention_bias_fixed = true;
-        d.sliding_window = 4096; d.use_sliding_window = false; d.max_window_layers = 28;
-    } else if (t == "qwen3") {
-        d.kv_heads = 32; d.head_dim = 128; d.max_position_embeddings = 32768;
-        d.sliding_window = 4096; d.use_sliding_window = false; d.max_window_layers = 28;
-    } else if (t == "gemma") {
-        d.kv_heads = 16; d.head_dim = 256; d.max_position_embeddings = 8192; d.tie = true;
-        d.act = "gelu_pytorch_tanh"; d.pad = 0; d.eos = {1}; d.bos = {2};
-    } else if (t == "gemma2") {
-        d.kv_heads = 4; d.head_dim = 256; d.max_position_embeddings = 8192; d.tie = true;
-        d.act = "gelu_pytorch_tanh"; d.pad = 0; d.eos = {1}; d.bos = {2}; d.sliding_window = 4096;
-    } else if (t == "phi3") {
-        d.rms_norm_eps = 1e-5; d.max_position_embeddings = 4096; d.bos = {1}; d.eos = {32000}; d.pad = 32000;
-    }
-    return d;
-}
 
 class Reader {
 public:
@@ -233,8 +194,9 @@ void parse_rope_scaling(const Reader& r, ModelConfig& c) {
 
 }  // namespace
 
-const std::vector<std::string>& supported_model_types() {
-    static const std::vector<std::string> k = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"};
+std::vector<std::string> supported_model_types() {
+    std::vector<std::string> k;
+    for (const FamilyDescriptor* f : families()) k.push_back(f->model_type);
     return k;
 }
 
@@ -250,11 +212,11 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
     std::string list;
     for (const auto& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
     if (!mt) throw Error(src, "model_type", "is missing (supported: " + list + ")");
-    bool known = false;
-    for (const auto& t : supported_model_types()) known |= (t == *mt);
-    if (!known) throw Error(src, "model_type", "unsupported model_type '" + *mt + "' (supported: " + list + ")");
+    const FamilyDescriptor* family = find_family(*mt);
+    if (!family) throw Error(src, "model_type", "unsupported model_type '" + *mt + "' (supported: " + list + ")");
     c.model_type = *mt;
-    const Defaults d = defaults_for(c.model_type);
+    const FamilyDescriptor& fam = *family;
+    const FamilyDefaults& d = fam.defaults;
 
     if (r.present("architectures")) {
         const json& a = j.at("architectures");
@@ -309,8 +271,8 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
     c.partial_rotary_factor = r.opt_double("partial_rotary_factor").value_or(1.0);
     if (!(c.partial_rotary_factor > 0 && c.partial_rotary_factor <= 1.0))
         throw Error(src, "partial_rotary_factor", "must be in (0, 1]");
-    if (c.model_type != "phi3" && c.partial_rotary_factor != 1.0)
-        throw Error(src, "partial_rotary_factor", "is only supported for phi3");
+    if (!fam.partial_rotary && c.partial_rotary_factor != 1.0)
+        throw Error(src, "partial_rotary_factor", "is not supported for model_type " + c.model_type);
     if (int(c.head_dim * c.partial_rotary_factor) % 2 != 0)
         throw Error(src, "partial_rotary_factor", "head_dim x partial_rotary_factor must be even");
 
@@ -319,28 +281,20 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
 
     c.tie_word_embeddings = r.opt_bool("tie_word_embeddings").value_or(d.tie);
 
-    if (d.attention_bias_fixed) {
+    if (fam.attention_bias_fixed) {
         c.attention_bias = true;  // Qwen2Attention: q/k/v always have a bias, o has none
-    } else if (c.model_type == "llama" || c.model_type == "qwen3" || c.model_type == "gemma" || c.model_type == "gemma2") {
+    } else if (fam.reads_attention_bias) {
         c.attention_bias = r.opt_bool("attention_bias").value_or(false);
     }
-    if (c.model_type == "llama") c.mlp_bias = r.opt_bool("mlp_bias").value_or(false);
+    if (fam.reads_mlp_bias) c.mlp_bias = r.opt_bool("mlp_bias").value_or(false);
 
-    // Activation: gemma uses hidden_activation, falling back to gelu_pytorch_tanh and ignoring the
-    // legacy hidden_act "gelu" of the Gemma 1 configs (transformers 4.38-4.47 behaviour, the
-    // activation the models were trained with; later transformers read hidden_act again, which
-    // upstream reports as a regression). gemma2 reads hidden_activation.
-    if (c.model_type == "gemma") {
-        auto ha = r.opt_string("hidden_activation");
-        c.hidden_act = ha ? normalize_act(*ha, src, "hidden_activation") : "gelu_pytorch_tanh";
-    } else if (c.model_type == "gemma2") {
-        if (auto ha = r.opt_string("hidden_activation")) c.hidden_act = normalize_act(*ha, src, "hidden_activation");
-        else if (auto h2 = r.opt_string("hidden_act")) c.hidden_act = normalize_act(*h2, src, "hidden_act");
-        else c.hidden_act = d.act;
-    } else {
-        auto ha = r.opt_string("hidden_act");
-        c.hidden_act = ha ? normalize_act(*ha, src, "hidden_act") : d.act;
-    }
+    // Activation: the family's keys in order (gemma: hidden_activation only, see families/gemma.cpp).
+    c.hidden_act = d.act;
+    for (const std::string& key : fam.activation_keys)
+        if (auto ha = r.opt_string(key.c_str())) {
+            c.hidden_act = normalize_act(*ha, src, key.c_str());
+            break;
+        }
 
     // Sliding window.
     auto sw = [&](int fallback) -> int {
@@ -350,30 +304,30 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
         if (*v < 0 || *v > std::numeric_limits<int>::max()) throw Error(src, "sliding_window", "must be non-negative");
         return static_cast<int>(*v);
     };
-    if (c.model_type == "qwen2" || c.model_type == "qwen3") {
+    if (fam.sliding == SlidingPattern::from_max_window_layers) {
         c.use_sliding_window = r.opt_bool("use_sliding_window").value_or(false);
         c.max_window_layers = static_cast<int>(r.opt_int("max_window_layers").value_or(d.max_window_layers));
         int w = sw(d.sliding_window);
         c.sliding_window = c.use_sliding_window ? w : 0;
-    } else if (c.model_type == "llama" || c.model_type == "gemma") {
+    } else if (fam.sliding == SlidingPattern::none) {
         c.sliding_window = 0;
     } else {
         c.sliding_window = sw(d.sliding_window);
     }
 
-    if (c.model_type == "gemma2") {
-        c.query_pre_attn_scalar = r.opt_double("query_pre_attn_scalar").value_or(256.0);
+    if (fam.soft_capping) {
+        c.query_pre_attn_scalar = r.opt_double("query_pre_attn_scalar").value_or(d.query_pre_attn_scalar);
         if (!(c.query_pre_attn_scalar > 0)) throw Error(src, "query_pre_attn_scalar", "must be positive");
         // null turns soft-capping off; absent means the class default.
-        c.attn_logit_softcapping = r.has("attn_logit_softcapping") ? r.opt_double("attn_logit_softcapping").value_or(0.0) : 50.0;
-        c.final_logit_softcapping = r.has("final_logit_softcapping") ? r.opt_double("final_logit_softcapping").value_or(0.0) : 30.0;
+        c.attn_logit_softcapping = r.has("attn_logit_softcapping") ? r.opt_double("attn_logit_softcapping").value_or(0.0) : d.attn_logit_softcapping;
+        c.final_logit_softcapping = r.has("final_logit_softcapping") ? r.opt_double("final_logit_softcapping").value_or(0.0) : d.final_logit_softcapping;
         if (c.attn_logit_softcapping < 0) throw Error(src, "attn_logit_softcapping", "must be non-negative");
         if (c.final_logit_softcapping < 0) throw Error(src, "final_logit_softcapping", "must be non-negative");
     }
 
     parse_rope_scaling(r, c);
-    if (c.model_type == "phi3" && !c.rope_scaling.type.empty() && c.rope_scaling.type != "longrope")
-        throw Error(src, "rope_scaling.rope_type", "phi3 supports only longrope (su), got '" + c.rope_scaling.type + "'");
+    if (fam.longrope_only && !c.rope_scaling.type.empty() && c.rope_scaling.type != "longrope")
+        throw Error(src, "rope_scaling.rope_type", c.model_type + " supports only longrope (su), got '" + c.rope_scaling.type + "'");
 
     c.bos_token_ids = r.token_ids("bos_token_id", d.bos);
     c.eos_token_ids = r.token_ids("eos_token_id", d.eos);
@@ -392,15 +346,8 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
             c.layer_types.push_back(x.get<std::string>());
         }
     } else {
-        for (int i = 0; i < c.num_hidden_layers; ++i) {
-            bool sliding = false;
-            if (c.sliding_window > 0) {
-                if (c.model_type == "gemma2") sliding = (i % 2) == 0;
-                else if (c.model_type == "qwen2" || c.model_type == "qwen3") sliding = i >= c.max_window_layers;
-                else sliding = true;
-            }
-            c.layer_types.push_back(sliding ? "sliding_attention" : "full_attention");
-        }
+        for (int i = 0; i < c.num_hidden_layers; ++i)
+            c.layer_types.push_back(pattern_slides(fam, c, i) ? "sliding_attention" : "full_attention");
     }
 
     if (auto dt = r.opt_string("torch_dtype")) c.torch_dtype = *dt;

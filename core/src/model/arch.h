@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// Internal to core/src/model: the architecture table and the resolved weights of a model.
+// Internal to core/src/model: the tensor table of a family and the resolved weights of a model.
 #include "achilles/config.h"
+#include "model/family.h"
 #include <ATen/ATen.h>
 #include <functional>
 #include <map>
@@ -9,27 +10,6 @@
 #include <vector>
 
 namespace achilles {
-
-// Per-family behaviour, one row per supported model_type (see arch_table.cpp).
-struct ArchTraits {
-    const char* model_type;
-    bool fused_qkv;          // phi3: self_attn.qkv_proj
-    bool fused_gate_up;      // phi3: mlp.gate_up_proj
-    bool qkv_bias_always;    // qwen2: q/k/v bias regardless of attention_bias
-    bool o_bias_with_attn;   // attention_bias also adds o_proj.bias (llama, qwen3, gemma)
-    bool attn_bias_flag;     // attention_bias honoured
-    bool mlp_bias_flag;      // mlp_bias honoured (llama)
-    bool qk_norm;            // qwen3: q_norm / k_norm over head_dim
-    bool sandwich_norms;     // gemma2: pre/post feed-forward norms, post-attn norm on attn output
-    bool norm_plus_one;      // gemma: RMSNorm * (1 + w), computed in float32
-    bool embed_scale;        // gemma: embeddings * sqrt(hidden)
-    bool gelu_tanh;          // gemma: GELU-tanh regardless of hidden_act
-    bool alt_sliding;        // gemma2: sliding window on even layers
-    bool sliding_flagged;    // qwen2/qwen3: sliding only when use_sliding_window
-};
-
-// Throws Error naming config.json and model_type when the family is not supported.
-const ArchTraits& arch_traits(const ModelConfig& config);
 
 struct LayerWeights {
     at::Tensor input_norm, post_attn_norm, pre_ff_norm, post_ff_norm;
@@ -53,8 +33,15 @@ struct TensorSlot {
     int layer;
 };
 
-// The single table of tensor names: every tensor the config requires, with its shape.
-std::vector<TensorSlot> arch_tensor_slots(const ModelConfig& config, ModelWeights& w);
+// The single table of tensor names: every tensor the family and config call for, with its shape
+// (names from the family descriptor). `has` tells whether the checkpoint holds a tensor: it
+// decides the Presence::if_present parts; without it those parts are left out.
+std::vector<TensorSlot> arch_tensor_slots(const ModelConfig& config, ModelWeights& w,
+                                          const std::function<bool(const std::string&)>& has = {});
+
+// HF names of the embedding and lm_head weights of a config's family.
+std::string embed_name(const ModelConfig& config);
+std::string lm_head_name(const ModelConfig& config);
 
 // Weight conversion: the compute dtype for a device/option/checkpoint dtype.
 at::ScalarType compute_dtype(const std::string& option, const at::Device& device, at::ScalarType checkpoint);
@@ -77,6 +64,6 @@ void load_weights(const Checkpoint& ckpt, at::ScalarType dtype, const std::vecto
 // Binds in-memory tensors (used as given, no copy) to the table; same validation.
 void bind_weights(const ModelConfig& config, const std::map<std::string, at::Tensor>& tensors, ModelWeights& w,
                   std::vector<std::string>& warnings);
-// Checkpoint dtype of the embeddings (the dtype "auto" keeps on CUDA).
+// Checkpoint dtype of the embeddings (the dtype "auto" keeps on CUDA; float32 when unknown).
 at::ScalarType checkpoint_dtype(const Checkpoint& ckpt);
 }  // namespace achilles

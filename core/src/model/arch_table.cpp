@@ -1,90 +1,74 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The architecture table: which tensors each supported family has, named as in HF checkpoints.
+// The tensor table: which tensors a model has, named by its family descriptor, shaped by its config.
 #include "model/arch.h"
 #include "achilles/error.h"
 
 namespace achilles {
 
-namespace {
-// clang-format off
-//                         type       fqkv   fgu    qkvB   oB     attB   mlpB   qkN    sand   +1     escl   gelu   altSW  flagSW
-constexpr ArchTraits kArch[] = {
-    {"llama",   false, false, false, true,  true,  true,  false, false, false, false, false, false, false},
-    {"mistral", false, false, false, false, false, false, false, false, false, false, false, false, false},
-    {"qwen2",   false, false, true,  false, false, false, false, false, false, false, false, false, true },
-    {"qwen3",   false, false, false, true,  true,  false, true,  false, false, false, false, false, true },
-    {"gemma",   false, false, false, true,  true,  false, false, false, true,  true,  true,  false, false},
-    {"gemma2",  false, false, false, true,  true,  false, false, true,  true,  true,  true,  true,  false},
-    {"phi3",    true,  true,  false, false, false, false, false, false, false, false, false, false, false},
-};
-// clang-format on
-}  // namespace
-
-const ArchTraits& arch_traits(const ModelConfig& config) {
-    for (const auto& a : kArch)
-        if (config.model_type == a.model_type) return a;
-    std::string known;
-    for (const auto& a : kArch) known += std::string(known.empty() ? "" : ", ") + a.model_type;
-    throw Error(config.source_path.empty() ? std::string("config.json") : config.source_path, "model_type",
-                "unsupported model_type '" + config.model_type + "' (supported: " + known + ")");
-}
-
-std::vector<TensorSlot> arch_tensor_slots(const ModelConfig& c, ModelWeights& w) {
-    const ArchTraits& a = arch_traits(c);
+std::vector<TensorSlot> arch_tensor_slots(const ModelConfig& c, ModelWeights& w,
+                                          const std::function<bool(const std::string&)>& has) {
+    const FamilyDescriptor& f = family_of(c);
+    const FamilyTensorNames& nm = f.names;
     const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, D = c.head_dim;
     const int64_t NQ = int64_t(c.num_attention_heads) * D, NKV = int64_t(c.num_key_value_heads) * D;
     std::vector<TensorSlot> t;
     w.layers.assign(size_t(c.num_hidden_layers), LayerWeights{});
-    t.push_back({"model.embed_tokens.weight", {V, H}, &w.embed, -1});
+    t.push_back({std::string(nm.embed) + ".weight", {V, H}, &w.embed, -1});
     for (int i = 0; i < c.num_hidden_layers; ++i) {
         LayerWeights& L = w.layers[size_t(i)];
-        const std::string p = "model.layers." + std::to_string(i) + ".";
-        auto add = [&](const std::string& n, std::vector<int64_t> s, at::Tensor* slot) {
-            t.push_back({p + n, std::move(s), slot, i});
+        const std::string p = nm.layer_prefix + std::to_string(i) + ".";
+        auto add = [&](const char* n, const char* suffix, std::vector<int64_t> s, at::Tensor* slot) {
+            t.push_back({p + n + suffix, std::move(s), slot, i});
         };
-        add("input_layernorm.weight", {H}, &L.input_norm);
-        const bool qkv_bias = a.qkv_bias_always || (a.attn_bias_flag && c.attention_bias);
-        const bool o_bias = a.o_bias_with_attn && a.attn_bias_flag && c.attention_bias;
-        if (a.fused_qkv) {
-            add("self_attn.qkv_proj.weight", {NQ + 2 * NKV, H}, &L.qkv_w);
+        // Whether an optional part is there: by the config flag, or by the checkpoint's tensors.
+        auto wanted = [&](Presence pr, bool flag, const char* probe, const char* suffix) {
+            if (pr == Presence::if_present) return bool(has) && has(p + probe + suffix);
+            return required_by(pr, flag);
+        };
+        add(nm.input_norm, ".weight", {H}, &L.input_norm);
+        if (f.fused_qkv) {
+            add(nm.qkv, ".weight", {NQ + 2 * NKV, H}, &L.qkv_w);
         } else {
-            add("self_attn.q_proj.weight", {NQ, H}, &L.q_w);
-            add("self_attn.k_proj.weight", {NKV, H}, &L.k_w);
-            add("self_attn.v_proj.weight", {NKV, H}, &L.v_w);
-            if (qkv_bias) {
-                add("self_attn.q_proj.bias", {NQ}, &L.q_b);
-                add("self_attn.k_proj.bias", {NKV}, &L.k_b);
-                add("self_attn.v_proj.bias", {NKV}, &L.v_b);
+            add(nm.q, ".weight", {NQ, H}, &L.q_w);
+            add(nm.k, ".weight", {NKV, H}, &L.k_w);
+            add(nm.v, ".weight", {NKV, H}, &L.v_w);
+            if (wanted(f.qkv_bias, c.attention_bias, nm.q, ".bias")) {
+                add(nm.q, ".bias", {NQ}, &L.q_b);
+                add(nm.k, ".bias", {NKV}, &L.k_b);
+                add(nm.v, ".bias", {NKV}, &L.v_b);
             }
         }
-        add("self_attn.o_proj.weight", {H, NQ}, &L.o_w);
-        if (o_bias) add("self_attn.o_proj.bias", {H}, &L.o_b);
-        if (a.qk_norm) {
-            add("self_attn.q_norm.weight", {D}, &L.q_norm);
-            add("self_attn.k_norm.weight", {D}, &L.k_norm);
+        add(nm.o, ".weight", {H, NQ}, &L.o_w);
+        if (wanted(f.o_bias, c.attention_bias, nm.o, ".bias")) add(nm.o, ".bias", {H}, &L.o_b);
+        if (wanted(f.qk_norm, false, nm.q_norm, ".weight")) {
+            add(nm.q_norm, ".weight", {D}, &L.q_norm);
+            add(nm.k_norm, ".weight", {D}, &L.k_norm);
         }
-        add("post_attention_layernorm.weight", {H}, &L.post_attn_norm);
-        if (a.sandwich_norms) {
-            add("pre_feedforward_layernorm.weight", {H}, &L.pre_ff_norm);
-            add("post_feedforward_layernorm.weight", {H}, &L.post_ff_norm);
+        add(nm.post_attn_norm, ".weight", {H}, &L.post_attn_norm);
+        if (wanted(f.sandwich_norms, false, nm.pre_ff_norm, ".weight")) {
+            add(nm.pre_ff_norm, ".weight", {H}, &L.pre_ff_norm);
+            add(nm.post_ff_norm, ".weight", {H}, &L.post_ff_norm);
         }
-        const bool mlp_bias = a.mlp_bias_flag && c.mlp_bias;
-        if (a.fused_gate_up) {
-            add("mlp.gate_up_proj.weight", {2 * I, H}, &L.gate_up_w);
+        const bool mlp_bias = wanted(f.mlp_bias, c.mlp_bias, nm.down, ".bias");
+        if (f.fused_gate_up) {
+            add(nm.gate_up, ".weight", {2 * I, H}, &L.gate_up_w);
         } else {
-            add("mlp.gate_proj.weight", {I, H}, &L.gate_w);
-            add("mlp.up_proj.weight", {I, H}, &L.up_w);
+            add(nm.gate, ".weight", {I, H}, &L.gate_w);
+            add(nm.up, ".weight", {I, H}, &L.up_w);
             if (mlp_bias) {
-                add("mlp.gate_proj.bias", {I}, &L.gate_b);
-                add("mlp.up_proj.bias", {I}, &L.up_b);
+                add(nm.gate, ".bias", {I}, &L.gate_b);
+                add(nm.up, ".bias", {I}, &L.up_b);
             }
         }
-        add("mlp.down_proj.weight", {H, I}, &L.down_w);
-        if (mlp_bias) add("mlp.down_proj.bias", {H}, &L.down_b);
+        add(nm.down, ".weight", {H, I}, &L.down_w);
+        if (mlp_bias) add(nm.down, ".bias", {H}, &L.down_b);
     }
-    t.push_back({"model.norm.weight", {H}, &w.final_norm, -2});
-    if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {V, H}, &w.lm_head, -2});
+    t.push_back({std::string(nm.final_norm) + ".weight", {H}, &w.final_norm, -2});
+    if (!c.tie_word_embeddings) t.push_back({std::string(nm.lm_head) + ".weight", {V, H}, &w.lm_head, -2});
     return t;
 }
+
+std::string lm_head_name(const ModelConfig& c) { return std::string(family_of(c).names.lm_head) + ".weight"; }
+std::string embed_name(const ModelConfig& c) { return std::string(family_of(c).names.embed) + ".weight"; }
 
 }  // namespace achilles

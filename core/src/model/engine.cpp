@@ -4,11 +4,11 @@
 #include "achilles/checkpoint.h"
 #include "achilles/error.h"
 #include "model/arch.h"
+#include "model/engine_internal.h"
 #include "model/transformer.h"
 #include "util/json_util.h"
 #include <torch/version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
-#include <c10/core/InferenceMode.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -100,13 +100,9 @@ Engine::~Engine() = default;
 const ModelInfo& Engine::info() const { return impl_->info; }
 const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer.get(); }
 
-namespace {
-std::unique_ptr<Engine::Impl> load_impl(const LoadOptions& opt, Progress& progress);
-}
-
 std::unique_ptr<Engine> Engine::load(const LoadOptions& opt, Progress& progress) {
     try {
-        return std::unique_ptr<Engine>(new Engine(load_impl(opt, progress)));
+        return std::unique_ptr<Engine>(new Engine(EngineAccess::load(opt, progress)));
     } catch (const c10::Error& e) {  // e.g. out of device memory: a clear error, not a crash
         std::string msg = e.what_without_backtrace();
         msg = msg.substr(0, msg.find('\n'));
@@ -114,8 +110,7 @@ std::unique_ptr<Engine> Engine::load(const LoadOptions& opt, Progress& progress)
     }
 }
 
-namespace {
-std::unique_ptr<Engine::Impl> load_impl(const LoadOptions& opt, Progress& progress) {
+std::unique_ptr<Engine::Impl> EngineAccess::load(const LoadOptions& opt, Progress& progress) {
     auto impl = std::make_unique<Engine::Impl>();
     const std::string dir = (opt.path == "default") ? default_model_dir() : opt.path;
     if (dir.empty()) throw Error("options", "model", "no model folder given");
@@ -165,7 +160,6 @@ std::unique_ptr<Engine::Impl> load_impl(const LoadOptions& opt, Progress& progre
     progress.report("load", 1.0, "loaded " + c.model_type + " on " + info.device);
     return impl;
 }
-}  // namespace
 
 std::vector<int> Engine::encode_for_ppl(std::string_view text, int max_tokens) const {
     if (!impl_->tokenizer)
@@ -191,20 +185,12 @@ PplResult Engine::perplexity(const std::vector<int>& ids, const MaskSpec& mask, 
         if (id < 0 || id >= V)
             throw Error("perplexity", "ids", "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                                                  std::to_string(V) + ")");
-    progress.check();
-    c10::InferenceMode guard;
-    Hooks hooks = make_mask_hooks(mask);
-    std::vector<int64_t> v(ids.begin(), ids.end());
-    at::Tensor t = at::tensor(v, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
-    at::Tensor logits = impl_->model->forward(t, hooks.empty() ? nullptr : &hooks);
-    at::Tensor nll = next_token_nll(logits, t).to(at::kCPU, at::kDouble).contiguous();
-    progress.check();
+    const Transformer& model = *impl_->model;
+    SequenceNll s = score_sequence(model, ids_tensor(model, ids), mask, progress);
     PplResult r;
     r.tokens = int(ids.size());
-    r.nll.assign(nll.data_ptr<double>(), nll.data_ptr<double>() + nll.numel());
-    double s = 0;
-    for (double x : r.nll) s += x;
-    r.ppl = std::exp(s / double(r.nll.size()));
+    r.nll = std::move(s.nll);
+    r.ppl = s.ppl;
     return r;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The decoder forward with HF transformers semantics for llama, mistral, qwen2, qwen3, gemma,
-// gemma2 and phi3, with named hook sites, KV cache and layer-wise multi-device placement.
+// The decoder forward with HF transformers semantics for the registered families (model/family.h),
+// split into attention, MLP and norm blocks with named hook sites, KV cache and layer-wise
+// multi-device placement. Optional parts (biases, q/k norms, sandwich norms, fused projections)
+// follow the tensors the weight table loaded.
 #include "model/transformer.h"
 #include "achilles/error.h"
 #include "model/arch.h"
@@ -17,7 +19,7 @@ namespace achilles {
 
 struct Transformer::Impl {
     ModelConfig cfg;
-    const ArchTraits* arch = nullptr;
+    const FamilyDescriptor* family = nullptr;
     ModelWeights w;
     at::ScalarType dtype = at::kFloat;
     std::vector<std::string> warnings;
@@ -25,6 +27,7 @@ struct Transformer::Impl {
     int64_t H = 0, NH = 0, NKV = 0, D = 0, I = 0, V = 0, rot = 0;
     double scale = 1.0;
     double eps = 1e-6;
+    std::vector<int> windows;  // attention window per layer (0: full causal), the one sliding rule
     // RoPE
     std::vector<double> inv_short, inv_long;  // inv_long used by longrope beyond orig_max
     double attn_factor = 1.0;
@@ -36,7 +39,20 @@ struct Transformer::Impl {
     std::vector<double> inv_freq_for(int64_t seq_len) const;
     at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const;
     at::Tensor activation(const at::Tensor& x) const;
-    int sliding_for(int layer) const;
+
+    // ---- the forward, block by block; each block calls the hook sites it owns, in forward order
+    struct Pass;  // one forward's tables, hooks and cache
+    // input_layernorm output -> o_proj output. Sites q_proj, k_proj, v_proj (before RoPE), o_proj.
+    at::Tensor attention(Pass& pass, int layer, const at::Tensor& x) const;
+    // Adds the attention output to the residual h and returns the MLP input.
+    // Site post_attention_layernorm.
+    at::Tensor attention_residual(Pass& pass, int layer, at::Tensor& h, const at::Tensor& o) const;
+    // MLP input -> down_proj output. Sites gate_proj, up_proj, act, down_proj.
+    at::Tensor mlp(Pass& pass, int layer, const at::Tensor& x) const;
+    // Adds the MLP output to the residual h (gemma2: after post_feedforward_layernorm).
+    void mlp_residual(int layer, at::Tensor& h, const at::Tensor& d) const;
+    // Final norm, lm_head and final soft-capping: float32 logits.
+    at::Tensor head(at::Tensor h) const;
 };
 
 namespace {
@@ -67,7 +83,7 @@ at::Tensor lin(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
 }  // namespace
 
 void Transformer::Impl::init_common() {
-    arch = &arch_traits(cfg);
+    family = &family_of(cfg);
     H = cfg.hidden_size;
     NH = cfg.num_attention_heads;
     NKV = cfg.num_key_value_heads;
@@ -80,21 +96,21 @@ void Transformer::Impl::init_common() {
         throw Error(src, "hidden_size", "model sizes must be positive");
     if (NH % NKV != 0)
         throw Error(src, "num_key_value_heads", "num_attention_heads must be a multiple of num_key_value_heads");
-    if (arch->alt_sliding || cfg.model_type == "gemma2")
-        scale = 1.0 / std::sqrt(cfg.query_pre_attn_scalar > 0 ? cfg.query_pre_attn_scalar : double(D));
-    else
-        scale = 1.0 / std::sqrt(double(D));
-    if (arch->gelu_tanh) {
-        act = Act::gelu_tanh;
-    } else if (cfg.hidden_act == "silu" || cfg.hidden_act == "swish" || cfg.hidden_act.empty()) {
+    // query_pre_attn_scalar is set only by the soft-capping families (gemma2); 0 means head_dim.
+    scale = 1.0 / std::sqrt(cfg.query_pre_attn_scalar > 0 ? cfg.query_pre_attn_scalar : double(D));
+    const std::string& an = family->forced_activation.empty() ? cfg.hidden_act : family->forced_activation;
+    if (an == "silu" || an == "swish" || an.empty()) {
         act = Act::silu;
-    } else if (cfg.hidden_act == "gelu_pytorch_tanh" || cfg.hidden_act == "gelu_new" || cfg.hidden_act == "gelu_fast") {
+    } else if (an == "gelu_pytorch_tanh" || an == "gelu_new" || an == "gelu_fast") {
         act = Act::gelu_tanh;
-    } else if (cfg.hidden_act == "gelu") {
+    } else if (an == "gelu") {
         act = Act::gelu;
     } else {
-        throw Error(src, "hidden_act", "unsupported activation '" + cfg.hidden_act + "'");
+        throw Error(src, "hidden_act", "unsupported activation '" + an + "'");
     }
+    if (!cfg.layer_types.empty() && int(cfg.layer_types.size()) != cfg.num_hidden_layers)
+        throw Error(src, "layer_types", "must have one entry per layer");
+    windows = layer_windows(*family, cfg);
     // RoPE
     rot = int64_t(std::floor(double(D) * (cfg.partial_rotary_factor > 0 ? cfg.partial_rotary_factor : 1.0)));
     rot -= rot % 2;
@@ -165,7 +181,7 @@ at::Tensor Transformer::Impl::norm(const at::Tensor& x, const at::Tensor& w) con
     // HF RMSNorm: statistics in float32.
     const at::Tensor xf = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
     const at::Tensor n = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
-    if (arch->norm_plus_one) {  // gemma: (x * (1 + w.float())).type_as(x)
+    if (family->norm == NormStyle::rms_one_plus) {  // gemma: (x * (1 + w.float())).type_as(x)
         const at::Tensor out = n * (w.to(at::kFloat) + 1.0);
         return out.scalar_type() == x.scalar_type() ? out : out.to(x.scalar_type());
     }
@@ -179,15 +195,6 @@ at::Tensor Transformer::Impl::activation(const at::Tensor& x) const {
         case Act::gelu_tanh: return at::gelu(x, "tanh");
     }
     return x;
-}
-
-int Transformer::Impl::sliding_for(int layer) const {
-    if (cfg.sliding_window <= 0) return 0;
-    if (arch->alt_sliding) return layer % 2 == 0 ? cfg.sliding_window : 0;
-    if (arch->sliding_flagged)  // HF: sliding only when use_sliding_window, on layers >= max_window_layers
-        return cfg.use_sliding_window && layer >= cfg.max_window_layers ? cfg.sliding_window : 0;
-    if (cfg.model_type == "mistral") return cfg.sliding_window;
-    return 0;
 }
 
 namespace {
@@ -254,7 +261,8 @@ Transformer::Transformer(const Checkpoint& ckpt, const LoadOptions& opt, std::ve
     m.device_summary = devs[0].str();
     if (devs.size() > 1) {
         ModelWeights probe;
-        std::vector<TensorSlot> slots = arch_tensor_slots(m.cfg, probe);
+        std::vector<TensorSlot> slots =
+            arch_tensor_slots(m.cfg, probe, [&](const std::string& n) { return ckpt.tensors.count(n) > 0; });
         std::vector<uint64_t> layer_bytes(size_t(L), 0);
         uint64_t embed_bytes = 0, head_bytes = 0;
         for (const auto& s : slots) {
@@ -351,7 +359,7 @@ at::Tensor Transformer::embed(const at::Tensor& ids) const {
                                               std::to_string(m.V) + ")");
     }
     at::Tensor h = at::embedding(m.w.embed, ids.to(m.w.embed_device, at::kLong));
-    if (m.arch->embed_scale)  // HF: hidden * torch.tensor(hidden_size ** 0.5, dtype=hidden.dtype)
+    if (m.family->embed_scale)  // HF: hidden * torch.tensor(hidden_size ** 0.5, dtype=hidden.dtype)
         h = h * at::scalar_tensor(std::sqrt(double(m.H)), h.options());
     return h;
 }
@@ -360,168 +368,217 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const Hooks* hooks, KVCac
     return forward_embeds(embed(ids), hooks, cache);
 }
 
-at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache* cache) const {
-    const Impl& m = *impl_;
-    if (h.dim() != 3 || h.size(2) != m.H) throw Error("forward", "embeds", "expected [batch, tokens, hidden] embeddings");
-    const int64_t B = h.size(0), T = h.size(1);
-    const int64_t past = cache ? cache->length : 0;
-    const int64_t S = past + T;
-    const int nl = m.cfg.num_hidden_layers;
-    if (cache) {
-        if (cache->k.size() != size_t(nl)) {
-            cache->k.assign(size_t(nl), at::Tensor());
-            cache->v.assign(size_t(nl), at::Tensor());
-        }
-        if (past > 0 && cache->k[0].defined() && cache->k[0].size(0) != B)
-            throw Error("forward", "cache", "batch size differs from the cached batch");
-    }
-    if (hooks && hooks->begin_forward) hooks->begin_forward(past);
-    if (h.device() != m.w.embed_device) h = h.to(m.w.embed_device);
-    if (h.scalar_type() != m.dtype) h = h.to(m.dtype);
-    if (hooks && hooks->embeddings) hooks->embeddings(h);
+// ---------------------------------------------------------------------------------------------
+// The forward pass. Hook sites, in order per layer: q_proj, k_proj, v_proj, o_proj,
+// post_attention_layernorm, gate_proj, up_proj, act, down_proj; then the residual hook.
 
-    // RoPE tables for positions past..S-1 (angles in float64, then the compute dtype).
-    const std::vector<double> inv = m.inv_freq_for(S);
-    const int64_t half = int64_t(inv.size());
-    at::Tensor ang = at::empty({T, half}, at::TensorOptions().dtype(at::kDouble));
-    {
+// One forward: batch geometry, RoPE and mask tables per device, hooks and the KV cache.
+struct Transformer::Impl::Pass {
+    const Impl& m;
+    const Hooks* hooks;
+    KVCache* cache;
+    int64_t B = 0, T = 0, past = 0, S = 0;
+    bool site_hooks = false;
+    at::Tensor cos_cpu, sin_cpu;
+    std::map<int, at::Tensor> mask_cpu;  // window -> mask (true = masked), undefined when none is
+    struct DevTables {
+        at::Tensor cos, sin;
+        std::map<int, at::Tensor> masks;
+    };
+    std::map<std::string, DevTables> per_dev;
+    // Per layer, set by use_layer().
+    const LayerWeights* L = nullptr;
+    DevTables* tb = nullptr;
+    const at::Tensor* mask = nullptr;
+
+    Pass(const Impl& impl, const Hooks* h, KVCache* c, int64_t batch, int64_t tokens)
+        : m(impl), hooks(h), cache(c), B(batch), T(tokens) {
+        past = cache ? cache->length : 0;
+        S = past + T;
+        site_hooks = hooks && hooks->site;
+        // RoPE tables for positions past..S-1 (angles in float64, then the compute dtype).
+        const std::vector<double> inv = m.inv_freq_for(S);
+        const int64_t half = int64_t(inv.size());
+        at::Tensor ang = at::empty({T, half}, at::TensorOptions().dtype(at::kDouble));
         double* a = ang.data_ptr<double>();
         for (int64_t t = 0; t < T; ++t)
             for (int64_t i = 0; i < half; ++i) a[t * half + i] = double(past + t) * inv[size_t(i)];
+        at::Tensor emb = at::cat({ang, ang}, -1);
+        cos_cpu = (emb.cos() * m.attn_factor).to(m.dtype);
+        sin_cpu = (emb.sin() * m.attn_factor).to(m.dtype);
     }
-    at::Tensor emb = at::cat({ang, ang}, -1);
-    const at::Tensor cos_cpu = (emb.cos() * m.attn_factor).to(m.dtype), sin_cpu = (emb.sin() * m.attn_factor).to(m.dtype);
-    // Masks (true = masked): causal, and causal+sliding per window size.
-    std::map<int, at::Tensor> mask_cpu;
-    auto mask_for = [&](int window) -> at::Tensor {
+
+    void site(int layer, Module mod, at::Tensor& t) const {
+        if (site_hooks) hooks->site(layer, mod, t);
+    }
+
+    // Causal (window 0) or causal + sliding mask on the host; undefined when nothing is masked.
+    const at::Tensor& host_mask(int window) {
         auto it = mask_cpu.find(window);
         if (it != mask_cpu.end()) return it->second;
         at::Tensor q = at::arange(past, S, at::kLong).unsqueeze(1), k = at::arange(0, S, at::kLong).unsqueeze(0);
         at::Tensor mk = k > q;
         if (window > 0) mk = mk.logical_or((q - k) >= window);
         if (!mk.any().item<bool>()) mk = at::Tensor();
-        mask_cpu[window] = mk;
-        return mk;
-    };
-    struct DevTables { at::Tensor cos, sin; std::map<int, at::Tensor> masks; };
-    std::map<std::string, DevTables> per_dev;
-    auto tables = [&](const at::Device& d) -> DevTables& {
-        auto [it, fresh] = per_dev.try_emplace(d.str());
+        return mask_cpu[window] = mk;
+    }
+
+    // Moves h to the layer's device and selects its tables and mask.
+    void use_layer(int l, at::Tensor& h) {
+        L = &m.w.layers[size_t(l)];
+        if (h.device() != L->device) h = h.to(L->device);
+        auto [it, fresh] = per_dev.try_emplace(L->device.str());
         if (fresh) {
-            it->second.cos = d.is_cpu() ? cos_cpu : cos_cpu.to(d);
-            it->second.sin = d.is_cpu() ? sin_cpu : sin_cpu.to(d);
+            it->second.cos = L->device.is_cpu() ? cos_cpu : cos_cpu.to(L->device);
+            it->second.sin = L->device.is_cpu() ? sin_cpu : sin_cpu.to(L->device);
         }
-        return it->second;
-    };
+        tb = &it->second;
+        const int window = m.windows[size_t(l)];
+        auto mit = tb->masks.find(window);
+        if (mit == tb->masks.end()) {
+            at::Tensor mk = host_mask(window);
+            mit = tb->masks.emplace(window, mk.defined() && !L->device.is_cpu() ? mk.to(L->device) : mk).first;
+        }
+        mask = &mit->second;
+    }
+};
 
-    const bool site_hooks = hooks && hooks->site;
-    auto site = [&](int layer, Module mod, at::Tensor& t) {
-        if (site_hooks) hooks->site(layer, mod, t);
-    };
-    const int64_t n_rep = m.NH / m.NKV;
-    const double softcap = m.cfg.attn_logit_softcapping;
-    for (int l = 0; l < nl; ++l) {
-        const LayerWeights& L = m.w.layers[size_t(l)];
-        if (h.device() != L.device) h = h.to(L.device);
-        DevTables& tb = tables(L.device);
-        const int window = m.sliding_for(l);
-        auto mit = tb.masks.find(window);
-        if (mit == tb.masks.end()) {
-            at::Tensor mk = mask_for(window);
-            mit = tb.masks.emplace(window, mk.defined() && !L.device.is_cpu() ? mk.to(L.device) : mk).first;
+at::Tensor Transformer::Impl::attention(Pass& pass, int l, const at::Tensor& x) const {
+    const LayerWeights& L = *pass.L;
+    const int64_t B = pass.B, T = pass.T;
+    at::Tensor q, k, v;
+    if (L.qkv_w.defined()) {  // fused (phi3): the sites see slices of the fused output
+        at::Tensor qkv = at::linear(x, L.qkv_w);
+        q = qkv.narrow(-1, 0, NH * D);
+        k = qkv.narrow(-1, NH * D, NKV * D);
+        v = qkv.narrow(-1, (NH + NKV) * D, NKV * D);
+    } else {
+        q = lin(x, L.q_w, L.q_b);
+        k = lin(x, L.k_w, L.k_b);
+        v = lin(x, L.v_w, L.v_b);
+    }
+    pass.site(l, Module::q_proj, q);
+    pass.site(l, Module::k_proj, k);
+    pass.site(l, Module::v_proj, v);
+    q = q.reshape({B, T, NH, D});
+    k = k.reshape({B, T, NKV, D});
+    v = v.reshape({B, T, NKV, D}).transpose(1, 2);
+    if (L.q_norm.defined()) {  // qwen3: RMSNorm per head before RoPE
+        q = norm(q, L.q_norm);
+        k = norm(k, L.k_norm);
+    }
+    q = apply_rope(q.transpose(1, 2), pass.tb->cos, pass.tb->sin, rot);
+    k = apply_rope(k.transpose(1, 2), pass.tb->cos, pass.tb->sin, rot);
+    if (KVCache* cache = pass.cache) {
+        if (pass.past > 0) {
+            k = at::cat({cache->k[size_t(l)], k}, 2);
+            v = at::cat({cache->v[size_t(l)], v}, 2);
         }
-        const at::Tensor& mask = mit->second;
-
-        // --- attention
-        at::Tensor x = m.norm(h, L.input_norm);
-        at::Tensor q, k, v;
-        if (m.arch->fused_qkv) {
-            at::Tensor qkv = at::linear(x, L.qkv_w);
-            q = qkv.narrow(-1, 0, m.NH * m.D);
-            k = qkv.narrow(-1, m.NH * m.D, m.NKV * m.D);
-            v = qkv.narrow(-1, (m.NH + m.NKV) * m.D, m.NKV * m.D);
-        } else {
-            q = lin(x, L.q_w, L.q_b);
-            k = lin(x, L.k_w, L.k_b);
-            v = lin(x, L.v_w, L.v_b);
-        }
-        site(l, Module::q_proj, q);
-        site(l, Module::k_proj, k);
-        site(l, Module::v_proj, v);
-        q = q.reshape({B, T, m.NH, m.D});
-        k = k.reshape({B, T, m.NKV, m.D});
-        v = v.reshape({B, T, m.NKV, m.D}).transpose(1, 2);
-        if (m.arch->qk_norm) {
-            q = m.norm(q, L.q_norm);
-            k = m.norm(k, L.k_norm);
-        }
-        q = apply_rope(q.transpose(1, 2), tb.cos, tb.sin, m.rot);
-        k = apply_rope(k.transpose(1, 2), tb.cos, tb.sin, m.rot);
-        if (cache) {
-            if (past > 0) {
-                k = at::cat({cache->k[size_t(l)], k}, 2);
-                v = at::cat({cache->v[size_t(l)], v}, 2);
-            }
-            cache->k[size_t(l)] = k;
-            cache->v[size_t(l)] = v;
-        }
-        at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
-        at::Tensor attn;
+        cache->k[size_t(l)] = k;
+        cache->v[size_t(l)] = v;
+    }
+    const int64_t n_rep = NH / NKV;
+    at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
+    const at::Tensor& mask = *pass.mask;
+    const double softcap = cfg.attn_logit_softcapping;
+    at::Tensor attn;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-        if (softcap <= 0) {  // fused attention (libtorch >= 2.1 has the scale argument)
-            c10::optional<at::Tensor> allowed;
-            if (mask.defined()) allowed = mask.logical_not();
-            attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, m.scale);
-        } else
+    if (softcap <= 0) {  // fused attention (libtorch >= 2.1 has the scale argument)
+        c10::optional<at::Tensor> allowed;
+        if (mask.defined()) allowed = mask.logical_not();
+        attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, scale);
+    } else
 #endif
-        {
-            at::Tensor s = at::matmul(q, kk.transpose(-2, -1)) * m.scale;
-            if (softcap > 0) s = at::tanh(s / softcap) * softcap;
-            if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
-            at::Tensor p = at::softmax(s, -1, at::kFloat);
-            if (p.scalar_type() != q.scalar_type()) p = p.to(q.scalar_type());
-            attn = at::matmul(p, vv);
+    {
+        at::Tensor s = at::matmul(q, kk.transpose(-2, -1)) * scale;
+        if (softcap > 0) s = at::tanh(s / softcap) * softcap;
+        if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
+        at::Tensor p = at::softmax(s, -1, at::kFloat);
+        if (p.scalar_type() != q.scalar_type()) p = p.to(q.scalar_type());
+        attn = at::matmul(p, vv);
+    }
+    attn = attn.transpose(1, 2).reshape({B, T, NH * D});
+    at::Tensor o = lin(attn, L.o_w, L.o_b);
+    pass.site(l, Module::o_proj, o);
+    return o;
+}
+
+at::Tensor Transformer::Impl::attention_residual(Pass& pass, int l, at::Tensor& h, const at::Tensor& o) const {
+    const LayerWeights& L = *pass.L;
+    if (L.pre_ff_norm.defined()) {  // sandwich norms (gemma2): post_attention_layernorm on the attention output
+        at::Tensor a = norm(o, L.post_attn_norm);
+        pass.site(l, Module::post_attention_layernorm, a);
+        h = h + a;
+        return norm(h, L.pre_ff_norm);
+    }
+    h = h + o;
+    at::Tensor x = norm(h, L.post_attn_norm);
+    pass.site(l, Module::post_attention_layernorm, x);
+    return x;
+}
+
+at::Tensor Transformer::Impl::mlp(Pass& pass, int l, const at::Tensor& x) const {
+    const LayerWeights& L = *pass.L;
+    at::Tensor gate, up;
+    if (L.gate_up_w.defined()) {  // fused (phi3)
+        at::Tensor gu = at::linear(x, L.gate_up_w);
+        gate = gu.narrow(-1, 0, I);
+        up = gu.narrow(-1, I, I);
+    } else {
+        gate = lin(x, L.gate_w, L.gate_b);
+        up = lin(x, L.up_w, L.up_b);
+    }
+    pass.site(l, Module::gate_proj, gate);
+    pass.site(l, Module::up_proj, up);
+    at::Tensor a = activation(gate) * up;
+    pass.site(l, Module::act, a);
+    at::Tensor d = lin(a, L.down_w, L.down_b);
+    pass.site(l, Module::down_proj, d);
+    return d;
+}
+
+void Transformer::Impl::mlp_residual(int l, at::Tensor& h, const at::Tensor& d) const {
+    const LayerWeights& L = w.layers[size_t(l)];
+    h = L.post_ff_norm.defined() ? h + norm(d, L.post_ff_norm) : h + d;
+}
+
+at::Tensor Transformer::Impl::head(at::Tensor h) const {
+    if (h.device() != w.head_device) h = h.to(w.head_device);
+    h = norm(h, w.final_norm);
+    at::Tensor logits = at::linear(h, w.lm_head);
+    if (cfg.final_logit_softcapping > 0)
+        logits = at::tanh(logits / cfg.final_logit_softcapping) * cfg.final_logit_softcapping;
+    return logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+}
+
+at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache* cache) const {
+    const Impl& m = *impl_;
+    if (h.dim() != 3 || h.size(2) != m.H) throw Error("forward", "embeds", "expected [batch, tokens, hidden] embeddings");
+    const int64_t B = h.size(0);
+    const int nl = m.cfg.num_hidden_layers;
+    if (cache) {
+        if (cache->k.size() != size_t(nl)) {
+            cache->k.assign(size_t(nl), at::Tensor());
+            cache->v.assign(size_t(nl), at::Tensor());
         }
-        attn = attn.transpose(1, 2).reshape({B, T, m.NH * m.D});
-        at::Tensor o = lin(attn, L.o_w, L.o_b);
-        site(l, Module::o_proj, o);
-        if (m.arch->sandwich_norms) {
-            at::Tensor a = m.norm(o, L.post_attn_norm);
-            site(l, Module::post_attention_layernorm, a);
-            h = h + a;
-            x = m.norm(h, L.pre_ff_norm);
-        } else {
-            h = h + o;
-            x = m.norm(h, L.post_attn_norm);
-            site(l, Module::post_attention_layernorm, x);
-        }
-        // --- MLP
-        at::Tensor gate, up;
-        if (m.arch->fused_gate_up) {
-            at::Tensor gu = at::linear(x, L.gate_up_w);
-            gate = gu.narrow(-1, 0, m.I);
-            up = gu.narrow(-1, m.I, m.I);
-        } else {
-            gate = lin(x, L.gate_w, L.gate_b);
-            up = lin(x, L.up_w, L.up_b);
-        }
-        site(l, Module::gate_proj, gate);
-        site(l, Module::up_proj, up);
-        at::Tensor a = m.activation(gate) * up;
-        site(l, Module::act, a);
-        at::Tensor d = lin(a, L.down_w, L.down_b);
-        site(l, Module::down_proj, d);
-        if (m.arch->sandwich_norms) d = m.norm(d, L.post_ff_norm);
-        h = h + d;
+        if (cache->length > 0 && cache->k[0].defined() && cache->k[0].size(0) != B)
+            throw Error("forward", "cache", "batch size differs from the cached batch");
+    }
+    if (hooks && hooks->begin_forward) hooks->begin_forward(cache ? cache->length : 0);
+    if (h.device() != m.w.embed_device) h = h.to(m.w.embed_device);
+    if (h.scalar_type() != m.dtype) h = h.to(m.dtype);
+    if (hooks && hooks->embeddings) hooks->embeddings(h);
+
+    Impl::Pass pass(m, hooks, cache, B, h.size(1));
+    for (int l = 0; l < nl; ++l) {
+        pass.use_layer(l, h);
+        at::Tensor o = m.attention(pass, l, m.norm(h, pass.L->input_norm));
+        at::Tensor x = m.attention_residual(pass, l, h, o);
+        m.mlp_residual(l, h, m.mlp(pass, l, x));
         if (hooks && hooks->residual) hooks->residual(l, h);
     }
-    if (cache) cache->length = S;
-    if (h.device() != m.w.head_device) h = h.to(m.w.head_device);
-    h = m.norm(h, m.w.final_norm);
-    at::Tensor logits = at::linear(h, m.w.lm_head);
-    if (m.cfg.final_logit_softcapping > 0)
-        logits = at::tanh(logits / m.cfg.final_logit_softcapping) * m.cfg.final_logit_softcapping;
-    return logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+    if (cache) cache->length = pass.S;
+    return m.head(std::move(h));
 }
 
 at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids) {

@@ -71,19 +71,24 @@ private:
 // Mean next-token cross-entropy pieces: nll per position 1..T-1 for one sequence [1,T].
 at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids);
 
+// ids as a [1,T] int64 tensor on the model's embedding device.
+at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids);
+
+// The one perplexity (Engine::perplexity, the search, dataset perplexity): the next-token NLL of
+// ids [1,T] (T >= 2) with the mask's hooks, float64 on the host, and ppl = exp(mean nll).
+// Cancellable: progress.check() before the forward and at every hook site inside it.
+struct SequenceNll {
+    std::vector<double> nll;  // positions 1..T-1
+    double mean_nll = 0;
+    double ppl = 0;
+};
+SequenceNll score_sequence(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress);
+
 // KV-cached decoding (prefill, then one token at a time) with the hooks applied at every step.
 // Greedy or sampled (temperature, top-k, top-p; own seeded RNG, deterministic given the seed).
 // logprob is log_softmax of the raw logits. Stops at any id of eos_ids when opt.stop_at_eos.
 GenerateResult generate_tokens(const Transformer& model, const Tokenizer* tokenizer, const std::vector<int>& eos_ids,
                                const std::vector<int>& prompt, const GenerateOptions& opt, const Hooks* hooks,
                                Progress& progress, const std::function<void(const TokenStep&)>& on_token = {});
-
-struct Engine::Impl {
-    Checkpoint checkpoint;
-    std::unique_ptr<Tokenizer> tokenizer;
-    std::unique_ptr<Transformer> model;
-    ModelInfo info;
-    std::vector<int> eos_ids;   // config.json + generation_config.json + tokenizer EOS
-};
 
 }  // namespace achilles

@@ -86,7 +86,8 @@ at::Device device_for(int layer, const std::vector<at::Device>& layers, at::Devi
 }  // namespace
 
 at::ScalarType checkpoint_dtype(const Checkpoint& ckpt) {
-    auto it = ckpt.tensors.find("model.embed_tokens.weight");
+    if (!find_family(ckpt.config.model_type)) return at::kFloat;
+    auto it = ckpt.tensors.find(embed_name(ckpt.config));
     if (it != ckpt.tensors.end()) {
         try {
             at::ScalarType t = scalar_of(it->second);
@@ -101,7 +102,8 @@ void load_weights(const Checkpoint& ckpt, at::ScalarType dtype, const std::vecto
                   at::Device embed_device, at::Device head_device, ModelWeights& w,
                   std::vector<std::string>& warnings, const std::function<void(double)>& on_progress) {
     const ModelConfig& c = ckpt.config;
-    std::vector<TensorSlot> slots = arch_tensor_slots(c, w);
+    std::vector<TensorSlot> slots =
+        arch_tensor_slots(c, w, [&](const std::string& n) { return ckpt.tensors.count(n) > 0; });
     const std::string where_missing =
         ckpt.files.size() == 1 ? ckpt.files[0]->path() : ckpt.dir + "/model.safetensors.index.json";
     // Validate everything before converting anything.
@@ -129,10 +131,10 @@ void load_weights(const Checkpoint& ckpt, at::ScalarType dtype, const std::vecto
     w.head_device = head_device;
     if (c.tie_word_embeddings) {
         w.lm_head = embed_device == head_device ? w.embed : w.embed.to(head_device);
-        if (ckpt.tensors.count("lm_head.weight")) {
-            static const std::string kTied = "lm_head.weight ignored: tie_word_embeddings is true in config.json";
-            warnings.push_back(kTied);
-            used.insert("lm_head.weight");
+        const std::string head = lm_head_name(c);
+        if (ckpt.tensors.count(head)) {
+            warnings.push_back(head + " ignored: tie_word_embeddings is true in config.json");
+            used.insert(head);
         }
     }
     std::set<std::string> unused;
@@ -143,7 +145,8 @@ void load_weights(const Checkpoint& ckpt, at::ScalarType dtype, const std::vecto
 
 void bind_weights(const ModelConfig& c, const std::map<std::string, at::Tensor>& tensors, ModelWeights& w,
                   std::vector<std::string>& warnings) {
-    std::vector<TensorSlot> slots = arch_tensor_slots(c, w);
+    std::vector<TensorSlot> slots =
+        arch_tensor_slots(c, w, [&](const std::string& n) { return tensors.count(n) > 0; });
     std::set<std::string> used;
     for (const auto& s : slots) {
         auto it = tensors.find(s.name);
@@ -162,7 +165,7 @@ void bind_weights(const ModelConfig& c, const std::map<std::string, at::Tensor>&
     w.embed_device = w.head_device = dev;
     if (c.tie_word_embeddings) {
         w.lm_head = w.embed;
-        used.insert("lm_head.weight");
+        used.insert(lm_head_name(c));
     }
     std::set<std::string> unused;
     for (const auto& [name, t] : tensors)

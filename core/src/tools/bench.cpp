@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // achilles-cli bench: forward GFLOP/s against a GEMM peak, loading RSS against weight bytes,
 // stage-1 overhead against bare forwards, stage-1 memory against N and K, bisect against linear.
+#include "achilles/bench.h"
 #include "analysis/search_internal.h"
 #include "achilles/config.h"
 #include "achilles/error.h"
@@ -244,7 +245,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     Transformer model(cfg, weights);
     std::vector<int> ids(static_cast<size_t>(T));
     for (int64_t i = 0; i < T; ++i) ids[static_cast<size_t>(i)] = static_cast<int>(detail::splitmix64(opt.seed + i) % s.vocab);
-    at::Tensor idt = detail::ids_tensor(model, ids);
+    at::Tensor idt = ids_tensor(model, ids);
     progress.check();
     const int rounds = opt.rounds > 0 ? opt.rounds : (opt.quick ? 2 : 7);
     if (want("forward")) {

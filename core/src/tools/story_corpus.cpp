@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "analysis/story_corpus.h"
+#include "tools/story_corpus.h"
 
 #include <array>
 #include <string_view>

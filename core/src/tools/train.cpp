@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "analysis/train.h"
+#include "tools/train.h"
 
 #include "achilles/error.h"
 #include "achilles/fileio.h"
 #include "achilles/safetensors.h"
 #include "achilles/tokenizer.h"
-#include "analysis/story_corpus.h"
+#include "tools/story_corpus.h"
+#include "model/arch.h"
 #include "model/transformer.h"
 
 #include <c10/core/GradMode.h>
@@ -134,24 +135,23 @@ double train_lr(const TrainOptions& o, int step) {
 
 void validate(const TrainOptions& o) {
     auto bad = [](const char* field, const std::string& why) { throw Error("train options", field, why); };
-    if (o.steps < 1) bad("--steps", "must be >= 1");
-    if (o.hidden < 8) bad("--hidden", "must be >= 8");
-    if (o.layers < 1) bad("--layers", "must be >= 1");
-    if (o.heads < 1 || o.hidden % o.heads != 0) bad("--heads", "must be >= 1 and divide --hidden");
-    if ((o.hidden / o.heads) % 2 != 0) bad("--heads", "hidden/heads (head_dim) must be even for RoPE");
-    if (o.kv_heads < 1 || o.heads % o.kv_heads != 0) bad("--kv-heads", "must be >= 1 and divide --heads");
-    if (o.intermediate < 1) bad("--intermediate", "must be >= 1");
-    if (o.seq_len < 2) bad("--seq-len", "must be >= 2");
-    if (o.batch < 1) bad("--batch", "must be >= 1");
-    if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("--lr", "must be a positive number");
-    if (o.min_lr_ratio < 0 || o.min_lr_ratio > 1) bad("--min-lr-ratio", "must be in [0,1]");
-    if (o.weight_decay < 0) bad("--weight-decay", "must be >= 0");
-    if (o.beta1 < 0 || o.beta1 >= 1) bad("--beta1", "must be in [0,1)");
-    if (o.beta2 < 0 || o.beta2 >= 1) bad("--beta2", "must be in [0,1)");
-    if (o.vocab < 300 && o.tokenizer.empty()) bad("--vocab", "must be >= 300 (byte fallback needs 259 pieces)");
-    if (o.corpus_bytes < 10000) bad("--corpus-bytes", "must be >= 10000");
-    if (o.write_files && o.out_dir.empty()) bad("--out", "is required");
-    if (o.threads < 0) bad("--threads", "must be >= 0");
+    if (o.steps < 1) bad("steps", "must be >= 1");
+    if (o.hidden < 8) bad("hidden", "must be >= 8");
+    if (o.layers < 1) bad("layers", "must be >= 1");
+    if (o.heads < 1 || o.hidden % o.heads != 0) bad("heads", "must be >= 1 and divide hidden");
+    if ((o.hidden / o.heads) % 2 != 0) bad("heads", "hidden/heads (head_dim) must be even for RoPE");
+    if (o.kv_heads < 1 || o.heads % o.kv_heads != 0) bad("kv_heads", "must be >= 1 and divide heads");
+    if (o.intermediate < 1) bad("intermediate", "must be >= 1");
+    if (o.seq_len < 2) bad("seq_len", "must be >= 2");
+    if (o.batch < 1) bad("batch", "must be >= 1");
+    if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("lr", "must be a positive number");
+    if (o.min_lr_ratio < 0 || o.min_lr_ratio > 1) bad("min_lr_ratio", "must be in [0,1]");
+    if (o.weight_decay < 0) bad("weight_decay", "must be >= 0");
+    if (o.beta1 < 0 || o.beta1 >= 1) bad("beta1", "must be in [0,1)");
+    if (o.beta2 < 0 || o.beta2 >= 1) bad("beta2", "must be in [0,1)");
+    if (o.vocab < 300 && o.tokenizer.empty()) bad("vocab", "must be >= 300 (byte fallback needs 259 pieces)");
+    if (o.corpus_bytes < 10000) bad("corpus_bytes", "must be >= 10000");
+    if (o.threads < 0) bad("threads", "must be >= 0");
 }
 
 ModelConfig make_train_config(const TrainOptions& o, int vocab_size) {
@@ -208,25 +208,23 @@ std::string train_config_json(const ModelConfig& c) {
 std::map<std::string, at::Tensor> init_train_weights(const ModelConfig& c, uint64_t seed, double init_std) {
     at::manual_seed(seed);
     std::map<std::string, at::Tensor> w;
-    const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
-    const int64_t q = static_cast<int64_t>(c.num_attention_heads) * D, kv = static_cast<int64_t>(c.num_key_value_heads) * D;
     const double out_std = init_std / std::sqrt(2.0 * c.num_hidden_layers);
-    auto normal = [](std::vector<int64_t> shape, double std) { return at::randn(shape, at::kFloat).mul_(std); };
-    // Created in a fixed order (not map order) so the seed alone decides every value.
-    w["model.embed_tokens.weight"] = normal({V, H}, init_std);
-    for (int l = 0; l < c.num_hidden_layers; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        w[p + "input_layernorm.weight"] = at::ones({H}, at::kFloat);
-        w[p + "self_attn.q_proj.weight"] = normal({q, H}, init_std);
-        w[p + "self_attn.k_proj.weight"] = normal({kv, H}, init_std);
-        w[p + "self_attn.v_proj.weight"] = normal({kv, H}, init_std);
-        w[p + "self_attn.o_proj.weight"] = normal({H, q}, out_std);
-        w[p + "post_attention_layernorm.weight"] = at::ones({H}, at::kFloat);
-        w[p + "mlp.gate_proj.weight"] = normal({I, H}, init_std);
-        w[p + "mlp.up_proj.weight"] = normal({I, H}, init_std);
-        w[p + "mlp.down_proj.weight"] = normal({H, I}, out_std);
+    // The names and shapes of the family's tensor table, created in its fixed order (not map order)
+    // so the seed alone decides every value: norms 1, o_proj/down_proj scaled, the rest init_std.
+    ModelWeights slots_of;
+    for (const TensorSlot& s : arch_tensor_slots(c, slots_of)) {
+        if (s.layer >= 0) {
+            const LayerWeights& L = slots_of.layers[size_t(s.layer)];
+            if (s.shape.size() == 1) {
+                w[s.name] = at::ones(s.shape, at::kFloat);
+                continue;
+            }
+            const double sd = (s.slot == &L.o_w || s.slot == &L.down_w) ? out_std : init_std;
+            w[s.name] = at::randn(s.shape, at::kFloat).mul_(sd);
+        } else {
+            w[s.name] = s.shape.size() == 1 ? at::ones(s.shape, at::kFloat) : at::randn(s.shape, at::kFloat).mul_(init_std);
+        }
     }
-    w["model.norm.weight"] = at::ones({H}, at::kFloat);
     return w;
 }
 
@@ -275,7 +273,36 @@ void save_hf_model(const std::string& dir, const ModelConfig& c, const std::map<
     write_file_atomic(d / "generation_config.json", gc.dump(2) + "\n");
 }
 
-TrainResult train_model(const TrainOptions& o, Progress& progress) {
+ModelFolderSink::ModelFolderSink(std::string dir) : dir_(std::move(dir)) {
+    if (dir_.empty()) throw Error("train options", "out_dir", "is required");
+    fs::create_directories(dir_);
+    csv_.open(fs::path(dir_) / "loss.csv", std::ios::trunc);
+    if (!csv_) throw Error((fs::path(dir_) / "loss.csv").string(), "", "cannot write the file");
+    csv_ << csv_header();
+}
+
+std::string ModelFolderSink::keep_tokenizer(const std::string& path, bool trained) {
+    if (!trained) return path;  // a given tokenizer is copied by save()
+    const fs::path dst = fs::path(dir_) / "tokenizer.model";
+    fs::copy_file(path, dst, fs::copy_options::overwrite_existing);
+    return dst.string();
+}
+
+void ModelFolderSink::log_row(const TrainLogRow& row) {
+    csv_ << csv_row(row);
+    csv_.flush();
+}
+
+void ModelFolderSink::save(const ModelConfig& config, const std::map<std::string, at::Tensor>& weights,
+                           const std::string& tokenizer_model, const std::map<std::string, std::string>& metadata) {
+    save_hf_model(dir_, config, weights, tokenizer_model, metadata);
+}
+
+void ModelFolderSink::finish(const TrainResult&, const std::string& summary_json) {
+    write_file_atomic(fs::path(dir_) / "train_summary.json", summary_json);
+}
+
+TrainResult train_model(const TrainOptions& o, Progress& progress, TrainSink* sink) {
     validate(o);
     using clock = std::chrono::steady_clock;
     if (o.threads > 0) at::set_num_threads(o.threads);
@@ -283,15 +310,9 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
     res.out_dir = o.out_dir;
     const uint64_t corpus_seed = o.corpus_seed ? o.corpus_seed : o.seed;
 
-    // Work folder for the corpus and the tokenizer: inside the output folder, or a temp folder.
-    fs::path work;
-    if (o.write_files) {
-        fs::create_directories(o.out_dir);
-        work = fs::path(o.out_dir) / ".train-work";
-    } else {
-        work = fs::temp_directory_path() / ("achilles-train-" + std::to_string(::getpid()) + "-" +
-                                            std::to_string(reinterpret_cast<uintptr_t>(&o)));
-    }
+    // Work folder for the corpus and the tokenizer: a temporary folder, removed at the end.
+    const fs::path work = fs::temp_directory_path() / ("achilles-train-" + std::to_string(::getpid()) + "-" +
+                                                       std::to_string(reinterpret_cast<uintptr_t>(&o)));
     fs::create_directories(work);
     struct Cleanup {
         fs::path p;
@@ -331,10 +352,8 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
     }
     std::unique_ptr<Tokenizer> tok = load_tokenizer(tok_path);
     res.tokenizer_path = tok_path;
-    if (o.write_files && o.tokenizer.empty()) {
-        // Keep a copy: the work folder goes away.
-        fs::copy_file(tok_path, fs::path(o.out_dir) / "tokenizer.model", fs::copy_options::overwrite_existing);
-        tok_path = (fs::path(o.out_dir) / "tokenizer.model").string();
+    if (sink) {
+        tok_path = sink->keep_tokenizer(tok_path, o.tokenizer.empty());  // the work folder goes away
         res.tokenizer_path = tok_path;
     }
 
@@ -343,7 +362,7 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
     TokenStream valid = tokenize_stories(*tok, heldout, o.seq_len, progress, "tokenize");
     res.corpus_tokens = static_cast<int64_t>(train.ids.size());
     if (train.starts.empty() || valid.starts.empty())
-        throw Error("train options", "--corpus-bytes", "the corpus is too small for --seq-len " + std::to_string(o.seq_len));
+        throw Error("train options", "corpus_bytes", "the corpus is too small for seq_len " + std::to_string(o.seq_len));
     stories.clear();
     stories.shrink_to_fit();
 
@@ -368,18 +387,13 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 17);
     const uint64_t eval_seed = o.seed + 12345;
 
-    std::ofstream csv;
-    if (o.write_files) {
-        csv.open(fs::path(o.out_dir) / "loss.csv", std::ios::trunc);
-        csv << csv_header();
-    }
     res.initial_eval_loss = eval_loss(model, valid, o.seq_len, o.batch, o.eval_batches, eval_seed);
     progress.log("initial held-out loss " + std::to_string(res.initial_eval_loss));
 
     auto save = [&](int step) {
         std::map<std::string, std::string> meta{{"achilles.train.step", std::to_string(step)},
                                                 {"achilles.train.seed", std::to_string(o.seed)}};
-        save_hf_model(o.out_dir, res.config, weights, tok_path, meta);
+        sink->save(res.config, weights, tok_path, meta);
     };
 
     const auto t0 = clock::now();
@@ -422,25 +436,23 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
         row.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
         if (!std::isfinite(row.loss))
             throw Error("training", "loss", "became " + std::to_string(row.loss) + " at step " + std::to_string(row.step) +
-                                                " (try a lower --lr)");
+                                                " (try a lower lr)");
         const bool last = step + 1 == o.steps;
         if (o.eval_every > 0 && (row.step % o.eval_every == 0) && !last)
             row.eval_loss = eval_loss(model, valid, o.seq_len, o.batch, o.eval_batches, eval_seed);
         res.log.push_back(row);
-        if (csv.is_open() && (row.step == 1 || last || row.step % std::max(1, o.log_every) == 0 || row.eval_loss >= 0)) {
-            if (last) {
-                res.eval_loss = eval_loss(model, valid, o.seq_len, o.batch, o.eval_batches, eval_seed);
-                row.eval_loss = res.eval_loss;
-                res.log.back().eval_loss = res.eval_loss;
-            }
-            csv << csv_row(row);
-            csv.flush();
+        if (last) {
+            res.eval_loss = eval_loss(model, valid, o.seq_len, o.batch, o.eval_batches, eval_seed);
+            row.eval_loss = res.eval_loss;
+            res.log.back().eval_loss = res.eval_loss;
         }
+        if (sink && (row.step == 1 || last || row.step % std::max(1, o.log_every) == 0 || row.eval_loss >= 0))
+            sink->log_row(row);
         char msg[160];
         std::snprintf(msg, sizeof msg, "step %d/%d loss %.4f lr %.2e |g| %.3f %.0f tok/s", row.step, o.steps, row.loss,
                       lr, gnorm, tokens / std::max(1e-9, row.elapsed_s));
         progress.report("train", static_cast<double>(row.step) / o.steps, msg);
-        if (o.write_files && o.save_every > 0 && row.step % o.save_every == 0 && !last) save(row.step);
+        if (sink && o.save_every > 0 && row.step % o.save_every == 0 && !last) save(row.step);
     }
     res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     res.tokens_per_s = static_cast<double>(tokens) / std::max(1e-9, res.seconds);
@@ -452,7 +464,7 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
 
     for (auto& p : params) p.requires_grad_(false);
     res.weights = weights;
-    if (o.write_files) {
+    if (sink) {
         save(o.steps);
         nlohmann::ordered_json s;
         s["seed"] = o.seed;
@@ -484,14 +496,20 @@ TrainResult train_model(const TrainOptions& o, Progress& progress) {
         s["final_train_loss"] = res.log.empty() ? 0.0 : res.log.back().loss;
         s["heldout_loss"] = res.eval_loss;
         s["heldout_ppl"] = res.eval_ppl;
-        write_file_atomic(fs::path(o.out_dir) / "train_summary.json", s.dump(2) + "\n");
+        sink->finish(res, s.dump(2) + "\n");
     }
     progress.report("train", 1.0, "done");
     return res;
 }
 
+TrainResult train_to_folder(const TrainOptions& o, Progress& progress) {
+    validate(o);  // before the folder is created
+    ModelFolderSink folder(o.out_dir);
+    return train_model(o, progress, &folder);
+}
+
 TrainReport run_training(const TrainOptions& o, Progress& progress) {
-    TrainResult r = train_model(o, progress);
+    TrainResult r = train_to_folder(o, progress);
     TrainReport t;
     t.log = std::move(r.log);
     t.initial_eval_loss = r.initial_eval_loss;
