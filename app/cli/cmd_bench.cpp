@@ -27,7 +27,14 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
     sub->add_option("--seed", o->b.seed, "weight seed")->capture_default_str();
     sub->add_flag("--quick", o->b.quick, "shrink everything (smoke run)");
     sub->add_option("--model", o->b.model, "model for the bisect-vs-linear row (default: the embedded model)");
-    sub->add_option("--only", o->b.only, "comma list of parts: forward, stage1, memory, load, bisect");
+    sub->add_option("--only", o->b.only,
+                    "comma list of parts: forward, stage1, memory, load, bisect, llama8b (default: all but llama8b "
+                    "on cpu; forward, stage1, llama8b on cuda)");
+    sub->add_option("--llama8b-layers", o->b.llama8b_layers, "layers of the Llama-3-8B-shaped model (llama8b part)")
+        ->capture_default_str();
+    sub->add_option("--llama8b-samples", o->b.llama8b_samples, "K of the llama8b stage 1")->capture_default_str();
+    sub->add_option("--llama8b-batch", o->b.llama8b_batch, "noisy samples per forward in the llama8b stage 1")
+        ->capture_default_str();
     sub->add_option("--scratch", o->b.scratch, "folder for the temporary checkpoint");
     sub->add_option("--threads", o->b.threads,
                     "comma list of thread counts for the forward rows (libtorch and OpenBLAS; default: 1 and all "
@@ -36,8 +43,10 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
     add_device_opts(sub, o->m);
     on_run(sub, run, [&g, o] {  // body indented as before, to keep this diff small
             {
-                if (o->m.device != "cpu")
-                    throw achilles::Error("command line", "--device", "the benchmark runs on cpu only");
+                if (!o->m.devices.empty())
+                    throw achilles::Error("command line", "--devices", "the benchmark runs on one device (--device)");
+                o->b.device = o->m.device;
+                o->b.dtype = o->m.dtype;
                 CliProgress progress(g.quiet);
                 auto rows = run_bench(o->b, progress);
                 progress.finish();

@@ -21,6 +21,14 @@ struct BenchOptions {
     std::string threads;        // comma list of thread counts for the forward rows ("" : 1 and all
                                 // cores); stage 1 runs at the last one. BLAS follows.
     int rounds = 0;             // interleaved forward/GEMM rounds per thread count (0: 7, quick: 2)
+    std::string device = "cpu"; // cpu, cuda, cuda:N: where the forward, stage-1 and llama8b rows run
+    std::string dtype = "auto"; // compute dtype of those rows (auto: f32 on cpu, bf16 on cuda)
+    // llama8b part: the batched stage 1 on a Llama-3-8B-shaped random model (32 layers, hidden
+    // 4096, 14336, 32/8 heads, vocab 128256), tokens x K samples, as seconds and as a fraction of
+    // the matrix-product peak in the same dtype. Layers can be cut for a smoke run on small machines.
+    int llama8b_layers = 32;
+    int llama8b_samples = 100;
+    int llama8b_batch = 20;
 };
 struct BenchRow {
     std::string name;

@@ -6,6 +6,8 @@
 #include "achilles/config.h"
 #include "achilles/error.h"
 #include "achilles/safetensors.h"
+#include "model/arch.h"
+#include <torch/cuda.h>
 #include <c10/core/GradMode.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -32,6 +34,66 @@ using detail::now_s;
 struct Shape {
     int hidden = 896, inter = 4864, layers = 24, heads = 14, kv = 2, vocab = 151936;
 };
+
+// Where the device rows run: the device, the compute dtype, and a host sync for timing.
+struct Target {
+    at::Device device{at::kCPU};
+    at::ScalarType dtype = at::kFloat;
+    bool cuda() const { return device.is_cuda(); }
+    void sync() const {
+        if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    }
+    at::TensorOptions opts() const { return at::TensorOptions().dtype(dtype).device(device); }
+};
+
+Target target_of(const BenchOptions& o) {
+    Target t;
+    t.device = parse_device(o.device);
+    if (t.device.is_cuda() && (!at::hasCUDA() || int64_t(torch::cuda::device_count()) <= t.device.index()))
+        throw Error("bench", "device", "'" + o.device + "' requested but this libtorch has no CUDA support or no such GPU");
+    const at::ScalarType asked = parse_dtype_option(o.dtype);
+    t.dtype = asked != at::ScalarType::Undefined ? asked : (t.device.is_cuda() ? at::kBFloat16 : at::kFloat);
+    return t;
+}
+
+std::map<std::string, at::Tensor> to_target(std::map<std::string, at::Tensor> w, const Target& t) {
+    if (!t.cuda() && t.dtype == at::kFloat) return w;
+    for (auto& [k, v] : w) v = v.to(t.device, t.dtype);
+    return w;
+}
+
+// Llama-3-8B-shaped random weights generated on the target device (no host copy of 16 GB).
+std::map<std::string, at::Tensor> llama8b_weights(int layers, const Target& t) {
+    const int64_t H = 4096, I = 14336, NH = 32, KV = 8, D = 128, V = 128256;
+    auto rnd = [&](std::vector<int64_t> shape) { return at::randn(shape, t.opts()).mul_(0.02); };
+    std::map<std::string, at::Tensor> w;
+    w["model.embed_tokens.weight"] = rnd({V, H});
+    w["lm_head.weight"] = rnd({V, H});
+    w["model.norm.weight"] = at::ones({H}, t.opts());
+    for (int l = 0; l < layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        w[p + "input_layernorm.weight"] = at::ones({H}, t.opts());
+        w[p + "post_attention_layernorm.weight"] = at::ones({H}, t.opts());
+        w[p + "self_attn.q_proj.weight"] = rnd({NH * D, H});
+        w[p + "self_attn.k_proj.weight"] = rnd({KV * D, H});
+        w[p + "self_attn.v_proj.weight"] = rnd({KV * D, H});
+        w[p + "self_attn.o_proj.weight"] = rnd({H, NH * D});
+        w[p + "mlp.gate_proj.weight"] = rnd({I, H});
+        w[p + "mlp.up_proj.weight"] = rnd({I, H});
+        w[p + "mlp.down_proj.weight"] = rnd({H, I});
+    }
+    return w;
+}
+
+std::string llama8b_config_json(int layers) {
+    return "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"hidden_size\":4096,"
+           "\"intermediate_size\":14336,\"num_hidden_layers\":" + std::to_string(layers) +
+           ",\"num_attention_heads\":32,\"num_key_value_heads\":8,\"vocab_size\":128256,\"rms_norm_eps\":1e-5,"
+           "\"rope_theta\":500000.0,\"max_position_embeddings\":131072,\"tie_word_embeddings\":false,"
+           "\"hidden_act\":\"silu\",\"bos_token_id\":128000,\"eos_token_id\":128001,\"torch_dtype\":\"bfloat16\","
+           "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
+           "\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192}}";
+}
 
 std::string qwen_config_json(const Shape& s) {
     std::ostringstream j;
@@ -208,9 +270,6 @@ std::vector<int> parse_threads(const std::string& spec) {
 
 std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     std::vector<BenchRow> rows;
-    auto want = [&](const char* part) {
-        return opt.only.empty() || ("," + opt.only + ",").find(std::string(",") + part + ",") != std::string::npos;
-    };
     c10::NoGradGuard ng;
     Shape s;
     s.layers = opt.quick ? std::min(opt.layers, 2) : opt.layers;
@@ -220,6 +279,15 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     const int K = opt.quick ? std::min(opt.samples, 2) : opt.samples;
     if (K < 1) throw Error("bench", "samples", "must be at least 1");
     const std::vector<int> thread_list = parse_threads(opt.threads);  // bad lists fail before any work
+    const Target tg = target_of(opt);
+    // On a GPU the default parts are the device rows (the memory, load and bisect rows measure the
+    // host); the Llama-3-8B-shaped row runs by default only there (16 GB of bf16 weights).
+    const std::string only = !opt.only.empty() ? opt.only : (tg.cuda() ? "forward,stage1,llama8b" : "");
+    auto want = [&](const char* part) {
+        if (only.empty()) return std::string(part) != "llama8b";
+        return ("," + only + ",").find(std::string(",") + part + ",") != std::string::npos;
+    };
+    const std::string on = tg.device.str() + " " + dtype_label(tg.dtype);
 
     // ---- (a) forward GFLOP/s against a GEMM peak
     //
@@ -241,7 +309,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     if (want("forward") || want("stage1")) {
     progress.report("bench", 0.02, "generating random Qwen2.5-0.5B-shaped weights");
     ModelConfig cfg = parse_config(qwen_config_json(s), "bench (Qwen2.5-0.5B shape)");
-    auto weights = random_weights(s, opt.seed);
+    const auto weights = to_target(random_weights(s, opt.seed), tg);
     Transformer model(cfg, weights);
     std::vector<int> ids(static_cast<size_t>(T));
     for (int64_t i = 0; i < T; ++i) ids[static_cast<size_t>(i)] = static_cast<int>(detail::splitmix64(opt.seed + i) % s.vocab);
@@ -256,8 +324,8 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         {T, s.inter, s.hidden, "down"},     {T, s.hidden, s.vocab, "lm_head"}, {1024, 1024, 1024, "square"}};
     std::vector<at::Tensor> ga, gb;
     for (const auto& g : shapes) {
-        ga.push_back(at::randn({g.m, g.k}));
-        gb.push_back(at::randn({g.n, g.k}).t());  // weight layout, as a linear layer uses it
+        ga.push_back(at::randn({g.m, g.k}, tg.opts()));
+        gb.push_back(at::randn({g.n, g.k}, tg.opts()).t());  // weight layout, as a linear layer uses it
     }
     // The forward's GEMMs alone (same weights, same shapes, bias included): what the forward
     // would take with zero overhead outside the matrix products.
@@ -271,8 +339,8 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         }
     }
     lin_w.push_back({weights.at("model.embed_tokens.weight"), at::Tensor()});  // tied lm_head
-    const at::Tensor xh = at::randn({1, T, s.hidden}), xi = at::randn({1, T, s.inter});
-    const at::Tensor qh = at::randn({1, s.heads, T, hd});
+    const at::Tensor xh = at::randn({1, T, s.hidden}, tg.opts()), xi = at::randn({1, T, s.inter}, tg.opts());
+    const at::Tensor qh = at::randn({1, s.heads, T, hd}, tg.opts());
     auto gemms_alone = [&] {
         for (const auto& [w, b] : lin_w) {
             const at::Tensor& x = w.size(1) == s.hidden ? xh : xi;
@@ -292,13 +360,16 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         // Warm-up at this thread count; size each GEMM block to ~0.1 s.
         model.forward(idt);
         gemms_alone();
+        tg.sync();
         std::vector<int> reps(shapes.size(), 2);
         for (size_t k = 0; k < shapes.size(); ++k) {
             at::mm(ga[k], gb[k]);
+            tg.sync();
             const double t0 = now_s();
             at::mm(ga[k], gb[k]);
+            tg.sync();
             const double one = std::max(1e-6, now_s() - t0);
-            reps[k] = std::clamp(static_cast<int>(std::ceil(0.1 / one)), 2, 200);
+            reps[k] = std::clamp(static_cast<int>(std::ceil(0.1 / one)), 2, tg.cuda() ? 20000 : 200);
         }
         std::vector<double> fwd_g, peak_g, ratio, overhead, fwd_ms;
         std::map<std::string, int> peak_wins;
@@ -306,16 +377,19 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
             progress.check();
             double t0 = now_s();
             model.forward(idt);
+            tg.sync();
             const double tf = now_s() - t0;
             t0 = now_s();
             gemms_alone();
-            const double tg = now_s() - t0;
+            tg.sync();
+            const double tgm = now_s() - t0;
             double peak = 0;
             std::string best;
             for (size_t k = 0; k < shapes.size(); ++k) {
                 const auto& g = shapes[k];
                 t0 = now_s();
                 for (int i = 0; i < reps[k]; ++i) at::Tensor c = at::mm(ga[k], gb[k]);
+                tg.sync();
                 const double rate = 2.0 * g.m * g.k * g.n * reps[k] / (now_s() - t0) / 1e9;
                 if (rate > peak) {
                     peak = rate;
@@ -328,7 +402,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
             fwd_ms.push_back(tf * 1000);
             peak_g.push_back(peak);
             ratio.push_back(flops / tf / 1e9 / peak);
-            overhead.push_back(tf / tg);
+            overhead.push_back(tf / tgm);
             ++done_rounds;
             progress.report("bench", 0.03 + 0.22 * done_rounds / double(rounds * thread_list.size()),
                             "forward and GEMM rounds (" + std::to_string(nt) + " threads)");
@@ -337,7 +411,8 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         int wins = 0;
         for (const auto& [k, v] : peak_wins)
             if (v > wins) { winner = k; wins = v; }
-        const std::string tag = " (BLAS " + std::to_string(nt) + ", ATen " + std::to_string(aten_threads_for(nt)) + ")";
+        const std::string tag = tg.cuda() ? " (" + on + ")"
+                                          : " (BLAS " + std::to_string(nt) + ", ATen " + std::to_string(aten_threads_for(nt)) + ")";
         const Stats sf = stats_of(fwd_g), sp = stats_of(peak_g), sr = stats_of(ratio), so = stats_of(overhead),
                     sm = stats_of(fwd_ms);
         rows.push_back(row("forward GFLOP/s" + tag, sf.median, "GFLOP/s",
@@ -375,6 +450,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         double last_bare = 0, last_s1 = 0;
         detail::Stage1Stats st;
         model.forward(idt);
+        tg.sync();
         const int reps = opt.quick ? 1 : 3;
         for (int rep = 0; rep < reps; ++rep) {
             double t0 = now_s(), c0 = cpu_s();
@@ -382,10 +458,12 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
                 progress.check();
                 model.forward(idt);
             }
+            tg.sync();
             const double bare = now_s() - t0, cbare = cpu_s() - c0;
             t0 = now_s();
             c0 = cpu_s();
             detail::stage1(model, ids, so, progress, &st);
+            tg.sync();
             const double s1 = now_s() - t0, cs1 = cpu_s() - c0;
             wall.push_back(s1 / bare);
             cpu.push_back(cs1 / cbare);
@@ -395,7 +473,7 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
         }
         const Stats sw = stats_of(wall), sc = stats_of(cpu);
         const int nt = thread_list.back();
-        rows.push_back(target_row("stage-1 / (K+1) bare forwards", sw.median, 1.10, false,
+        rows.push_back(target_row(std::string("stage-1 / (K+1) bare forwards") + (tg.cuda() ? " (" + on + ")" : ""), sw.median, 1.10, false,
                                   "wall, median of " + std::to_string(reps) + " interleaved reps (best " +
                                       fmt(sw.worst, 3) + ", worst " + fmt(sw.best, 3) + "), K=" + std::to_string(K) +
                                       ", BLAS " + std::to_string(nt) + " / ATen " + std::to_string(aten_threads_for(nt)) + " threads, last " + fmt(last_s1, 2) + " s vs " +
@@ -408,6 +486,63 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
     }
     progress.report("bench", 0.45, "stage-1 overhead done");
     }  // outer: the random model is freed here
+
+    // ---- the batched stage 1 at a Llama-3-8B shape (random weights on the device), T tokens,
+    // K samples, against the matrix-product peak in the same dtype measured in this run.
+    if (want("llama8b")) {
+        const int L8 = opt.quick ? std::min(opt.llama8b_layers, 1) : opt.llama8b_layers;
+        const int K8 = opt.quick ? std::min(opt.llama8b_samples, 2) : opt.llama8b_samples;
+        if (L8 < 1 || K8 < 1 || opt.llama8b_batch < 1)
+            throw Error("bench", "llama8b", "layers, samples and batch must be at least 1");
+        progress.report("bench", 0.46, "generating Llama-3-8B-shaped weights on " + on);
+        ModelConfig c8 = parse_config(llama8b_config_json(L8), "bench (Llama-3-8B shape)");
+        Transformer m8(c8, llama8b_weights(L8, tg));
+        Shape s8{4096, 14336, L8, 32, 8, 128256};
+        std::vector<int> ids8(static_cast<size_t>(T));
+        for (int64_t i = 0; i < T; ++i) ids8[static_cast<size_t>(i)] = static_cast<int>(detail::splitmix64(opt.seed + 7 * i) % 128256);
+        // The peak: sustained at::mm in the compute dtype over 8192^3 (2048^3 on the CPU) and the
+        // model's widest projection at batch*T rows.
+        const int64_t sq = tg.cuda() ? 8192 : 2048;
+        const int64_t rows_b = int64_t(std::min(opt.llama8b_batch, K8)) * T;
+        struct G { int64_t m, k, n; };
+        double peak = 0;
+        for (const G g : {G{sq, sq, sq}, G{rows_b, 4096, 14336}, G{rows_b, 14336, 4096}}) {
+            at::Tensor a = at::randn({g.m, g.k}, tg.opts()), b = at::randn({g.n, g.k}, tg.opts()).t();
+            at::mm(a, b);
+            tg.sync();
+            double t0 = now_s();
+            at::mm(a, b);
+            tg.sync();
+            const int reps = std::clamp(static_cast<int>(std::ceil(0.2 / std::max(1e-6, now_s() - t0))), 2, 5000);
+            t0 = now_s();
+            for (int i = 0; i < reps; ++i) at::Tensor c = at::mm(a, b);
+            tg.sync();
+            peak = std::max(peak, 2.0 * g.m * g.k * g.n * reps / (now_s() - t0) / 1e9);
+        }
+        SearchOptions so;
+        so.samples = K8;
+        so.batch = opt.llama8b_batch;
+        so.top = 100000;
+        m8.forward(ids_tensor(m8, ids8));  // warm-up
+        tg.sync();
+        detail::Stage1Stats st;
+        const double t0 = now_s();
+        detail::stage1(m8, ids8, so, progress, &st);
+        tg.sync();
+        const double secs = now_s() - t0;
+        const double flops = (K8 + 1) * forward_flops(s8, T);
+        const std::string shape = std::to_string(L8) + " layers, " + std::to_string(T) + " tokens, K=" + std::to_string(K8) +
+                                  ", batch " + std::to_string(so.batch) + ", " + on + ", N=" + std::to_string(st.total_entries);
+        rows.push_back(row("llama8b batched stage 1", secs, "s",
+                           shape + "; clean " + fmt(st.clean_s, 2) + " s, noisy " + fmt(st.noisy_s, 2) + " s, top-M " +
+                               fmt(st.rank_s, 2) + " s"));
+        rows.push_back(row("llama8b matrix-product peak", peak, "GFLOP/s",
+                           "best sustained at::mm in " + dtype_label(tg.dtype) + " over " + std::to_string(sq) + "^3 and the " +
+                               "MLP projections at " + std::to_string(rows_b) + " rows"));
+        rows.push_back(row("llama8b stage 1 / matrix-product peak", flops / secs / 1e9 / peak, "ratio",
+                           "(K+1) forwards' matmul FLOPs " + fmt(flops / 1e12, 2) + " TFLOP in " + fmt(secs, 2) + " s = " +
+                               fmt(flops / secs / 1e12, 1) + " TFLOP/s"));
+    }
 
     // ---- stage-1 peak memory against N and K (a 2-layer model keeps it quick)
     if (want("memory")) {
