@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "main_window.h"
+#include "achilles/version.h"
 #include "achilles/error.h"
 #include "workbench/workbench.h"
 #include "export/export.h"
@@ -265,7 +266,7 @@ void MainWindow::buildMenus() {
                               "model (\"The Achilles' Heel of LLMs\", arXiv 2510.10238).</p>"
                               "<p>Stage 1 ranks (position, channel) entries by mean |activation| × sensitivity to noise; "
                               "stage 2 masks ranking prefixes until log10 perplexity rises by ε.</p><p>GPL-3.0-or-later.</p>")
-                               .arg(QStringLiteral(ACHILLES_VERSION)));
+                               .arg(QString::fromStdString(achilles::app_version())));
     });
 }
 

@@ -4,6 +4,7 @@
 //            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--samples K] [--sweep N]
 //             [--baselines LIST] [--size WxH] [--save-session FILE]]
 #include "achilles/error.h"
+#include "achilles/version.h"
 #include "achilles/options.h"
 #include "headless_run.h"
 #include "main_window.h"
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("achilles"));
     QApplication::setApplicationName(QStringLiteral("workbench"));
     QApplication::setApplicationDisplayName(QStringLiteral("Achilles Workbench"));
-    QApplication::setApplicationVersion(QStringLiteral(ACHILLES_VERSION));
+    QApplication::setApplicationVersion(QString::fromStdString(achilles::app_version()));
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/achilles/icons/achilles.svg")));
 
     QCommandLineParser p;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "workbench/session.h"
+#include "achilles/version.h"
 #include "achilles/error.h"
 #include "achilles/search.h"
 #include <QFile>
@@ -125,7 +126,7 @@ QJsonObject resultJsonObject(const SearchResult& r) { return object(result_to_js
 QJsonObject sessionToJson(const SessionState& st) {
     QJsonObject s;
     s["schema"] = kSessionSchema;
-    s["app_version"] = ACHILLES_VERSION;
+    s["app_version"] = achilles::app_version();
     QJsonObject model{{"path", st.modelPath}, {"device", st.device}, {"dtype", st.dtype}};
     if (st.fingerprint) model["fingerprint"] = fingerprintToJson(*st.fingerprint);
     s["model"] = model;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "workbench/workbench.h"
+#include "achilles/version.h"
 #include "achilles/error.h"
 #include "workbench/token_ids.h"
 #include <QFileInfo>
@@ -167,7 +168,7 @@ void Workbench::runSearch() {
             });
         };
         SearchResult r = run_search(*eng, text, ids, opt, p, obs);
-        if (r.app_version.empty()) r.app_version = ACHILLES_VERSION;
+        if (r.app_version.empty()) r.app_version = achilles::app_version();
         return r;
     });
 }

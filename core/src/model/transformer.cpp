@@ -210,8 +210,13 @@ uint64_t cuda_free_bytes(int device) {
     using GetDev = int (*)(int*);
     using SetDev = int (*)(int);
     using MemInfo = int (*)(size_t*, size_t*);
+    // The runtime libtorch_cuda already loaded comes first (a pip wheel's libcudart.so.13 lives in
+    // site-packages/nvidia/*/lib, found through libtorch's RUNPATH, not the default search path).
     static void* lib = [] {
-        for (const char* n : {"libcudart.so", "libcudart.so.12", "libcudart.so.11.0"})
+        const char* names[] = {"libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so"};
+        for (const char* n : names)
+            if (void* h = dlopen(n, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)) return h;
+        for (const char* n : names)
             if (void* h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) return h;
         return static_cast<void*>(nullptr);
     }();
