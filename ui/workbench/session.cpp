@@ -126,7 +126,7 @@ QJsonObject resultJsonObject(const SearchResult& r) { return object(result_to_js
 QJsonObject sessionToJson(const SessionState& st) {
     QJsonObject s;
     s["schema"] = kSessionSchema;
-    s["app_version"] = achilles::app_version();
+    s["app_version"] = QString::fromStdString(achilles::app_version());
     QJsonObject model{{"path", st.modelPath}, {"device", st.device}, {"dtype", st.dtype}};
     if (st.fingerprint) model["fingerprint"] = fingerprintToJson(*st.fingerprint);
     s["model"] = model;
