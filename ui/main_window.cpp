@@ -550,9 +550,7 @@ void MainWindow::writeHtmlReport(const QString& path) {
                  .arg(esc(g.prompt)).arg(wb_->masked().size()).arg(esc(qs(g.original.text)), esc(qs(g.masked.text)));
     }
     h += QStringLiteral("</body></html>\n");
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly) || f.write(h.toUtf8()) < 0 || !f.commit())
-        throw Error(path.toStdString(), "", "could not be written");
+    writeWhole(path, h.toUtf8());
 }
 
 void MainWindow::openPath(const QString& path) {

@@ -56,6 +56,12 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
                 CliProgress progress(g.quiet);
                 auto engine = load_engine(o->m, progress);
                 validate_mask(mask, engine->info().shape);
+                if (const int64_t ctx = model_context(*engine); ctx > 0 && o->max_tokens > ctx) {
+                    if (sub->count("--max-tokens"))
+                        std::cerr << "note: --max-tokens " << o->max_tokens << " capped to the model's context of " << ctx
+                                  << " positions\n";
+                    o->max_tokens = static_cast<int>(ctx);
+                }
                 nlohmann::json j;
                 if (!o->dataset.empty()) {
                     DatasetPpl r = dataset_perplexity(*engine, texts, mask, o->max_tokens, progress);
@@ -77,6 +83,10 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
                                             "id " + std::to_string(id) + " is outside the vocabulary (size " +
                                                 std::to_string(V) + ")");
                     }
+                    if (const int64_t ctx = model_context(*engine); ctx > 0 && static_cast<int64_t>(ids.size()) > ctx)
+                        throw Error("command line", "--ids",
+                                    std::to_string(ids.size()) + " ids exceed the model's context of " +
+                                        std::to_string(ctx) + " positions (max_position_embeddings)");
                     if (ids.size() < 2)
                         throw Error("command line", has_text || !o->text_file.empty() ? "text" : "--ids",
                                     "perplexity needs at least 2 tokens (got " + std::to_string(ids.size()) + ")");

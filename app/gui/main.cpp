@@ -4,6 +4,7 @@
 //            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--samples K] [--sweep N]
 //             [--baselines LIST] [--size WxH] [--save-session FILE]]
 #include "achilles/error.h"
+#include "achilles/fileio.h"
 #include "core/workbench.h"
 #include "jobs/job_controller.h"
 #include "main_window.h"
@@ -36,6 +37,7 @@ QString demoText() {
 
 int main(int argc, char** argv) {
     Q_INIT_RESOURCE(resources);  // the .qrc lives in the static achilles_ui library
+    achilles::install_exit_cleanup();  // SIGXFSZ fails a write instead of killing; SIGTERM removes temporaries
     bool headless = false;
     // QGuiApplication consumes "-session"/"--session" (X11 session management) itself, so take
     // --session FILE out of argv before it sees it.
@@ -209,13 +211,12 @@ int main(int argc, char** argv) {
                                                           {w.heatmapPanel()->drillPlot(), QStringLiteral("heatmap-drilldown")},
                                                           {w.phasePanel()->plot(), QStringLiteral("phase-transition")}};
         try {
-            for (const auto& [plot, name] : plots) {
-                for (const char* ext : {"png", "svg", "pdf"}) {
-                    const QString path = dir.filePath(name + QLatin1Char('.') + QLatin1String(ext));
-                    achilles::ui::exportPlot(plot, path, achilles::ui::PlotExportOptions{1200, 800, 150});
-                    std::printf("%s\n", qPrintable(path));
-                }
-            }
+            std::vector<std::pair<QCustomPlot*, QString>> all;
+            for (const auto& [plot, name] : plots)
+                for (const char* ext : {"png", "svg", "pdf"})
+                    all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));
+            achilles::ui::exportPlots(all, achilles::ui::PlotExportOptions{1200, 800, 150});  // all or nothing
+            for (const auto& pp : all) std::printf("%s\n", qPrintable(pp.second));
         } catch (const std::exception& e) {
             std::fprintf(stderr, "achilles: %s\n", e.what());
             return 1;

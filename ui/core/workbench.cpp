@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "core/workbench.h"
+#include "achilles/config.h"
 #include "achilles/error.h"
+#include "achilles/fileio.h"
+#include "achilles/json_check.h"
 #include "jobs/job_controller.h"
 #include <QThread>
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QDir>
@@ -329,6 +335,20 @@ QJsonObject Workbench::optionsToJson(const SearchOptions& o) {
                        {"sweep", o.sweep}};
 }
 
+namespace {
+// A session number that must be an integer in [lo, hi]; checked before the cast (1e300 must not
+// become an undefined int).
+int checkedInt(const QJsonValue& v, int def, int lo, int hi, const std::string& file, const std::string& field) {
+    if (v.isUndefined() || v.isNull()) return def;
+    if (!v.isDouble()) throw Error(file, field, "must be a number");
+    const double d = v.toDouble();
+    if (!std::isfinite(d) || d != std::floor(d)) throw Error(file, field, "must be an integer");
+    if (d < lo || d > hi)
+        throw Error(file, field, "is out of range (" + std::to_string(lo) + " to " + std::to_string(hi) + ")");
+    return static_cast<int>(d);
+}
+}  // namespace
+
 SearchOptions Workbench::optionsFromJson(const QJsonObject& j, const QString& src) {
     SearchOptions o;
     const std::string file = src.toStdString();
@@ -338,37 +358,52 @@ SearchOptions Workbench::optionsFromJson(const QJsonObject& j, const QString& sr
         if (!v.isDouble()) throw Error(file, std::string("options.") + key, "must be a number");
         return v.toDouble();
     };
+    constexpr int kMax = std::numeric_limits<int>::max();
+    auto integer = [&](const char* key, int def, int lo = 0) {
+        return checkedInt(j.value(QLatin1String(key)), def, lo, kMax, file, std::string("options.") + key);
+    };
     o.alpha = num("alpha", o.alpha);
-    o.samples = int(num("samples", o.samples));
+    o.samples = integer("samples", o.samples);
     if (j.contains("seed")) {
         auto v = j.value("seed");
         bool ok = true;
-        o.seed = v.isString() ? v.toString().toULongLong(&ok) : uint64_t(v.toDouble());
+        if (v.isString()) {
+            o.seed = v.toString().toULongLong(&ok);
+        } else if (v.isDouble() && v.toDouble() >= 0 && v.toDouble() < 1.8e19 && v.toDouble() == std::floor(v.toDouble())) {
+            o.seed = uint64_t(v.toDouble());
+        } else {
+            ok = false;
+        }
         if (!ok) throw Error(file, "options.seed", "must be an unsigned integer");
     }
     o.epsilon = num("epsilon", o.epsilon);
-    o.step = int(num("step", o.step));
-    o.max_steps = int(num("max_steps", o.max_steps));
+    o.step = integer("step", o.step);
+    o.max_steps = integer("max_steps", o.max_steps);
     try {
         if (j.contains("mode")) o.mode = search_mode_from(str(j.value("mode").toString()));
-    } catch (const std::exception& e) {
-        throw Error(file, "options.mode", e.what());
+    } catch (const Error& e) {
+        throw Error(file, "options.mode", e.problem());
     }
     try {
         if (j.contains("strategy")) o.strategy = search_strategy_from(str(j.value("strategy").toString()));
-    } catch (const std::exception& e) {
-        throw Error(file, "options.strategy", e.what());
+    } catch (const Error& e) {
+        throw Error(file, "options.strategy", e.problem());
     }
     o.minimize = j.value("minimize").toBool(o.minimize);
-    o.top = int(num("top", o.top));
-    o.batch = int(num("batch", o.batch));
-    o.max_tokens = int(num("max_tokens", o.max_tokens));
+    o.top = integer("top", o.top);
+    o.batch = integer("batch", o.batch);
+    o.max_tokens = integer("max_tokens", o.max_tokens);
     o.eval_dataset = str(j.value("eval_dataset").toString());
-    o.eval_max_samples = int(num("eval_max_samples", o.eval_max_samples));
+    o.eval_max_samples = integer("eval_max_samples", o.eval_max_samples);
     o.baselines.clear();
     for (auto v : j.value("baselines").toArray()) o.baselines.push_back(str(v.toString()));
-    o.random_runs = int(num("random_runs", o.random_runs));
-    o.sweep = int(num("sweep", o.sweep));
+    o.random_runs = integer("random_runs", o.random_runs);
+    o.sweep = integer("sweep", o.sweep);
+    try {
+        validate(o);
+    } catch (const Error& e) {
+        throw Error(file, "options." + e.field(), e.problem());
+    }
     return o;
 }
 
@@ -380,7 +415,8 @@ QJsonObject Workbench::generateOptionsToJson(const GenerateOptions& o) {
 
 GenerateOptions Workbench::generateOptionsFromJson(const QJsonObject& j) {
     GenerateOptions o;
-    o.max_new = j.value("max_new").toInt(o.max_new);
+    // A session can ask for at most this many new tokens (the engine's context bounds it further).
+    o.max_new = std::clamp(j.value("max_new").toInt(o.max_new), 0, 1 << 20);
     o.greedy = j.value("greedy").toBool(o.greedy);
     o.temperature = j.value("temperature").toDouble(o.temperature);
     o.top_p = j.value("top_p").toDouble(o.top_p);
@@ -435,11 +471,10 @@ QJsonObject Workbench::resultJsonObject(const SearchResult& r) {
 
 void Workbench::writeSessionFile(const QString& path, QJsonObject s, const std::optional<SearchResult>& result) {
     if (result) s["result"] = resultJsonObject(*result);
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly))
-        throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
-    f.write(QJsonDocument(s).toJson(QJsonDocument::Compact));
-    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
+    // Checked to the end: every byte written, fsync'ed, renamed into place (core's write_file_atomic);
+    // a full disk or a file size limit fails here and leaves the previous session as it was.
+    const QByteArray bytes = QJsonDocument(s).toJson(QJsonDocument::Compact);
+    write_file_atomic(path.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
 }
 
 int Workbench::saveSessionAsync(const QString& path, const QJsonObject& viewState) {
@@ -479,17 +514,36 @@ QJsonObject Workbench::toSessionWithoutResult(const QJsonObject& viewState) cons
 }
 
 QJsonObject Workbench::readJsonFile(const QString& path) {
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        throw Error(path.toStdString(), "", "cannot be opened: " + f.errorString().toStdString());
+    // Core's reader: only regular files (a session that is /dev/zero fails by name), bounded size.
+    const std::string file = path.toStdString();
+    const std::string bytes = read_file(file, size_t(2) << 30);
+    // The project's JSON rules before Qt's parser sees it: depth, duplicate keys, numbers that
+    // overflow a double; errors name the file and the field path.
+    check_json(bytes, file);
     QJsonParseError err{};
-    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    const QJsonDocument doc = QJsonDocument::fromJson(QByteArray::fromRawData(bytes.data(), qsizetype(bytes.size())), &err);
     if (err.error != QJsonParseError::NoError)
-        throw Error(path.toStdString(), "", "is not valid JSON (" + err.errorString().toStdString() + " at offset " +
-                                                std::to_string(err.offset) + ")");
-    if (!doc.isObject()) throw Error(path.toStdString(), "", "is not a JSON object");
+        throw Error(file, "", "is not valid JSON (" + err.errorString().toStdString() + " at offset " +
+                                  std::to_string(err.offset) + ")");
+    if (!doc.isObject()) throw Error(file, "", "is not a JSON object");
     return doc.object();
 }
+
+namespace {
+// The shape of the model a session names, when its folder (or the default model) is at hand:
+// every index in the session is then checked against it before any view sees it.
+std::optional<ModelShape> shapeOfModelAt(const QString& modelPath) {
+    if (modelPath.isEmpty()) return std::nullopt;
+    try {
+        const std::string dir = modelPath == QLatin1String("default") ? default_model_dir() : modelPath.toStdString();
+        const QString cfg = QDir(qs(dir)).filePath(QStringLiteral("config.json"));
+        if (!QFileInfo(cfg).isFile()) return std::nullopt;
+        return shape_from_config(load_config(cfg.toStdString()));
+    } catch (const std::exception&) {
+        return std::nullopt;  // an unreadable model is reported when it is loaded, not here
+    }
+}
+}  // namespace
 
 ParsedSession Workbench::parseSession(const QJsonObject& s, const QString& sourceName) {
     const std::string file = sourceName.toStdString();
@@ -531,8 +585,9 @@ ParsedSession Workbench::parseSession(const QJsonObject& s, const QString& sourc
             const QByteArray mj = QJsonDocument(s.value("masks").toArray()).toJson(QJsonDocument::Compact);
             try {
                 for (auto& e : parse_mask_spec(mj.toStdString())) masks.insert(e.neuron);
-            } catch (const std::exception& e) {
-                throw Error(file, "masks", e.what());
+            } catch (const Error& e) {
+                throw Error(file, "masks" + (e.field().empty() ? std::string() : (e.field()[0] == '[' ? "" : ".") + e.field()),
+                            e.problem());
             }
         }
         if (s.value("ppl").isObject()) {
@@ -552,13 +607,26 @@ ParsedSession Workbench::parseSession(const QJsonObject& s, const QString& sourc
         throw Error(file, "schema", "must be \"achilles.session/1\" or \"achilles.result/1\" (found \"" +
                                         schema.toStdString() + "\")");
     }
-    if (result && !masks.empty()) {
-        ModelShape shape;
-        shape.layers = result->layers;
-        // Validate only the layer range here (module widths are known once the model loads).
-        for (const Neuron& n : masks)
-            if (n.layer < 0 || (result->layers > 0 && n.layer >= result->layers))
-                throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's layers");
+    // Every index against the model's shape before any view sees it: the model the session names
+    // when its config.json is readable (and its fingerprint, if any, matches), else the bounds
+    // result_from_json() already applied (layers, plausible channels, positions inside the probe).
+    std::optional<ModelShape> shape = shapeOfModelAt(modelPath);
+    if (shape && result && result->layers > 0 && shape->layers != result->layers)
+        shape.reset();  // a different model now sits at that path: keep the generic checks, the fingerprint warns
+    if (result) validate_result(*result, file + (schema == QLatin1String(kSessionSchema) ? " (result)" : ""),
+                                shape ? &*shape : nullptr);
+    if (!masks.empty()) {
+        const int L = shape ? shape->layers : (result ? result->layers : 0);
+        for (const Neuron& n : masks) {
+            if (n.layer < 0 || (L > 0 && n.layer >= L))
+                throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's " + std::to_string(L) + " layers");
+            if (shape && n.channel >= shape->module_width(n.module))
+                throw Error(file, "masks", "neuron " + to_string(n) + ": channel is outside " +
+                                               std::string(module_name(n.module)) + "'s " +
+                                               std::to_string(shape->module_width(n.module)) + " channels");
+            if (!shape && (int64_t(n.channel) + 1) * std::max<int64_t>(L, 1) > kMaxResultCells)
+                throw Error(file, "masks", "neuron " + to_string(n) + ": channel is implausible");
+        }
     }
     ParsedSession ps;
     ps.result = std::move(result);
