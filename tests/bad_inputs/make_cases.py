@@ -117,7 +117,7 @@ S1, S2 = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
 def idx(name, sets, msg):
     case("index_" + name, ["info", "--model", "$M"], ["model.safetensors.index.json"] + msg, model=SH,
          files={"$M/model.safetensors.index.json": {"from": "$S/" + IDX, "set": sets}})
-idx("duplicate_tensor", {"weight_map": '{"model.norm.weight": "%s", "model.norm.weight": "%s"}' % (S1, S2)}, ["weight_map.model.norm.weight", "appears twice"])
+idx("duplicate_tensor", {"weight_map": '{"model.norm.weight": "%s", "model.norm.weight": "%s"}' % (S1, S2)}, ["weight_map", "'model.norm.weight' appears twice"])
 idx("deep", {"weight_map": "{\"x\": {{deep:100000}}}"}, ["weight_map.x", "deeper than 64"])
 idx("shard_path", {"weight_map": '{"model.norm.weight": "../%s"}' % S1}, ["weight_map.model.norm.weight", "plain file name"])
 idx("shard_number", {"weight_map": '{"model.norm.weight": 5}'}, ["weight_map.model.norm.weight", "shard file name"])
@@ -187,14 +187,14 @@ mask("inline_negative", "L0.down_proj:-4", ["mask spec", "channel", "negative"])
 mask("inline_position_2p32", "L0.down_proj:1@4294967296", ["mask spec", "position", "out of range"])
 mask("missing_file", "$D/nomask.json", ["nomask.json", "neither"])
 for name, text, msg in [("deep_faithful", '{"faithful": {"neurons": {{deep:200000}}}}', ["faithful.neurons", "deeper than 64"]),
-                        ("layer_2p32", '[{"layer": 4294967296, "module": "down_proj", "channel": 0}]', ["[0].layer", "out of range"]),
-                        ("position_2p32", '[{"layer": 0, "module": "down_proj", "channel": 0, "positions": [4294967296]}]', ["[0].positions[0]", "out of range"]),
-                        ("channel_1e400", '[{"layer": 0, "module": "down_proj", "channel": 1e400}]', ["[0].channel", "out of range"]),
-                        ("duplicate", '[{"layer": 0, "layer": 1, "module": "down_proj", "channel": 0}]', ["[0].layer", "appears twice"]),
-                        ("layer_negative", '[{"layer": -1, "module": "down_proj", "channel": 0}]', ["[0].layer", "out of range"]),
-                        ("module_number", '[{"layer": 0, "module": 3, "channel": 0}]', ["[0].module", "expected a string"]),
+                        ("layer_2p32", '[{"layer": 4294967296, "module": "down_proj", "channel": 0}]', ["mask.json[0]: field 'layer'", "out of range"]),
+                        ("position_2p32", '[{"layer": 0, "module": "down_proj", "channel": 0, "positions": [4294967296]}]', ["mask.json[0]: field 'positions'", "out of range"]),
+                        ("channel_1e400", '[{"layer": 0, "module": "down_proj", "channel": 1e400}]', ["mask.json", "[0].channel", "out of range"]),
+                        ("duplicate", '[{"layer": 0, "layer": 1, "module": "down_proj", "channel": 0}]', ["[0]", "'layer' appears twice"]),
+                        ("layer_negative", '[{"layer": -1, "module": "down_proj", "channel": 0}]', ["mask.json[0]: field 'layer'", "out of range"]),
+                        ("module_number", '[{"layer": 0, "module": 3, "channel": 0}]', ["mask.json[0]: field 'module'", "expected a string"]),
                         ("not_array", '{"x": 1}', ["JSON array"]),
-                        ("channel_float", '[{"layer": 0, "module": "down_proj", "channel": 1.5}]', ["[0].channel", "expected an integer"])]:
+                        ("channel_float", '[{"layer": 0, "module": "down_proj", "channel": 1.5}]', ["mask.json[0]: field 'channel'", "expected an integer"])]:
     mask("json_" + name, "$D/mask.json", ["mask.json"] + msg, files={"$D/mask.json": text})
 
 # ---------------------------------------------------------------- datasets (ppl --dataset)

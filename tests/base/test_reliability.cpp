@@ -99,9 +99,9 @@ private slots:
     void maskIndicesNeverWrap() {
         QVERIFY(error_of([] { parse_mask_spec("L4294967296.down_proj:1"); }).find("out of range") != std::string::npos);
         QVERIFY(error_of([] { parse_mask_spec(R"([{"layer": 0, "module": "down_proj", "channel": 1, "positions": [4294967296]}])"); })
-                    .find("[0].positions[0]") != std::string::npos);
+                    .find("mask spec[0]: field 'positions'") != std::string::npos);
         QVERIFY(error_of([] { parse_mask_spec(R"([{"layer": 4294967296, "module": "down_proj", "channel": 1}])"); })
-                    .find("[0].layer") != std::string::npos);
+                    .find("mask spec[0]: field 'layer'") != std::string::npos);
         const std::string deep = "{\"faithful\": {\"neurons\": " + std::string(200000, '[') + std::string(200000, ']') + "}}";
         QVERIFY(error_of([&] { parse_mask_spec(deep); }).find("deeper than 64") != std::string::npos);
         QCOMPARE(parse_mask_spec(R"([{"layer": 2, "module": "down_proj", "channel": 7, "positions": [0, 3]}])").at(0).positions.size(), size_t(2));

@@ -434,7 +434,7 @@ private slots:
         { json j = base; j["model"]["vocab"]["zz"] = 99999999; expect_error(j.dump(), "model.vocab"); }
         { json j = base; json nest = j["pre_tokenizer"];
           for (int k = 0; k < 200; ++k) nest = {{"type", "Sequence"}, {"pretokenizers", json::array({nest})}};
-          j["pre_tokenizer"] = nest; expect_error(j.dump(), "nested too deeply"); }
+          j["pre_tokenizer"] = nest; expect_error(j.dump(), "deeper than 64 levels"); }
         { json j = base; j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", json::array({{{"SpecialToken", {{"id", "<nope>"}}}}, {{"Sequence", {{"id", "A"}}}}})}};
           expect_error(j.dump(), "post_processor"); }
         // Random bytes.

@@ -97,27 +97,26 @@ MaskSpec parse_json_spec(const std::string& text, const std::string& source) {
     constexpr int64_t kMax = std::numeric_limits<int>::max();
     for (size_t i = 0; i < j.size(); ++i) {
         const json& o = j[i];
-        const std::string where = "[" + std::to_string(i) + "]";
-        if (!o.is_object()) throw Error(source, where, "expected an object {layer, module, channel}");
+        const std::string where = source + "[" + std::to_string(i) + "]";  // the entry; fields by name
+        if (!o.is_object()) throw Error(where, "", "expected an object {layer, module, channel}, got " + brief(o));
         auto num = [&](const char* k) -> int {
-            if (!o.contains(k)) throw Error(source, where + "." + k, "is missing");
-            return static_cast<int>(json_int(o.at(k), 0, kMax, source, where + "." + k));
+            if (!o.contains(k)) throw Error(where, k, "is missing");
+            return static_cast<int>(json_int(o.at(k), 0, kMax, where, k));
         };
         MaskEntry e;
         e.neuron.layer = num("layer");
-        if (!o.contains("module")) throw Error(source, where + ".module", "is missing");
-        if (!o.at("module").is_string()) throw Error(source, where + ".module", "expected a string, got " + brief(o.at("module")));
+        if (!o.contains("module")) throw Error(where, "module", "is missing");
+        if (!o.at("module").is_string()) throw Error(where, "module", "expected a string, got " + brief(o.at("module")));
         const std::string& m = o.at("module").get_ref<const std::string&>();
         auto mod = module_from_name(m);
-        if (!mod) throw Error(source, where + ".module", "unknown module '" + brief_key(m, 40) + "'");
+        if (!mod) throw Error(where, "module", "unknown module '" + brief_key(m, 40) + "'");
         e.neuron.module = *mod;
         e.neuron.channel = num("channel");
         if (o.contains("positions") && !o.at("positions").is_null()) {
             const json& ps = o.at("positions");
-            if (!ps.is_array()) throw Error(source, where + ".positions", "expected an array of integers, got " + brief(ps));
+            if (!ps.is_array()) throw Error(where, "positions", "expected an array of integers, got " + brief(ps));
             for (size_t k = 0; k < ps.size(); ++k)
-                e.positions.push_back(static_cast<int>(
-                    json_int(ps[k], 0, kMax, source, where + ".positions[" + std::to_string(k) + "]")));
+                e.positions.push_back(static_cast<int>(json_int(ps[k], 0, kMax, where, "positions")));
         }
         out.push_back(std::move(e));
     }
