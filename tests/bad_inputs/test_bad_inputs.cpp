@@ -15,6 +15,8 @@
 #include <QtTest>
 #include <QElapsedTimer>
 #include <QProcess>
+#include <QThread>
+#include <csignal>
 #include <nlohmann/json.hpp>
 #include <filesystem>
 #include <fstream>
@@ -206,7 +208,7 @@ private slots:
         const QString where = QString::fromStdString(name) + " (" + QString::number(t.elapsed()) + " ms): " + o.err.left(600);
         const bool sanitizer = o.err.contains(QLatin1String("AddressSanitizer")) || o.err.contains(QLatin1String("runtime error:"));
         if (o.hung) ++g_tally.hangs;
-        else if (o.crashed || sanitizer || o.rc > 128 && want_rc < 128) ++g_tally.crashes;
+        else if (o.crashed || sanitizer || (o.rc > 128 && want_rc < 128)) ++g_tally.crashes;
         else if (o.rc == 0 && want_rc != 0) ++g_tally.silent;
         QVERIFY2(!o.hung, qPrintable("hang: " + where));
         QVERIFY2(!o.crashed && !sanitizer, qPrintable("crash: " + where));
@@ -229,6 +231,52 @@ private slots:
             QVERIFY2(fn.find(".tmp.") == std::string::npos && fn.find(".tmp-") == std::string::npos,
                      qPrintable("temporary file left: " + QString::fromStdString(e.path().string())));
         }
+        fs::remove_all(dir);
+    }
+
+    // Ctrl-C early, Ctrl-C twice, SIGTERM and SIGHUP while a search with --out and --figures runs:
+    // the exit is prompt, the previous --out file is untouched and no temporary file is left.
+    void signalsCleanUp_data() {
+        QTest::addColumn<int>("sig");
+        QTest::addColumn<int>("count");
+        QTest::addColumn<int>("after_ms");
+        QTest::newRow("sigint_early") << int(SIGINT) << 1 << 150;
+        QTest::newRow("sigint_once") << int(SIGINT) << 1 << 1200;
+        QTest::newRow("sigint_twice") << int(SIGINT) << 2 << 1200;
+        QTest::newRow("sigterm") << int(SIGTERM) << 1 << 1200;
+        QTest::newRow("sighup") << int(SIGHUP) << 1 << 1200;
+    }
+    void signalsCleanUp() {
+        QFETCH(int, sig);
+        QFETCH(int, count);
+        QFETCH(int, after_ms);
+        const fs::path dir = fs::path(achilles::test::build_scratch()) / "bad_inputs" / ("signal_" + std::to_string(sig) +
+                                                                                        "_" + std::to_string(count) + "_" + std::to_string(after_ms));
+        fs::remove_all(dir);
+        fs::create_directories(dir / "fig");
+        std::ofstream(dir / "out.json") << "previous";
+        QProcess p;
+        p.start(QStringLiteral(ACHILLES_CLI),
+                {"search", "--model", QString::fromStdString(achilles::test::tests_dir() + "/fixtures/search/planted"), "--ids",
+                 "1,17,42,9,33,5,60,21,8,50,12,3", "--samples", "20000", "--quiet", "--out",
+                 QString::fromStdString((dir / "out.json").string()), "--figures", QString::fromStdString((dir / "fig").string())});
+        QVERIFY(p.waitForStarted());
+        QThread::msleep(after_ms);
+        for (int i = 0; i < count; ++i) {
+            ::kill(pid_t(p.processId()), sig);
+            QThread::msleep(20);
+        }
+        QElapsedTimer t;
+        t.start();
+        QVERIFY2(p.waitForFinished(10000), "no exit within 10 s of the signal");
+        const qint64 ms = t.elapsed();
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        if (sig == SIGINT && p.exitStatus() == QProcess::NormalExit) QCOMPARE(p.exitCode(), 130);
+        else QVERIFY2(p.exitStatus() == QProcess::CrashExit, qPrintable(err));  // died of the signal, as it should
+        QVERIFY2(ms < 5000, qPrintable(QString::number(ms) + " ms"));
+        QCOMPARE(slurp(dir / "out.json"), std::string("previous"));
+        for (const auto& e : fs::recursive_directory_iterator(dir))
+            QVERIFY2(e.path().filename().string().find(".tmp.") == std::string::npos, e.path().c_str());
         fs::remove_all(dir);
     }
 
