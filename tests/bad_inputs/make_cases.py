@@ -56,10 +56,10 @@ cfg_case("partial_rotary_2", {"partial_rotary_factor": "2"}, ["partial_rotary_fa
 cfg_case("dtype_number", {"torch_dtype": "5"}, ["torch_dtype", "expected a string"])
 cfg_case("attention_bias_int", {"attention_bias": "1"}, ["attention_bias", "true or false"])
 cfg_case("long_string_truncated", {"model_type": "\"" + "x" * 5000 + "\""}, ["model_type", "..."])
-case("config_not_json", ["info", "--model", "$M"], ["config.json", "invalid JSON"], model=L3, files={"$M/config.json": "{\"vocab_size\": "})
-case("config_empty", ["info", "--model", "$M"], ["config.json", "invalid JSON"], model=L3, files={"$M/config.json": ""})
+case("config_not_json", ["info", "--model", "$M"], ["config.json", "not valid JSON"], model=L3, files={"$M/config.json": "{\"vocab_size\": "})
+case("config_empty", ["info", "--model", "$M"], ["config.json", "not valid JSON"], model=L3, files={"$M/config.json": ""})
 case("config_array", ["info", "--model", "$M"], ["config.json", "JSON object"], model=L3, files={"$M/config.json": "[1,2]"})
-case("config_bad_utf8", ["info", "--model", "$M"], ["config.json", "invalid JSON"], model=L3,
+case("config_bad_utf8", ["info", "--model", "$M"], ["config.json", "not valid JSON"], model=L3,
      files={"$M/config.json": "{\"model_type\": \"{{hex:C3 28}}\"}"})
 case("config_missing_vocab", ["info", "--model", "$M"], ["config.json", "vocab_size", "missing"], model=L3,
      files={"$M/config.json": "{\"model_type\": \"llama\", \"hidden_size\": 32}"})
@@ -83,7 +83,7 @@ st("empty", None, ["header length", "empty"], raw="")
 st("short", None, ["header length", "shorter"], raw="abcd")
 st("header_len_huge", None, ["header length", "exceeds"], raw="{{hex:FF FF FF FF FF FF FF 7F}}{\"a\":1}")
 st("header_len_past_end", None, ["header length", "past the end"], raw="{{hex:00 10 00 00 00 00 00 00}}{}")
-st("not_json", "nope", ["header", "invalid JSON"])
+st("not_json", "nope", ["header", "not valid JSON"])
 st("deep", "{\"a\": {{deep:100000}}}", ["header", "deeper than 64"])
 st("duplicate_tensor", '{"%s":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"%s":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}' % (T, T),
    ["header", T, "appears twice"], data=8)
@@ -126,7 +126,7 @@ idx("missing_shard", {"weight_map": '{"model.norm.weight": "model-9.safetensors"
 idx("empty_map", {"weight_map": "{}"}, ["weight_map", "empty"])
 idx("map_array", {"weight_map": "[]"}, ["weight_map", "must be an object"])
 idx("incomplete", {"weight_map": '{"model.norm.weight": "%s"}' % S2}, ["weight_map", "not in the index"])
-case("index_not_json", ["info", "--model", "$M"], ["model.safetensors.index.json", "invalid JSON"], model=SH,
+case("index_not_json", ["info", "--model", "$M"], ["model.safetensors.index.json", "not valid JSON"], model=SH,
      files={"$M/model.safetensors.index.json": "{\"weight_map\": {"})
 
 # ---------------------------------------------------------------- tokenizer.json / tokenizer_config.json
@@ -151,7 +151,7 @@ tj("duplicate_key", {"version": '"1.0"', "version#2": '"1.0"'}, ["version", "app
 tj("model_missing", {"model": "null"}, ["model", "missing"])
 tj("regex_bad", {"pre_tokenizer": '{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(("},"behavior":"Isolated"},{"type":"ByteLevel"}]}'},
    ["pre_tokenizer.pretokenizers[0].pattern", "regex"])
-tok("not_json", {"$D/tok/tokenizer.json": "{\"model\": "}, ["tokenizer.json", "invalid JSON"])
+tok("not_json", {"$D/tok/tokenizer.json": "{\"model\": "}, ["tokenizer.json", "not valid JSON"])
 tok("empty_object", {"$D/tok/tokenizer.json": "{}"}, ["tokenizer.json", "model"])
 tc("bos_deep", {"bos_token": "{{deep:200000}}"}, ["bos_token", "deeper than 64"])
 tc("add_bos_string", {"add_bos_token": '"yes"'}, ["add_bos_token", "true or false"])
@@ -258,7 +258,7 @@ gui("deep", '{"schema":"achilles.result/1","x":{{deep:200000}}}', ["x", "deeper 
 gui("number_1e400", '{"schema":"achilles.result/1","ppl_orig":1e400}', ["ppl_orig", "out of range"])
 gui("duplicate_key", '{"schema":"achilles.result/1","layers":2,"layers":3}', ["layers", "appears twice"])
 gui("schema_unknown", '{"schema":"achilles.result/9"}', ["schema"])
-gui("not_json", '{"schema": ', ["invalid JSON"])
+gui("not_json", '{"schema": ', ["not valid JSON"])
 gui("not_object", '[1,2,3]', ["JSON object"])
 gui("ids_negative", '{"schema":"achilles.result/1","ids":[1,-2]}', ["ids[1]", "out of range"])
 gui("curve_point_string", '{"schema":"achilles.result/1","curve":[{"n":"x","ppl":1}]}', ["curve[0].n", "expected an integer"])

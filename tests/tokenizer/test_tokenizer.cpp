@@ -418,8 +418,8 @@ private slots:
                      qPrintable(must_contain));
             QVERIFY2(msg.contains("tokenizer.json") && msg.contains(must_contain), qPrintable(msg));
         };
-        expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {", "invalid JSON");
-        expect_error("", "invalid JSON");
+        expect_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {", "not valid JSON");
+        expect_error("", "not valid JSON");
         expect_error("[1,2,3]", "JSON object");
         { json j = base; j["model"]["type"] = "WordPiece"; expect_error(j.dump(), "model.type"); }
         { json j = base; j["model"].erase("vocab"); expect_error(j.dump(), "model.vocab"); }

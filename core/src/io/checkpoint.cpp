@@ -117,7 +117,12 @@ void check_config_against_weights(const Checkpoint& ck) {
                                     std::string s;
                                     for (size_t q = 0; q < t.shape.size(); ++q) s += (q ? ", " : "") + std::to_string(t.shape[q]);
                                     return s;
-                                }() + "], so dimension " + std::to_string(k) + " should be " + std::to_string(n));
+                                }() + "] but the config implies [" + [&] {
+                                    std::string s;
+                                    size_t q = 0;
+                                    for (const auto& w : want) s += (q++ ? ", " : "") + std::to_string(w.first);
+                                    return s;
+                                }() + "] (dimension " + std::to_string(k) + " should be " + std::to_string(n) + ")");
             ++k;
         }
     };

@@ -65,7 +65,7 @@ public:
             std::string what = ex.what();
             // "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error ..." -> the tail.
             if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-            error_ = "invalid JSON at byte " + std::to_string(position) + ": " + brief_key(what, 200);
+            error_ = "is not valid JSON (at byte " + std::to_string(position) + ": " + brief_key(what, 200) + ")";
         }
         return false;
     }
