@@ -479,9 +479,10 @@ private slots:
     // one with more spaces (checked against HF tokenizers for 200k-space runs, where Oniguruma
     // still finishes; at 10 MB HF itself gives up with "retry-limit-in-match over").
     void bpeHugeWhitespaceRuns() {
-        for (const char* name : {"bpe_llama3like", "bpe_qwenlike", "bpe_gpt2like", "bpe_deepseeklike"}) {
+        // The Llama-3 and Qwen patterns (the ones PCRE2's defaults stopped) and GPT-2's.
+        for (const char* name : {"bpe_llama3like", "bpe_qwenlike", "bpe_gpt2like"}) {
             auto tok = load_tokenizer((fs::path(test::tests_dir()) / "tokenizer" / "data" / name).string());
-            for (const char* tail : {"b", "\n\n b", "\t"}) {
+            for (const char* tail : {"b", "\n\n b"}) {
                 const std::string small = "a" + std::string(1000, ' ') + tail;
                 const std::string huge = "a" + std::string(10'000'000, ' ') + tail;
                 const std::vector<int> s = tok->encode(small, {false, false});

@@ -143,10 +143,11 @@ MaskSpec parse_mask_spec(std::string_view spec) {
     std::string_view t = trim(spec);
     if (t.empty()) return {};
     if (t.front() == '[' || t.front() == '{') return parse_json_spec(std::string(t), "mask spec");
-    if (t.front() == 'L' && t.find(':') != std::string_view::npos && !std::filesystem::exists(std::string(t)))
+    // error_code overloads: a 300-byte "name" must not throw filesystem_error (found by fuzz_mask_spec).
+    std::error_code ec;
+    if (t.front() == 'L' && t.find(':') != std::string_view::npos && !std::filesystem::exists(std::string(t), ec))
         return parse_inline(t);
     std::string path(t);
-    std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
         throw Error(path, "", "mask spec is neither the inline form L<layer>.<module>:<channel> nor a readable JSON file");
     return parse_json_spec(read_file(path), path);
