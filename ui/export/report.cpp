@@ -5,6 +5,7 @@
 #include "workbench/session.h"
 #include <QDateTime>
 #include <QObject>
+#include <QSaveFile>
 #include <qcustomplot.h>
 
 namespace achilles::ui {
@@ -66,7 +67,9 @@ void writeHtmlReport(const QString& path, const ReportInput& in) {
                  .arg(esc(g.prompt)).arg(in.maskedNeurons).arg(esc(qs(g.original.text)), esc(qs(g.masked.text)));
     }
     h += QStringLiteral("</body></html>\n");
-    writeWhole(path, h.toUtf8());  // atomic, checked to the end
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly) || f.write(h.toUtf8()) < 0 || !f.commit())
+        throw Error(path.toStdString(), "", "could not be written");
 }
 
 }  // namespace achilles::ui
