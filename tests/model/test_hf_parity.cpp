@@ -29,14 +29,9 @@ std::vector<std::string> hf_fixtures() {
     return out;
 }
 
-std::string hf_dir(const std::string& name) { return tests_dir() + "/fixtures/hf/" + name; }
-
-nlohmann::json hf_golden(const std::string& name) {
-    std::ifstream in(hf_dir(name) + "/golden.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return nlohmann::json::parse(ss.str());
-}
+// The HF fixtures live in tests/fixtures/hf/<name>: the shared helpers take "hf/<name>".
+std::string hf_dir(const std::string& name) { return fixture_dir("hf/" + name); }
+nlohmann::json hf_golden(const std::string& name) { return load_golden("hf/" + name); }
 
 std::unique_ptr<Engine> load_hf(const std::string& name) {
     LoadOptions o;

@@ -23,12 +23,8 @@ using namespace achilles;
 using namespace achilles::ui;
 
 namespace {
-QString fixture() { return QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures/search/planted"); }
-QJsonObject golden() {
-    QFile f(QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures/search/golden.json"));
-    if (!f.open(QIODevice::ReadOnly)) return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
-}
+QString fixture() { return uitest::planted_fixture(); }
+QJsonObject golden() { return uitest::search_golden(); }
 bool near(double a, double b, double rel) { return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b)); }
 }  // namespace
 
@@ -44,9 +40,7 @@ private slots:
         golden_ = golden();
         if (golden_.isEmpty() || !QFile::exists(fixture() + QStringLiteral("/model.safetensors")))
             QSKIP("tests/fixtures/search is missing");
-        QStringList s;
-        for (auto v : golden_.value("ids").toArray()) s << QString::number(v.toInt());
-        ids_ = QStringLiteral("ids: ") + s.join(QLatin1Char(' '));
+        ids_ = uitest::ids_text(golden_);
         w_ = std::make_unique<MainWindow>();
         w_->resize(1200, 800);
         w_->show();

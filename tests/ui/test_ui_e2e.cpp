@@ -44,17 +44,9 @@ using achilles::ui::uitest::Shown;
 using achilles::ui::uitest::waitIdle;
 
 namespace {
-QString fixture() { return QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures/search/planted"); }
-QJsonObject golden() {
-    QFile f(QString::fromStdString(test::tests_dir()) + QStringLiteral("/fixtures/search/golden.json"));
-    if (!f.open(QIODevice::ReadOnly)) return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
-}
-QString idsText(const QJsonObject& g) {
-    QStringList s;
-    for (auto v : g.value("ids").toArray()) s << QString::number(v.toInt());
-    return QStringLiteral("ids: ") + s.join(QLatin1Char(' '));
-}
+QString fixture() { return uitest::planted_fixture(); }
+QJsonObject golden() { return uitest::search_golden(); }
+QString idsText(const QJsonObject& g) { return uitest::ids_text(g); }
 bool near(double a, double b, double rel) { return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b)); }
 }  // namespace
 
