@@ -3,6 +3,8 @@
 #include "achilles/utf8.h"
 #include "achilles/error.h"
 #include "achilles/options.h"
+#include "achilles/config.h"
+#include "achilles/fileio.h"
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -20,7 +22,11 @@ std::atomic<Progress*> g_active{nullptr};
 std::atomic<int> g_sigints{0};
 
 extern "C" void on_sigint(int) {
-    if (g_sigints.fetch_add(1) >= 1) _exit(130);  // second Ctrl-C: leave at once
+    if (g_sigints.fetch_add(1) >= 1) {  // second Ctrl-C: leave at once, without half-written files
+        remove_pending_temp_files();
+        _exit(130);
+    }
+    // A Ctrl-C before any work started is remembered: the first Progress created cancels at once.
     if (Progress* p = g_active.load()) p->cancel();
 }
 
@@ -73,8 +79,19 @@ CliProgress::CliProgress(bool quiet)
                     << static_cast<int>(f * 100) << "% " << msg << std::flush;
       }) {
     g_active.store(this);
-    std::signal(SIGINT, on_sigint);
+    if (g_sigints.load() > 0) cancel();
 }
+
+void install_signal_handlers() {
+    install_exit_cleanup();  // SIGXFSZ ignored; SIGTERM/SIGHUP/SIGQUIT remove temporary files
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &sa, nullptr);
+}
+
+bool interrupted() { return g_sigints.load() > 0; }
 
 CliProgress::~CliProgress() {
     Progress* self = this;
@@ -108,26 +125,46 @@ void check_utf8(const std::string& t, const std::string& source) { require_utf8(
 std::string read_text_file(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) throw Error(path, "text file", "does not exist or is not a file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path, "text file", "cannot be opened");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string t = ss.str();
+    std::string t = read_file(path, size_t(1) << 30);
     check_utf8(t, path);
     return t;
 }
 
+std::string plain_message(const std::string& what) {
+    // libtorch's c10::Error appends a backtrace ("Exception raised from ... frame #0 ..."): keep
+    // the sentence, drop the frames; and never print more than a few hundred bytes.
+    std::string m = what;
+    if (auto p = m.find("Exception raised from"); p != std::string::npos) m = m.substr(0, p);
+    if (auto p = m.find("\nframe #"); p != std::string::npos) m = m.substr(0, p);
+    while (!m.empty() && std::isspace(static_cast<unsigned char>(m.back()))) m.pop_back();
+    if (m.size() > 600) {
+        size_t n = 600;
+        while (n > 0 && (static_cast<unsigned char>(m[n]) & 0xC0) == 0x80) --n;
+        m = m.substr(0, n) + "...";
+    }
+    return m;
+}
+
 int guarded(const std::function<int()>& body) {
     try {
-        return body();
+        const int rc = body();
+        if (interrupted()) {  // Ctrl-C arrived after the last cancellation check
+            std::cerr << "\ncancelled\n";
+            return 130;
+        }
+        return rc;
     } catch (const Cancelled&) {
         std::cerr << "\ncancelled\n";
         return 130;
     } catch (const Error& e) {
-        std::cerr << "\nerror: " << e.what() << "\n";
+        std::cerr << "\nerror: " << plain_message(e.what()) << "\n";
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "\nerror: out of memory: the input asks for more memory than this machine has "
+                     "(a smaller --max-tokens, batch or model helps)\n";
         return 1;
     } catch (const std::exception& e) {
-        std::cerr << "\nerror: " << e.what() << "\n";
+        std::cerr << "\nerror: " << plain_message(e.what()) << "\n";
         return 1;
     }
 }
@@ -180,6 +217,36 @@ void require_one_of(const CLI::App* sub, const std::vector<std::string>& flags) 
     for (size_t i = 0; i < flags.size(); ++i)
         list += (i == 0 ? "" : i + 1 == flags.size() ? " or " : ", ") + flags[i];
     throw Error("command line", flags.front(), "give one of " + list);
+}
+
+int64_t model_context(const Engine& engine) {
+    // The context the model was trained for: config.json's max_position_embeddings (the engine
+    // keeps the canonical folder in its fingerprint).
+    const std::string dir = engine.info().fingerprint.path;
+    try {
+        return load_config((std::filesystem::path(dir) / "config.json").string()).max_position_embeddings;
+    } catch (const Error&) {
+        return 0;  // unknown: no bound beyond the ones the engine applies
+    }
+}
+
+std::string read_line_bounded(std::istream& in, const std::string& where, bool& ok, size_t max_bytes) {
+    std::string line;
+    ok = false;
+    std::streambuf* sb = in.rdbuf();
+    for (;;) {
+        const int c = sb->sbumpc();
+        if (c == std::char_traits<char>::eof()) {
+            ok = !line.empty();
+            return line;
+        }
+        ok = true;
+        if (c == '\n') return line;
+        if (line.size() >= max_bytes)
+            throw Error(where, "line", "is longer than " + std::to_string(max_bytes >> 20) +
+                                           " MiB without a newline (is this a text file?)");
+        line.push_back(static_cast<char>(c));
+    }
 }
 
 std::string json_escape(const std::string& s) {

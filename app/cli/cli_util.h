@@ -5,6 +5,8 @@
 #include "achilles/engine.h"
 #include "achilles/progress.h"
 #include "commands.h"
+#include <cstdint>
+#include <istream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,7 +42,8 @@ std::string read_text_file(const std::string& path);
 // Throws Error naming the source when the bytes are not valid UTF-8.
 void check_utf8(const std::string& text, const std::string& source);
 
-// Runs a command body: Error -> stderr, 1; Cancelled -> 130; other exceptions -> 1.
+// Runs a command body: Error -> stderr, 1; Cancelled or Ctrl-C -> 130; bad_alloc -> a plain
+// out-of-memory message, 1; other exceptions -> their first sentence (no libtorch backtrace), 1.
 int guarded(const std::function<int()>& body);
 // Makes `body` the command's runner once `sub` was chosen on the command line (through guarded).
 void on_run(CLI::App* sub, Runner& run, std::function<int()> body);
@@ -71,6 +74,20 @@ struct Input {
 Input read_text_input(const TextInput& in, bool require_text = true);
 // Throws Error naming the first flag when none of `flags` was given on sub.
 void require_one_of(const CLI::App* sub, const std::vector<std::string>& flags);
+std::string plain_message(const std::string& what);
+
+// Called first in main(): Ctrl-C cancels the running command (a second one leaves at once), even
+// before any work started; SIGTERM, SIGHUP, SIGQUIT and a second Ctrl-C remove temporary files;
+// SIGXFSZ is ignored so that a file size limit fails the write instead of killing the process.
+void install_signal_handlers();
+bool interrupted();
+
+// The model's trained context (config.json max_position_embeddings); 0 if unknown.
+int64_t model_context(const Engine& engine);
+
+// One line of at most max_bytes (a file without newlines, such as /dev/zero, fails by name).
+// ok is false at the end of the input.
+std::string read_line_bounded(std::istream& in, const std::string& where, bool& ok, size_t max_bytes = size_t(16) << 20);
 
 // JSON string escaping for hand-written output.
 std::string json_escape(const std::string& s);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+#include "achilles/config.h"
 #include "achilles/error.h"
 #include "cli_util.h"
 #include <iostream>
@@ -14,6 +15,7 @@ struct GenOpts {
     std::string mask;
     GenerateOptions g;
     bool greedy = false;
+    int64_t context = 0;   // 0: the model's max_position_embeddings
 };
 }  // namespace
 
@@ -32,6 +34,9 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
     gr->excludes(t, p, k);
     (void)s;
     sub->add_option("--mask", o->mask, "mask spec");
+    sub->add_option("--context", o->context,
+                    "positions at most, prompt included (default: the model's max_position_embeddings; "
+                    "raise it deliberately to decode past the trained context)");
     sub->add_flag("--no-stop{false}", o->g.stop_at_eos, "keep decoding past EOS (up to --max-new)");
     on_run(sub, run, [&g, o, sub] {
         GenerateOptions go = o->g;
@@ -60,6 +65,27 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
             for (int id : ids)
                 if (id < 0 || id >= engine->info().vocab)
                     throw Error("command line", "--ids", "id " + std::to_string(id) + " is outside the vocabulary");
+        }
+        // Bound the work by the context: prompt + new tokens must fit in it.
+        const int64_t trained = model_context(*engine);
+        if (o->context < 0) throw Error("command line", "--context", "must be positive");
+        if (o->context > kMaxPositions)
+            throw Error("command line", "--context", "is larger than " + std::to_string(kMaxPositions));
+        const int64_t limit = o->context > 0 ? o->context : trained;
+        if (limit > 0) {
+            const int64_t P = static_cast<int64_t>(ids.size());
+            if (P >= limit)
+                throw Error("command line", in.has_ids ? "--ids" : "--prompt",
+                            "the prompt has " + std::to_string(P) + " tokens, which fills the context of " +
+                                std::to_string(limit) + " positions" +
+                                (o->context > 0 ? "" : " (max_position_embeddings; raise it with --context)"));
+            if (P + go.max_new > limit) {
+                const int capped = static_cast<int>(limit - P);
+                std::cerr << "note: --max-new " << go.max_new << " capped to " << capped << ": prompt (" << P
+                          << ") + new tokens must fit the context of " << limit << " positions"
+                          << (o->context > 0 ? "" : " (raise it with --context)") << "\n";
+                go.max_new = capped;
+            }
         }
         const bool stream = !g.json;
         GenerateResult r = engine->generate(ids, go, mask, progress, [&](const TokenStep& st) {

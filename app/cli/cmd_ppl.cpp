@@ -42,9 +42,17 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
         CliProgress progress(g.quiet);
         auto engine = load_engine(o->m, progress);
         validate_mask(mask, engine->info().shape);
+        int max_tokens = o->max_tokens;
+        const int64_t ctx = model_context(*engine);
+        if (ctx > 0 && max_tokens > ctx) {
+            if (sub->count("--max-tokens"))
+                std::cerr << "note: --max-tokens " << max_tokens << " capped to the model's context of " << ctx
+                          << " positions\n";
+            max_tokens = static_cast<int>(ctx);
+        }
         nlohmann::json j;
         if (!o->dataset.empty()) {
-            DatasetPpl r = dataset_perplexity(*engine, texts, mask, o->max_tokens, progress);
+            DatasetPpl r = dataset_perplexity(*engine, texts, mask, max_tokens, progress);
             progress.finish();
             j["ppl"] = r.ppl;
             j["samples"] = r.samples;
@@ -54,7 +62,7 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
             if (!in.has_ids) {
                 if (in.text.find_first_not_of(" \t\r\n") == std::string::npos)
                     throw Error(in.source, "text", "the text is empty");
-                ids = engine->encode_for_ppl(in.text, o->max_tokens);
+                ids = engine->encode_for_ppl(in.text, max_tokens);
             } else {
                 const int V = engine->info().vocab;
                 for (int id : ids)
@@ -63,6 +71,10 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
                                     "id " + std::to_string(id) + " is outside the vocabulary (size " +
                                         std::to_string(V) + ")");
             }
+            if (ctx > 0 && static_cast<int64_t>(ids.size()) > ctx)
+                throw Error("command line", "--ids",
+                            std::to_string(ids.size()) + " ids exceed the model's context of " +
+                                std::to_string(ctx) + " positions (max_position_embeddings)");
             if (ids.size() < 2)
                 throw Error("command line", in.has_ids ? "--ids" : "text",
                             "perplexity needs at least 2 tokens (got " + std::to_string(ids.size()) + ")");

@@ -21,14 +21,13 @@ struct SearchCliOpts {
     SearchFlags flags;
 };
 
-void write_figures(const std::string& dir, const SearchResult& r) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw Error(dir, "--figures", "cannot create the folder: " + ec.message());
+// The CSV tables for --figures, as (file name, contents).
+std::vector<std::pair<std::string, std::string>> figure_tables(const SearchResult& r) {
+    std::vector<std::pair<std::string, std::string>> out;
     std::ostringstream c;
     c << "n,unique_channels,ppl,delta\n" << std::setprecision(10);
     for (const auto& p : r.curve) c << p.n << "," << p.unique_channels << "," << p.ppl << "," << p.delta << "\n";
-    write_file_atomic((std::filesystem::path(dir) / "curve.csv").string(), c.str());
+    out.emplace_back("curve.csv", c.str());
     std::ostringstream k;
     k << "rank,layer,module,position,channel,importance\n" << std::setprecision(10);
     for (size_t i = 0; i < r.ranking.size() && i < 10000; ++i) {
@@ -36,14 +35,28 @@ void write_figures(const std::string& dir, const SearchResult& r) {
         k << i + 1 << "," << e.neuron.layer << "," << module_name(e.neuron.module) << "," << e.position << ","
           << e.neuron.channel << "," << e.importance << "\n";
     }
-    write_file_atomic((std::filesystem::path(dir) / "ranking.csv").string(), k.str());
+    out.emplace_back("ranking.csv", k.str());
     if (!r.sweep.empty()) {
         std::ostringstream s;
         s << "method,n,log10_ppl,log10_ppl_std\n" << std::setprecision(10);
         for (const auto& ser : r.sweep)
             for (const auto& p : ser.points) s << ser.name << "," << p.n << "," << p.log10_ppl << "," << p.log10_ppl_std << "\n";
-        write_file_atomic((std::filesystem::path(dir) / "sweep.csv").string(), s.str());
+        out.emplace_back("sweep.csv", s.str());
     }
+    return out;
+}
+
+// --out and --figures are one write: every file is complete on disk before any is renamed into
+// place, and a failure (full disk, ulimit -f, read-only folder) leaves the previous files as they were.
+void write_outputs(const std::string& out, const std::string& figures, const std::string& doc, const SearchResult& r) {
+    std::vector<std::pair<std::string, std::string>> tables;
+    std::vector<FileContents> files;
+    if (!out.empty()) files.push_back({out, doc});
+    if (!figures.empty()) {
+        tables = figure_tables(r);
+        for (const auto& [name, text] : tables) files.push_back({(std::filesystem::path(figures) / name).string(), text});
+    }
+    if (!files.empty()) write_files_atomic(files);
 }
 
 void print_set(const CriticalSet& c, size_t limit = 12) {
@@ -74,9 +87,18 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
         const std::string& text = in.text;
         std::vector<int> ids = in.ids;
         if (!o->out.empty()) {
+            std::error_code ec;
             auto parent = std::filesystem::absolute(o->out).parent_path();
-            if (!std::filesystem::is_directory(parent))
+            if (!std::filesystem::is_directory(parent, ec))
                 throw Error(o->out, "--out", "the folder " + parent.string() + " does not exist");
+            if (std::filesystem::is_directory(o->out, ec))
+                throw Error(o->out, "--out", "is a directory; give a file name");
+        }
+        if (!o->figures.empty()) {  // before the search, not after an hour of it
+            std::error_code ec;
+            std::filesystem::create_directories(o->figures, ec);
+            if (ec || !std::filesystem::is_directory(o->figures, ec))
+                throw Error(o->figures, "--figures", "cannot create the folder: " + ec.message());
         }
         CliProgress progress(g.quiet);
         auto engine = load_engine(o->m, progress);
@@ -84,8 +106,7 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
         SearchResult r = run_search(*engine, text, ids, opts, progress);
         progress.finish();
         const std::string doc = result_to_json(r);
-        if (!o->out.empty()) write_file_atomic(o->out, doc);
-        if (!o->figures.empty()) write_figures(o->figures, r);
+        write_outputs(o->out, o->figures, doc, r);
         if (g.json) {
             std::cout << doc << "\n";
             return 0;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "achilles/error.h"
+#include "achilles/json_check.h"
+#include "achilles/progress.h"
 #include "achilles/tokenizer.h"
 #include "cli_util.h"
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -74,20 +77,22 @@ void register_tokenize(CLI::App& app, Globals& g, Runner& run) {
             return 0;
         }
         if (!o->batch.empty()) {
+            std::error_code ec;
+            if (std::filesystem::is_directory(o->batch, ec))
+                throw Error(o->batch, "--batch", "is a directory, not a JSONL file");
             std::ifstream in(o->batch, std::ios::binary);
-            if (!in) throw Error(o->batch, "batch", "cannot open the file");
-            std::string line;
+            if (!in) throw Error(o->batch, "--batch", "cannot open the file");
             int lineno = 0;
-            while (std::getline(in, line)) {
+            bool ok = true;
+            for (;;) {
+                const std::string where = o->batch + ":" + std::to_string(lineno + 1);
+                std::string line = read_line_bounded(in, where, ok);
+                if (!ok) break;
                 ++lineno;
+                if (interrupted()) throw Cancelled();
                 if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-                const std::string where = o->batch + ":" + std::to_string(lineno);
-                nlohmann::json in_j;
-                try {
-                    in_j = nlohmann::json::parse(line);
-                } catch (const std::exception& e) {
-                    throw Error(where, "text", std::string("invalid JSON: ") + e.what());
-                }
+                check_json(line, where);  // the project's JSON rules: depth, duplicate keys, numbers
+                nlohmann::json in_j = nlohmann::json::parse(line);
                 if (!in_j.is_object() || !in_j.contains("text") || !in_j["text"].is_string())
                     throw Error(where, "text", "each line must be an object with a string \"text\" field");
                 std::string text = in_j["text"].get<std::string>();

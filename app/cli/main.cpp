@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // achilles-cli: the command-line face of the workbench.
+#include "cli_util.h"
 #include "commands.h"
 #include <iostream>
 #include <string>
 
 int main(int argc, char** argv) {
     using namespace achilles::cli;
+    install_signal_handlers();  // before anything else: an early Ctrl-C must not kill half-done work
     CLI::App app{"achilles-cli: find and study the few neurons whose masking collapses an LLM (arXiv 2510.10238)"};
     app.require_subcommand(1);
     app.fallthrough();

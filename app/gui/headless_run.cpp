@@ -99,12 +99,12 @@ void HeadlessRun::finish() {
                                                           {w_.heatmapPanel()->drillPlot(), QStringLiteral("heatmap-drilldown")},
                                                           {w_.phasePanel()->plot(), QStringLiteral("phase-transition")}};
         try {
+            std::vector<std::pair<QCustomPlot*, QString>> all;
             for (const auto& [plot, name] : plots)
-                for (const char* ext : {"png", "svg", "pdf"}) {
-                    const QString path = dir.filePath(name + QLatin1Char('.') + QLatin1String(ext));
-                    exportPlot(plot, path, PlotExportOptions{1200, 800, 150});
-                    std::printf("%s\n", qPrintable(path));
-                }
+                for (const char* ext : {"png", "svg", "pdf"})
+                    all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));
+            exportPlots(all, PlotExportOptions{1200, 800, 150});  // all or nothing
+            for (const auto& pp : all) std::printf("%s\n", qPrintable(pp.second));
         } catch (const std::exception& e) {
             return fail(QString::fromUtf8(e.what()));
         }

@@ -5,6 +5,7 @@
 //             [--baselines LIST] [--size WxH] [--save-session FILE]]
 #include "achilles/error.h"
 #include "achilles/version.h"
+#include "achilles/fileio.h"
 #include "achilles/options.h"
 #include "headless_run.h"
 #include "main_window.h"
@@ -29,6 +30,7 @@ QString demoText() {
 
 int main(int argc, char** argv) {
     Q_INIT_RESOURCE(resources);  // the .qrc lives in the static achilles_ui library
+    achilles::install_exit_cleanup();  // SIGXFSZ fails a write instead of killing; SIGTERM removes temporaries
     bool headless = false;
     // QGuiApplication consumes "-session"/"--session" (X11 session management) itself, so take
     // --session FILE out of argv before it sees it.

@@ -162,7 +162,7 @@ void TestMaskSpec::parseErrors() {
     expect_error(R"([{"layer":1,"module":"q_proj","channel":2,"positions":3}])", "positions");
     expect_error(R"([{"layer":1,"module":"q_proj","channel":2,"positions":["a"]}])", "positions");
     expect_error(R"([3])", "");
-    expect_error("[{", "");  // invalid JSON
+    expect_error("[{", "[0]");  // invalid JSON: the file and where it broke
 }
 
 void TestMaskSpec::validateRanges() {

@@ -53,7 +53,7 @@ SearchResult sample() {
     r.ranking = {{{3, Module::down_proj, 7}, 4, 1e300},
                  {{0, Module::o_proj, 12}, 0, 2.0 / 3.0},
                  {{4, Module::act, 171}, -1, -0.0},
-                 {{1, Module::post_attention_layernorm, 63}, 9, 5e-324}};
+                 {{1, Module::post_attention_layernorm, 63}, 2, 5e-324}};
     r.curve = {{1, 1, 13.5, 0.04}, {2, 2, 1e5, 3.9}, {3, 2, std::numeric_limits<double>::infinity(), 100}};
     r.faithful = {"faithful", 2, {{3, Module::down_proj, 7}, {0, Module::o_proj, 12}}, 1e5, 3.9, true, 3};
     r.bisected = CriticalSet{"bisected", 2, {{3, Module::down_proj, 7}}, 9e4, 3.86, true, 5};
@@ -298,7 +298,7 @@ void TestResultJson::criticalSetFeedsBackAsMask() {
 }
 
 void TestResultJson::badDocuments() {
-    expect_error(R"({"schema":"achilles.result/1","ids":[1,2,})", "");  // invalid JSON names the file
+    expect_error(R"({"schema":"achilles.result/1","ids":[1,2,})", "ids[2]");  // invalid JSON names the file and where
     try {
         result_from_json("{not json", "res.json");
         QFAIL("no Error");

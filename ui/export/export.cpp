@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "export/export.h"
 #include "achilles/error.h"
+#include "achilles/fileio.h"
+#include <QImage>
+#include <QPageSize>
+#include <QPdfWriter>
 #include <QAbstractItemModel>
 #include <QBuffer>
 #include <QDialog>
@@ -31,25 +35,69 @@ QByteArray plotToSvg(QCustomPlot* plot, int width, int height) {
     return buf.data();
 }
 
-void exportPlot(QCustomPlot* plot, const QString& path, const PlotExportOptions& opt) {
+namespace {
+// The bytes of one plot in the format of the path's suffix, rendered in memory so that the file
+// itself is written once, atomically, and never left empty or half-written.
+QByteArray renderPlot(QCustomPlot* plot, const QString& path, const PlotExportOptions& opt) {
     const QString suffix = QFileInfo(path).suffix().toLower();
     const std::string file = path.toStdString();
     if (opt.width < 16 || opt.height < 16 || opt.width > 20000 || opt.height > 20000)
         throw Error(file, "size", "must be between 16 and 20000");
     if (opt.dpi < 24 || opt.dpi > 1200) throw Error(file, "dpi", "must be between 24 and 1200");
-    bool ok = false;
+    QByteArray bytes;
     if (suffix == QLatin1String("png")) {
-        ok = plot->savePng(path, opt.width, opt.height, opt.dpi / 96.0, -1, opt.dpi, QCP::ruDotsPerInch);
+        const QImage img = plot->toPixmap(opt.width, opt.height, opt.dpi / 96.0).toImage();
+        QImage out = img;
+        const int dpm = int(opt.dpi / 0.0254 + 0.5);
+        out.setDotsPerMeterX(dpm);
+        out.setDotsPerMeterY(dpm);
+        QBuffer buf(&bytes);
+        buf.open(QIODevice::WriteOnly);
+        if (img.isNull() || !out.save(&buf, "PNG")) throw Error(file, "", "the PNG could not be rendered");
     } else if (suffix == QLatin1String("pdf")) {
-        ok = plot->savePdf(path, opt.width, opt.height, QCP::epNoCosmetic, QStringLiteral("Achilles Workbench"),
-                           plot->objectName());
+        QBuffer buf(&bytes);
+        buf.open(QIODevice::WriteOnly);
+        QPdfWriter pdf(&buf);
+        pdf.setCreator(QStringLiteral("Achilles Workbench"));
+        pdf.setTitle(plot->objectName());
+        pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+        pdf.setPageSize(QPageSize(QSizeF(opt.width, opt.height), QPageSize::Point));
+        QCPPainter painter;
+        if (!painter.begin(&pdf)) throw Error(file, "", "the PDF could not be rendered");
+        painter.setMode(QCPPainter::pmVectorized);
+        painter.setWindow(QRect(0, 0, opt.width, opt.height));
+        plot->toPainter(&painter, opt.width, opt.height);
+        painter.end();
     } else if (suffix == QLatin1String("svg")) {
-        QSaveFile f(path);
-        ok = f.open(QIODevice::WriteOnly) && f.write(plotToSvg(plot, opt.width, opt.height)) > 0 && f.commit();
+        bytes = plotToSvg(plot, opt.width, opt.height);
     } else {
         throw Error(file, "format", "unknown plot format '." + suffix.toStdString() + "' (use .png, .svg or .pdf)");
     }
-    if (!ok) throw Error(file, "", "could not be written");
+    if (bytes.isEmpty()) throw Error(file, "", "rendering gave no data");
+    return bytes;
+}
+}  // namespace
+
+void exportPlot(QCustomPlot* plot, const QString& path, const PlotExportOptions& opt) {
+    exportPlots({{plot, path}}, opt);
+}
+
+void exportPlots(const std::vector<std::pair<QCustomPlot*, QString>>& plots, const PlotExportOptions& opt) {
+    std::vector<QByteArray> bytes;
+    std::vector<std::string> paths;
+    bytes.reserve(plots.size());
+    for (const auto& [plot, path] : plots) {
+        bytes.push_back(renderPlot(plot, path, opt));
+        paths.push_back(path.toStdString());
+    }
+    std::vector<FileContents> files;
+    for (size_t i = 0; i < plots.size(); ++i)
+        files.push_back({paths[i], std::string_view(bytes[i].constData(), size_t(bytes[i].size()))});
+    write_files_atomic(files);  // all or nothing: no empty PNG, no half of a figure set
+}
+
+void writeWhole(const QString& path, const QByteArray& bytes) {
+    write_file_atomic(path.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
 }
 
 QString csvField(const QString& s) {
@@ -62,7 +110,7 @@ QString csvField(const QString& s) {
 }
 
 void exportCsv(const QAbstractItemModel* model, const QString& path) {
-    QSaveFile f(path);
+    QSaveFile f(path);  // only to refuse an unwritable place before the table is assembled
     if (!f.open(QIODevice::WriteOnly | QIODevice::Text))
         throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
     QByteArray out;
@@ -83,8 +131,8 @@ void exportCsv(const QAbstractItemModel* model, const QString& path) {
         }
         out += row.join(QLatin1Char(',')).toUtf8() + '\n';
     }
-    f.write(out);
-    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved");
+    f.cancelWriting();
+    writeWhole(path, out);
 }
 
 bool askPlotExportOptions(QWidget* parent, PlotExportOptions& opt) {

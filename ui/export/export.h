@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
+#include <QByteArray>
 // Exports: plots to PNG/SVG/PDF at a chosen size and DPI, tables to CSV (the HTML report: report.h).
 #include <QString>
+#include <utility>
+#include <vector>
 
 class QCustomPlot;
 class QAbstractItemModel;
@@ -17,6 +20,11 @@ struct PlotExportOptions {
 
 // Format from the file suffix (.png, .svg, .pdf). Throws achilles::Error on failure.
 void exportPlot(QCustomPlot* plot, const QString& path, const PlotExportOptions& opt = {});
+// Several plots as one write: all are rendered, then written together (write_files_atomic); a
+// failure leaves every previous file as it was and no empty or partial file behind.
+void exportPlots(const std::vector<std::pair<QCustomPlot*, QString>>& plots, const PlotExportOptions& opt = {});
+// Writes bytes atomically and checked to the end (core's write_file_atomic); throws Error.
+void writeWhole(const QString& path, const QByteArray& bytes);
 QByteArray plotToSvg(QCustomPlot* plot, int width, int height);
 void exportCsv(const QAbstractItemModel* model, const QString& path);  // display text, header row
 QString csvField(const QString& s);

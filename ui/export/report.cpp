@@ -5,7 +5,6 @@
 #include "workbench/session.h"
 #include <QDateTime>
 #include <QObject>
-#include <QSaveFile>
 #include <qcustomplot.h>
 
 namespace achilles::ui {
@@ -67,9 +66,7 @@ void writeHtmlReport(const QString& path, const ReportInput& in) {
                  .arg(esc(g.prompt)).arg(in.maskedNeurons).arg(esc(qs(g.original.text)), esc(qs(g.masked.text)));
     }
     h += QStringLiteral("</body></html>\n");
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly) || f.write(h.toUtf8()) < 0 || !f.commit())
-        throw Error(path.toStdString(), "", "could not be written");
+    writeWhole(path, h.toUtf8());  // atomic, checked to the end
 }
 
 }  // namespace achilles::ui

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "workbench/session.h"
 #include "achilles/version.h"
+#include "achilles/config.h"
 #include "achilles/error.h"
+#include "achilles/fileio.h"
+#include "achilles/json_check.h"
 #include "achilles/search.h"
-#include <QFile>
+#include <QDir>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QSaveFile>
+#include <algorithm>
 
 namespace achilles::ui {
 
@@ -32,7 +36,8 @@ QJsonObject generateOptionsToJson(const GenerateOptions& o) {
 
 GenerateOptions generateOptionsFromJson(const QJsonObject& j) {
     GenerateOptions o;
-    o.max_new = j.value("max_new").toInt(o.max_new);
+    // A session can ask for at most this many new tokens (the engine's context bounds it further).
+    o.max_new = std::clamp(j.value("max_new").toInt(o.max_new), 0, 1 << 20);
     o.greedy = j.value("greedy").toBool(o.greedy);
     o.temperature = j.value("temperature").toDouble(o.temperature);
     o.top_p = j.value("top_p").toDouble(o.top_p);
@@ -101,8 +106,9 @@ void readSessionParts(const QJsonObject& s, const std::string& file, SessionStat
         const QByteArray mj = QJsonDocument(s.value("masks").toArray()).toJson(QJsonDocument::Compact);
         try {
             for (const auto& e : parse_mask_spec(mj.toStdString())) st.masks.insert(e.neuron);
-        } catch (const std::exception& e) {
-            throw Error(file, "masks", e.what());
+        } catch (const Error& e) {
+            throw Error(file, "masks" + (e.field().empty() ? std::string() : (e.field()[0] == '[' ? "" : ".") + e.field()),
+                        e.problem());
         }
     }
     if (s.value("ppl").isObject()) {
@@ -118,6 +124,20 @@ void readSessionParts(const QJsonObject& s, const std::string& file, SessionStat
         st.generation.masked = generateResultFromJson(g.value("masked").toObject());
     }
     st.view = s.value("view").toObject();
+}
+
+// The shape of the model a session names, when its folder (or the default model) is at hand:
+// every index in the session is then checked against it before any view sees it.
+std::optional<ModelShape> shapeOfModelAt(const QString& modelPath) {
+    if (modelPath.isEmpty()) return std::nullopt;
+    try {
+        const std::string dir = modelPath == QLatin1String("default") ? default_model_dir() : modelPath.toStdString();
+        const QString cfg = QDir(qs(dir)).filePath(QStringLiteral("config.json"));
+        if (!QFileInfo(cfg).isFile()) return std::nullopt;
+        return shape_from_config(load_config(cfg.toStdString()));
+    } catch (const std::exception&) {
+        return std::nullopt;  // an unreadable model is reported when it is loaded, not here
+    }
 }
 }  // namespace
 
@@ -164,33 +184,52 @@ SessionState sessionFromJson(const QJsonObject& s, const QString& sourceName) {
         throw Error(file, "schema", "must be \"achilles.session/1\" or \"achilles.result/1\" (found \"" +
                                         schema.toStdString() + "\")");
     }
-    // Only the layer range can be checked here; module widths are known once the model loads.
-    if (st.result)
-        for (const Neuron& n : st.masks)
-            if (n.layer < 0 || (st.result->layers > 0 && n.layer >= st.result->layers))
-                throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's layers");
+    // Every index against the model's shape before any view sees it: the model the session names
+    // when its config.json is readable, else the bounds result_from_json() already applied
+    // (layers, plausible channels, positions inside the probe).
+    std::optional<ModelShape> shape = shapeOfModelAt(st.modelPath);
+    const auto& result = st.result;
+    if (shape && result && result->layers > 0 && shape->layers != result->layers)
+        shape.reset();  // a different model now sits at that path: keep the generic checks, the fingerprint warns
+    if (result) validate_result(*result, file + (schema == QLatin1String(kSessionSchema) ? " (result)" : ""),
+                                shape ? &*shape : nullptr);
+    if (!st.masks.empty()) {
+        const int L = shape ? shape->layers : (result ? result->layers : 0);
+        for (const Neuron& n : st.masks) {
+            if (n.layer < 0 || (L > 0 && n.layer >= L))
+                throw Error(file, "masks", "neuron " + to_string(n) + " is outside the model's " + std::to_string(L) + " layers");
+            if (shape && n.channel >= shape->module_width(n.module))
+                throw Error(file, "masks", "neuron " + to_string(n) + ": channel is outside " +
+                                               std::string(module_name(n.module)) + "'s " +
+                                               std::to_string(shape->module_width(n.module)) + " channels");
+            if (!shape && (int64_t(n.channel) + 1) * std::max<int64_t>(L, 1) > kMaxResultCells)
+                throw Error(file, "masks", "neuron " + to_string(n) + ": channel is implausible");
+        }
+    }
     return st;
 }
 
 void writeSessionFile(const QString& path, QJsonObject s, const std::optional<SearchResult>& result) {
     if (result) s["result"] = resultJsonObject(*result);
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly))
-        throw Error(path.toStdString(), "", "cannot be written: " + f.errorString().toStdString());
-    f.write(QJsonDocument(s).toJson(QJsonDocument::Compact));
-    if (!f.commit()) throw Error(path.toStdString(), "", "could not be saved: " + f.errorString().toStdString());
+    // Checked to the end: every byte written, fsync'ed, renamed into place (core's write_file_atomic);
+    // a full disk or a file size limit fails here and leaves the previous session as it was.
+    const QByteArray bytes = QJsonDocument(s).toJson(QJsonDocument::Compact);
+    write_file_atomic(path.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
 }
 
 QJsonObject readJsonFile(const QString& path) {
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        throw Error(path.toStdString(), "", "cannot be opened: " + f.errorString().toStdString());
+    // Core's reader: only regular files (a session that is /dev/zero fails by name), bounded size.
+    const std::string file = path.toStdString();
+    const std::string bytes = read_file(file, size_t(2) << 30);
+    // The project's JSON rules before Qt's parser sees it: depth, duplicate keys, numbers that
+    // overflow a double; errors name the file and the field path.
+    check_json(bytes, file);
     QJsonParseError err{};
-    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    const QJsonDocument doc = QJsonDocument::fromJson(QByteArray::fromRawData(bytes.data(), qsizetype(bytes.size())), &err);
     if (err.error != QJsonParseError::NoError)
-        throw Error(path.toStdString(), "", "is not valid JSON (" + err.errorString().toStdString() + " at offset " +
-                                                std::to_string(err.offset) + ")");
-    if (!doc.isObject()) throw Error(path.toStdString(), "", "is not a JSON object");
+        throw Error(file, "", "is not valid JSON (" + err.errorString().toStdString() + " at offset " +
+                                  std::to_string(err.offset) + ")");
+    if (!doc.isObject()) throw Error(file, "", "is not a JSON object");
     return doc.object();
 }
 

@@ -7,6 +7,18 @@
 
 namespace achilles {
 
+struct ModelShape;  // achilles/neuron.h
+
+// Plausibility bounds on the sizes config.json states, far above every released model. A config
+// beyond them is refused by name before anything is allocated for it (a 600-byte file claiming
+// 2^31-1 layers must not cost gigabytes before it fails).
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxVocab = int64_t(1) << 21;      // also the tokenizer's id bound
+inline constexpr int64_t kMaxWidth = int64_t(1) << 20;      // hidden, intermediate, heads x head_dim
+inline constexpr int64_t kMaxHeads = 4096;
+inline constexpr int64_t kMaxHeadDim = 8192;
+inline constexpr int64_t kMaxPositions = int64_t(1) << 26;  // max_position_embeddings and RoPE originals
+
 // The fields of a Hugging Face config.json that the supported architectures use.
 // Defaults follow transformers' per-architecture config classes.
 struct RopeScaling {
@@ -63,5 +75,13 @@ ModelConfig load_config(const std::string& path);
 ModelConfig parse_config(const std::string& json_text, const std::string& source_name);
 // The model_type values parse_config accepts (the registered families, core/src/model/family.h).
 std::vector<std::string> supported_model_types();
+// eos_token_id of generation_config.json (an id or a list of ids), each in [0, 2^31-1].
+// Missing or null: empty. Throws Error naming the file and field.
+std::vector<int> parse_generation_eos(const std::string& json_text, const std::string& source_name);
+std::vector<int> load_generation_eos(const std::string& path);
+// Widths of the 9 hooked modules as the config states them (the engine's Transformer::shape()
+// agrees once the weights are checked against the config): for validating saved results
+// before a model is loaded.
+ModelShape shape_from_config(const ModelConfig& c);
 
 }  // namespace achilles

@@ -111,6 +111,17 @@ struct SearchResult {
 // Reading requires only "schema"; other members default when absent but are type-checked.
 std::string result_to_json(const SearchResult& r, bool include_timings = true, int indent = 2);
 SearchResult result_from_json(const std::string& json_text, const std::string& source_name);
+// Bounds on what a result document may claim when the model's shape is not known (views size
+// their grids by these numbers; no released model comes near them).
+inline constexpr int kMaxResultLayers = 1024;
+inline constexpr int64_t kMaxResultCells = int64_t(1) << 24;   // layers x (largest channel + 1)
+inline constexpr int kMaxResultPositions = 1 << 20;
+// Checks every index of r: layers within bounds, each neuron's layer below layers, each channel
+// below its module's width (shape given) or plausible (shape null), each position inside the probe.
+// result_from_json() runs it with shape null; callers that know the model run it again with its shape.
+// Throws Error(source, field path, ...).
+void validate_result(const SearchResult& r, const std::string& source, const ModelShape* shape);
+
 // A critical set as a mask-spec JSON array [{"layer","module","channel"},...] (feed back as --mask).
 std::string result_mask_json(const CriticalSet& s);
 

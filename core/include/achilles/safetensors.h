@@ -61,6 +61,10 @@ struct TensorData {
 void write_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
+// Index of the first Inf or NaN element of a floating-point tensor; nullopt when all are finite
+// (and for integer dtypes).
+std::optional<int64_t> first_non_finite(const TensorView& t);
+
 // Parses a safetensors dtype name ("F32", "BF16", ...); nullopt when unknown.
 std::optional<DType> dtype_from_name(std::string_view name);
 // Upper bound on the JSON header accepted by SafetensorsFile::open.

@@ -3,6 +3,7 @@
 // dataset perplexity.
 #include "analysis/search_internal.h"
 #include "achilles/error.h"
+#include "achilles/utf8.h"
 #include "util/json_util.h"
 #include <algorithm>
 #include <cmath>
@@ -60,7 +61,10 @@ std::vector<std::string> load_dataset_texts(const std::string& path, int max_sam
     } else {
         std::vector<std::string> lines;
         bool wikitext = ext == ".raw";
+        int lineno = 0;
         while (std::getline(in, line)) {
+            ++lineno;
+            require_utf8(line, path + ":" + std::to_string(lineno), "text");
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (!wikitext && is_heading(trim(line))) wikitext = true;
             lines.push_back(std::move(line));

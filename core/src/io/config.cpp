@@ -4,6 +4,7 @@
 // Sizes that define the network (vocab, hidden, intermediate, layers, heads) must be stated:
 // silently assuming a 7B default shape would only fail later with a confusing shape error.
 #include "achilles/config.h"
+#include "achilles/neuron.h"
 #include "achilles/fileio.h"
 #include "achilles/error.h"
 #include "model/family.h"
@@ -37,54 +38,41 @@ public:
     std::optional<bool> opt_bool(const char* k) const {
         if (!present(k)) return std::nullopt;
         const json& v = j_.at(k);
-        if (!v.is_boolean()) throw Error(src_, k, "expected true or false, got " + v.dump());
+        if (!v.is_boolean()) throw Error(src_, k, "expected true or false, got " + brief(v));
         return v.get<bool>();
     }
     std::optional<std::string> opt_string(const char* k) const {
         if (!present(k)) return std::nullopt;
         const json& v = j_.at(k);
-        if (!v.is_string()) throw Error(src_, k, "expected a string, got " + v.dump());
+        if (!v.is_string()) throw Error(src_, k, "expected a string, got " + brief(v));
         return v.get<std::string>();
     }
-    int required_positive(const char* k) const {
+    // A size that defines the network: present, positive and at most `limit` (a bound far above
+    // every released model, so a corrupt config is refused before anything is allocated for it).
+    int required_positive(const char* k, int64_t limit = std::numeric_limits<int>::max()) const {
         if (!present(k)) throw Error(src_, k, "is missing");
         int64_t v = as_int(j_.at(k), k);
         if (v <= 0) throw Error(src_, k, "must be positive, got " + std::to_string(v));
-        if (v > std::numeric_limits<int>::max()) throw Error(src_, k, "is too large: " + std::to_string(v));
+        if (v > limit)
+            throw Error(src_, k, std::to_string(v) + " is implausibly large (this build accepts at most " +
+                                     std::to_string(limit) + ")");
         return static_cast<int>(v);
     }
 
     int64_t as_int(const json& v, const std::string& field) const {
-        if (v.is_number_unsigned()) {
-            uint64_t u = v.get<uint64_t>();
-            if (u > uint64_t(std::numeric_limits<int64_t>::max())) throw Error(src_, field, "is too large: " + v.dump());
-            return static_cast<int64_t>(u);
-        }
-        if (v.is_number_integer()) return v.get<int64_t>();
-        if (v.is_number_float()) {
-            double d = v.get<double>();
-            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
-        }
-        throw Error(src_, field, "expected an integer, got " + v.dump());
+        return json_int(v, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), src_, field);
     }
-    double as_double(const json& v, const std::string& field) const {
-        if (!v.is_number()) throw Error(src_, field, "expected a number, got " + v.dump());
-        double d = v.get<double>();
-        if (!std::isfinite(d)) throw Error(src_, field, "must be finite");
-        return d;
-    }
+    double as_double(const json& v, const std::string& field) const { return json_double(v, src_, field); }
     std::vector<int> token_ids(const char* k, const std::vector<int>& fallback) const {
         if (!has(k)) return fallback;
         const json& v = j_.at(k);
         if (v.is_null()) return {};
         std::vector<int> out;
         auto one = [&](const json& x) {
-            int64_t id = as_int(x, k);
-            if (id < 0 || id > std::numeric_limits<int>::max())
-                throw Error(src_, k, "token id out of range: " + x.dump());
-            out.push_back(static_cast<int>(id));
+            out.push_back(static_cast<int>(json_int(x, 0, std::numeric_limits<int>::max(), src_, k)));
         };
         if (v.is_array()) {
+            if (v.size() > 4096) throw Error(src_, k, "lists " + std::to_string(v.size()) + " token ids (at most 4096)");
             for (const auto& x : v) one(x);
         } else {
             one(v);
@@ -112,7 +100,7 @@ void parse_rope_scaling(const Reader& r, ModelConfig& c) {
     const char* key = r.present("rope_scaling") ? "rope_scaling" : "rope_parameters";
     if (!r.present(key)) return;
     const json& rs = r.raw().at(key);
-    if (!rs.is_object()) throw Error(src, key, "expected an object or null, got " + rs.dump());
+    if (!rs.is_object()) throw Error(src, key, "expected an object or null, got " + brief(rs));
     Reader s(rs, src);
     std::string type;
     if (auto t = s.opt_string("rope_type")) type = *t;
@@ -127,6 +115,11 @@ void parse_rope_scaling(const Reader& r, ModelConfig& c) {
         if (!s.present(k)) return std::nullopt;
         return s.as_double(rs.at(k), std::string("rope_scaling.") + k);
     };
+    // A position count: an integer (5.0 accepted) in [1, kMaxPositions], checked before any cast.
+    auto positions = [&](const char* k) -> std::optional<int64_t> {
+        if (!s.present(k)) return std::nullopt;
+        return json_int(rs.at(k), 1, kMaxPositions, src, std::string("rope_scaling.") + k);
+    };
     auto need = [&](const char* k) -> double {
         auto v = num(k);
         if (!v) throw Error(src, std::string("rope_scaling.") + k, "is missing (required by rope type '" + type + "')");
@@ -135,12 +128,14 @@ void parse_rope_scaling(const Reader& r, ModelConfig& c) {
     if (type == "linear" || type == "dynamic") {
         out.factor = need("factor");
         if (out.factor < 1.0) throw Error(src, "rope_scaling.factor", "must be >= 1");
-        if (auto o = num("original_max_position_embeddings")) out.original_max_position_embeddings = int64_t(*o);
+        if (auto o = positions("original_max_position_embeddings")) out.original_max_position_embeddings = *o;
     } else if (type == "llama3") {
         out.factor = need("factor");
         out.low_freq_factor = need("low_freq_factor");
         out.high_freq_factor = need("high_freq_factor");
-        out.original_max_position_embeddings = static_cast<int64_t>(need("original_max_position_embeddings"));
+        auto orig = positions("original_max_position_embeddings");
+        if (!orig) throw Error(src, "rope_scaling.original_max_position_embeddings", "is missing (required by rope type 'llama3')");
+        out.original_max_position_embeddings = *orig;
         if (out.factor < 1.0) throw Error(src, "rope_scaling.factor", "must be >= 1");
         if (out.high_freq_factor <= out.low_freq_factor)
             throw Error(src, "rope_scaling.high_freq_factor", "must be greater than low_freq_factor");
@@ -171,10 +166,12 @@ void parse_rope_scaling(const Reader& r, ModelConfig& c) {
         int64_t original = c.max_position_embeddings;
         if (auto top = r.opt_int("original_max_position_embeddings")) {
             if (*top <= 0) throw Error(src, "original_max_position_embeddings", "must be positive");
+            if (*top > kMaxPositions)
+                throw Error(src, "original_max_position_embeddings", std::to_string(*top) + " is implausibly large");
             original = *top;
             factor = double(c.max_position_embeddings) / double(original);
-        } else if (auto o = num("original_max_position_embeddings")) {
-            original = int64_t(*o);
+        } else if (auto o = positions("original_max_position_embeddings")) {
+            original = *o;
         }
         out.factor = factor.value_or(1.0);
         out.original_max_position_embeddings = original;
@@ -227,16 +224,16 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
         }
     }
 
-    c.vocab_size = r.required_positive("vocab_size");
-    c.hidden_size = r.required_positive("hidden_size");
-    c.intermediate_size = r.required_positive("intermediate_size");
-    c.num_hidden_layers = r.required_positive("num_hidden_layers");
-    c.num_attention_heads = r.required_positive("num_attention_heads");
+    c.vocab_size = r.required_positive("vocab_size", kMaxVocab);
+    c.hidden_size = r.required_positive("hidden_size", kMaxWidth);
+    c.intermediate_size = r.required_positive("intermediate_size", kMaxWidth);
+    c.num_hidden_layers = r.required_positive("num_hidden_layers", kMaxLayers);
+    c.num_attention_heads = r.required_positive("num_attention_heads", kMaxHeads);
 
     // num_key_value_heads: explicit null means "= heads" (transformers: `if None: = heads`),
     // absent means the class's default argument.
     if (r.present("num_key_value_heads")) {
-        c.num_key_value_heads = r.required_positive("num_key_value_heads");
+        c.num_key_value_heads = r.required_positive("num_key_value_heads", kMaxHeads);
     } else if (!r.has("num_key_value_heads") && d.kv_heads) {
         c.num_key_value_heads = *d.kv_heads;
     } else {
@@ -248,7 +245,7 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
                         std::to_string(c.num_attention_heads));
 
     if (r.present("head_dim")) {
-        c.head_dim = r.required_positive("head_dim");
+        c.head_dim = r.required_positive("head_dim", kMaxHeadDim);
     } else if (!r.has("head_dim") && d.head_dim) {
         c.head_dim = *d.head_dim;
     } else {
@@ -259,6 +256,10 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
         c.head_dim = c.hidden_size / c.num_attention_heads;
     }
 
+    if (int64_t(c.num_attention_heads) * c.head_dim > kMaxWidth)
+        throw Error(src, "head_dim", "num_attention_heads x head_dim = " +
+                                         std::to_string(int64_t(c.num_attention_heads) * c.head_dim) +
+                                         " is implausibly large (at most " + std::to_string(kMaxWidth) + ")");
     c.rms_norm_eps = r.opt_double("rms_norm_eps").value_or(d.rms_norm_eps);
     if (!(c.rms_norm_eps > 0)) throw Error(src, "rms_norm_eps", "must be positive");
     c.rope_theta = r.opt_double("rope_theta").value_or(10000.0);
@@ -278,6 +279,9 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
 
     c.max_position_embeddings = r.opt_int("max_position_embeddings").value_or(d.max_position_embeddings);
     if (c.max_position_embeddings <= 0) throw Error(src, "max_position_embeddings", "must be positive");
+    if (c.max_position_embeddings > kMaxPositions)
+        throw Error(src, "max_position_embeddings", std::to_string(c.max_position_embeddings) +
+                                                        " is implausibly large (at most " + std::to_string(kMaxPositions) + ")");
 
     c.tie_word_embeddings = r.opt_bool("tie_word_embeddings").value_or(d.tie);
 
@@ -306,7 +310,9 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
     };
     if (fam.sliding == SlidingPattern::from_max_window_layers) {
         c.use_sliding_window = r.opt_bool("use_sliding_window").value_or(false);
-        c.max_window_layers = static_cast<int>(r.opt_int("max_window_layers").value_or(d.max_window_layers));
+        const int64_t mwl = r.opt_int("max_window_layers").value_or(d.max_window_layers);
+        if (mwl < 0 || mwl > std::numeric_limits<int>::max()) throw Error(src, "max_window_layers", "must be between 0 and 2^31-1");
+        c.max_window_layers = static_cast<int>(mwl);
         int w = sw(d.sliding_window);
         c.sliding_window = c.use_sliding_window ? w : 0;
     } else if (fam.sliding == SlidingPattern::none) {
@@ -342,7 +348,7 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
                                                 std::to_string(c.num_hidden_layers) + ")");
         for (const auto& x : lt) {
             if (!x.is_string() || (x.get<std::string>() != "sliding_attention" && x.get<std::string>() != "full_attention"))
-                throw Error(src, "layer_types", "entries must be \"sliding_attention\" or \"full_attention\", got " + x.dump());
+                throw Error(src, "layer_types", "entries must be \"sliding_attention\" or \"full_attention\", got " + brief(x));
             c.layer_types.push_back(x.get<std::string>());
         }
     } else {
@@ -353,6 +359,35 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
     if (auto dt = r.opt_string("torch_dtype")) c.torch_dtype = *dt;
     else if (auto dt2 = r.opt_string("dtype")) c.torch_dtype = *dt2;
     return c;
+}
+
+ModelShape shape_from_config(const ModelConfig& c) {
+    ModelShape s;
+    s.layers = c.num_hidden_layers;
+    auto set = [&](Module m, int64_t w) { s.width[static_cast<size_t>(m)] = static_cast<int>(w); };
+    set(Module::q_proj, int64_t(c.num_attention_heads) * c.head_dim);
+    set(Module::k_proj, int64_t(c.num_key_value_heads) * c.head_dim);
+    set(Module::v_proj, int64_t(c.num_key_value_heads) * c.head_dim);
+    set(Module::o_proj, c.hidden_size);
+    set(Module::gate_proj, c.intermediate_size);
+    set(Module::up_proj, c.intermediate_size);
+    set(Module::act, c.intermediate_size);
+    set(Module::down_proj, c.hidden_size);
+    set(Module::post_attention_layernorm, c.hidden_size);
+    return s;
+}
+
+std::vector<int> parse_generation_eos(const std::string& text, const std::string& src) {
+    const json j = parse_json(text, src);
+    if (!j.is_object()) throw Error(src, "", "expected a JSON object");
+    Reader r(j, src);
+    return r.token_ids("eos_token_id", {});
+}
+
+std::vector<int> load_generation_eos(const std::string& path) {
+    const std::string text = read_file(path);
+    if (text.size() > 16u * 1024 * 1024) throw Error(path, "", "generation config is implausibly large");
+    return parse_generation_eos(text, path);
 }
 
 ModelConfig load_config(const std::string& path) {

@@ -43,24 +43,6 @@ std::string known_dtypes() {
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-// Nesting depth of JSON brackets outside strings (a guard against absurd headers).
-int max_json_depth(const std::string& s) {
-    int depth = 0, best = 0;
-    bool in_str = false, esc = false;
-    for (char c : s) {
-        if (in_str) {
-            if (esc) esc = false;
-            else if (c == '\\') esc = true;
-            else if (c == '"') in_str = false;
-            continue;
-        }
-        if (c == '"') in_str = true;
-        else if (c == '{' || c == '[') best = std::max(best, ++depth);
-        else if (c == '}' || c == ']') --depth;
-    }
-    return best;
-}
-
 // Reads a non-negative integer that fits in uint64 from a JSON value.
 bool json_to_u64(const json& v, uint64_t& out) {
     if (v.is_number_unsigned()) { out = v.get<uint64_t>(); return true; }
@@ -158,13 +140,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (size_t bad = find_invalid_utf8(std::string_view(reinterpret_cast<const char*>(hdr), n)); bad != std::string::npos)
         throw Error(path, "header", "is not valid UTF-8 (byte " + std::to_string(bad) + ")");
     std::string header(reinterpret_cast<const char*>(hdr), n);
-    if (max_json_depth(header) > 64) throw Error(path, "header", "JSON nesting is too deep");
-
+    // Depth, duplicate tensor names (duplicate keys) and number overflow are refused here.
     json j;
     try {
-        j = json::parse(header);
-    } catch (const json::exception& e) {
-        throw Error(path, "header", std::string("is not valid JSON: ") + e.what());
+        j = parse_json(header, path);
+    } catch (const Error& e) {
+        throw Error(path, e.field().empty() ? "header" : "header." + e.field(),
+                    e.problem());
     }
     if (!j.is_object()) throw Error(path, "header", "must be a JSON object, got " + std::string(j.type_name()));
 
@@ -186,22 +168,22 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 
     for (auto it = j.begin(); it != j.end(); ++it) {
         const std::string& name = it.key();
+        const std::string where = brief_key(name);
         const json& v = it.value();
         if (name == "__metadata__") {
             if (v.is_null()) continue;
             if (!v.is_object()) throw Error(path, "__metadata__", "must be an object of strings");
             for (auto m = v.begin(); m != v.end(); ++m) {
                 if (!m.value().is_string())
-                    throw Error(path, "__metadata__." + m.key(), "must be a string, got " + m.value().dump());
+                    throw Error(path, "__metadata__." + brief_key(m.key()), "must be a string, got " + brief(m.value()));
                 file->metadata_[m.key()] = m.value().get<std::string>();
             }
             continue;
         }
-        const std::string where = name;
         if (!v.is_object()) throw Error(path, where, "tensor entry must be an object {dtype, shape, data_offsets}");
 
         if (!v.contains("dtype")) throw Error(path, where + ".dtype", "is missing");
-        if (!v["dtype"].is_string()) throw Error(path, where + ".dtype", "must be a string, got " + v["dtype"].dump());
+        if (!v["dtype"].is_string()) throw Error(path, where + ".dtype", "must be a string, got " + brief(v["dtype"]));
         std::string dname = v["dtype"].get<std::string>();
         auto dt = dtype_from_name(dname);
         if (!dt) throw Error(path, where + ".dtype", "unknown dtype '" + dname + "' (known: " + known_dtypes() + ")");
@@ -209,12 +191,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         if (!v.contains("shape")) throw Error(path, where + ".shape", "is missing");
         const json& sh = v["shape"];
         if (!sh.is_array()) throw Error(path, where + ".shape", "must be an array of non-negative integers");
+        if (sh.size() > 16) throw Error(path, where + ".shape", "has " + std::to_string(sh.size()) + " dimensions (at most 16)");
         std::vector<int64_t> shape;
         unsigned __int128 numel = 1;
         for (const auto& d : sh) {
             uint64_t x = 0;
             if (!json_to_u64(d, x) || x > uint64_t(std::numeric_limits<int64_t>::max()))
-                throw Error(path, where + ".shape", "must hold non-negative integers, got " + d.dump());
+                throw Error(path, where + ".shape", "must hold non-negative integers, got " + brief(d));
             numel *= x;
             if (numel > (unsigned __int128)(std::numeric_limits<int64_t>::max()))
                 throw Error(path, where + ".shape", "element count overflows");
@@ -225,7 +208,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         const json& off = v["data_offsets"];
         uint64_t b = 0, e = 0;
         if (!off.is_array() || off.size() != 2 || !json_to_u64(off[0], b) || !json_to_u64(off[1], e))
-            throw Error(path, where + ".data_offsets", "must be [begin, end] with non-negative integers, got " + off.dump());
+            throw Error(path, where + ".data_offsets", "must be [begin, end] with non-negative integers, got " + brief(off));
         if (b > e) throw Error(path, where + ".data_offsets", "begin " + std::to_string(b) + " > end " + std::to_string(e));
         if (e > data_size)
             throw Error(path, where + ".data_offsets",
@@ -233,7 +216,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         unsigned __int128 want = numel * dtype_size(*dt);
         if (want != (unsigned __int128)(e - b))
             throw Error(path, where + ".data_offsets",
-                        "byte range is " + std::to_string(e - b) + " bytes but shape " + sh.dump() + " of " + dname +
+                        "byte range is " + std::to_string(e - b) + " bytes but shape " + brief(sh) + " of " + dname +
                             " needs " + std::to_string(static_cast<uint64_t>(want)));
 
         TensorView tv;
@@ -256,11 +239,11 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     const std::string* prev = nullptr;
     for (const auto& r : ranges) {
         if (r.begin < pos)
-            throw Error(path, *r.name + ".data_offsets",
-                        "overlaps tensor '" + (prev ? *prev : std::string()) + "' (starts at " + std::to_string(r.begin) +
+            throw Error(path, brief_key(*r.name) + ".data_offsets",
+                        "overlaps tensor '" + (prev ? brief_key(*prev) : std::string()) + "' (starts at " + std::to_string(r.begin) +
                             ", previous ends at " + std::to_string(pos) + ")");
         if (r.begin > pos)
-            throw Error(path, *r.name + ".data_offsets",
+            throw Error(path, brief_key(*r.name) + ".data_offsets",
                         "leaves a gap of " + std::to_string(r.begin - pos) + " bytes before it (starts at " +
                             std::to_string(r.begin) + ", previous data ends at " + std::to_string(pos) + ")");
         pos = r.end;
@@ -271,6 +254,42 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                     "tensors cover " + std::to_string(pos) + " bytes but the data section holds " +
                         std::to_string(data_size) + " bytes");
     return file;
+}
+
+std::optional<int64_t> first_non_finite(const TensorView& t) {
+    // Exponent bits all ones: Inf or NaN, by dtype. Plain loops over the mapped bytes (memcpy for
+    // alignment), fast enough to run on every load.
+    const auto* p = reinterpret_cast<const unsigned char*>(t.data);
+    const int64_t n = t.numel();
+    switch (t.dtype) {
+        case DType::F32:
+            for (int64_t i = 0; i < n; ++i) {
+                uint32_t u;
+                std::memcpy(&u, p + 4 * i, 4);
+                if ((u & 0x7F800000u) == 0x7F800000u) return i;
+            }
+            break;
+        case DType::F64:
+            for (int64_t i = 0; i < n; ++i) {
+                uint64_t u;
+                std::memcpy(&u, p + 8 * i, 8);
+                if ((u & 0x7FF0000000000000ull) == 0x7FF0000000000000ull) return i;
+            }
+            break;
+        case DType::F16:
+        case DType::BF16: {
+            const uint16_t mask = t.dtype == DType::F16 ? 0x7C00 : 0x7F80;
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t u;
+                std::memcpy(&u, p + 2 * i, 2);
+                if ((u & mask) == mask) return i;
+            }
+            break;
+        }
+        default:
+            break;
+    }
+    return std::nullopt;
 }
 
 void write_safetensors(const std::string& path, const std::vector<TensorData>& tensors,

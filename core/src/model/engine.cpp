@@ -38,25 +38,9 @@ void add_unique(std::vector<int>& v, int id) {
     if (id >= 0 && std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
 }
 
-// eos_token_id of generation_config.json: an int or a list of ints.
+// eos_token_id of generation_config.json: an int or a list of ints (parsed and range-checked in io).
 void read_generation_eos(const std::string& path, std::vector<int>& eos) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path, "", "cannot read the file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    json j = parse_json(ss.str(), path);
-    if (!j.is_object()) throw Error(path, "", "expected a JSON object");
-    auto it = j.find("eos_token_id");
-    if (it == j.end() || it->is_null()) return;
-    if (it->is_number_integer()) add_unique(eos, it->get<int>());
-    else if (it->is_array()) {
-        for (const auto& e : *it) {
-            if (!e.is_number_integer()) throw Error(path, "eos_token_id", "expected integers");
-            add_unique(eos, e.get<int>());
-        }
-    } else {
-        throw Error(path, "eos_token_id", "expected an integer or a list of integers");
-    }
+    for (int id : load_generation_eos(path)) add_unique(eos, id);
 }
 
 }  // namespace

@@ -424,7 +424,7 @@ OptionValue json_value(const SearchOptionField& f, const json& j, const std::fun
                 if (s == "-inf") return -std::numeric_limits<double>::infinity();
                 if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
             }
-            fail("expected a number, got " + j.dump());
+            fail("expected a number, got " + brief(j));
             break;
         case OptionType::integer:
             if (j.is_number_unsigned()) {
@@ -433,7 +433,7 @@ OptionValue json_value(const SearchOptionField& f, const json& j, const std::fun
             }
             if (j.is_number_integer()) return j.get<int64_t>();
             if (integral(j, -9.2e18, 9.2e18)) return int64_t(j.get<double>());  // 5.0 from a tool that writes doubles
-            fail("expected an integer, got " + j.dump());
+            fail("expected an integer, got " + brief(j));
             break;
         case OptionType::unsigned64:
             if (j.is_number_unsigned()) return j.get<uint64_t>();
@@ -445,22 +445,22 @@ OptionValue json_value(const SearchOptionField& f, const json& j, const std::fun
                 } catch (const Error&) {
                 }
             }
-            fail("expected a non-negative integer, got " + j.dump());
+            fail("expected a non-negative integer, got " + brief(j));
             break;
         case OptionType::boolean:
             if (j.is_boolean()) return j.get<bool>();
-            fail("expected true or false, got " + j.dump());
+            fail("expected true or false, got " + brief(j));
             break;
         case OptionType::choice:
         case OptionType::text:
             if (j.is_string()) return j.get<std::string>();
-            fail("expected a string, got " + j.dump());
+            fail("expected a string, got " + brief(j));
             break;
         case OptionType::list: {
             if (!j.is_array()) fail("expected an array, got " + std::string(j.type_name()));
             std::vector<std::string> items;
             for (size_t i = 0; i < j.size(); ++i) {
-                if (!j[i].is_string()) fail("[" + std::to_string(i) + "] expected a string, got " + j[i].dump());
+                if (!j[i].is_string()) fail("[" + std::to_string(i) + "] expected a string, got " + brief(j[i]));
                 items.push_back(j[i].get<std::string>());
             }
             return items;
@@ -495,12 +495,7 @@ std::string search_options_to_json(const SearchOptions& o, bool u64_as_string) {
 }
 
 SearchOptions search_options_from_json(std::string_view json_text, const std::string& source, const std::string& path) {
-    json j;
-    try {
-        j = json::parse(json_text);
-    } catch (const json::exception& e) {
-        throw Error(source, path, std::string("invalid JSON: ") + e.what());
-    }
+    const json j = parse_json(json_text, source);  // the strict reader: depth, duplicate keys, overflow
     return read_search_options(j, source, path);
 }
 

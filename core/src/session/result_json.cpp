@@ -57,14 +57,8 @@ ojson set_json(const CriticalSet& s) {
 }
 
 // ---------------------------------------------------------------- reading
-// Qt's and JavaScript's JSON write some integers as doubles; accept those that are exact integers.
-bool integral_double(const json& v, double lo, double hi) {
-    if (!v.is_number_float()) return false;
-    double d = v.get<double>();
-    return std::isfinite(d) && d == std::floor(d) && d >= lo && d <= hi;
-}
-
 // A cursor into the parsed document that knows its path for error messages ("ranking[3].module").
+// Every number is range-checked before it is narrowed; no untrusted value reaches a message whole.
 class In {
 public:
     In(const json& j, std::string path, const std::string& src) : j_(j), path_(std::move(path)), src_(src) {}
@@ -86,39 +80,26 @@ public:
     const json& raw() const { return j_; }
 
     void expect_object() const {
-        if (!j_.is_object()) fail("", std::string("expected an object, got ") + j_.type_name());
+        if (!j_.is_object()) fail("", "expected an object, got " + brief(j_));
     }
     size_t array_size() const {
-        if (!j_.is_array()) fail("", std::string("expected an array, got ") + j_.type_name());
+        if (!j_.is_array()) fail("", "expected an array, got " + brief(j_));
         return j_.size();
     }
-
-    int64_t as_i64(int64_t lo, int64_t hi) const {
-        int64_t v;
-        if (j_.is_number_unsigned()) {
-            uint64_t u = j_.get<uint64_t>();
-            if (u > uint64_t(std::numeric_limits<int64_t>::max())) fail("", "is out of range: " + j_.dump());
-            v = static_cast<int64_t>(u);
-        } else if (j_.is_number_integer()) {
-            v = j_.get<int64_t>();
-        } else if (integral_double(j_, -9.2e18, 9.2e18)) {
-            v = static_cast<int64_t>(j_.get<double>());  // e.g. 5.0 from a tool that writes doubles
-        } else {
-            fail("", "expected an integer, got " + j_.dump());
-        }
-        if (v < lo || v > hi)
-            fail("", std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-        return v;
+    // The one array loop: calls f(element) for each element of member k (absent or null: none).
+    template <class F>
+    void each(const char* k, F&& f) const {
+        if (!has(k)) return;
+        const In a = at(k);
+        const size_t n = a.array_size();
+        for (size_t i = 0; i < n; ++i) f(a.at(i));
     }
+
+    int64_t as_i64(int64_t lo, int64_t hi) const { return json_int(j_, lo, hi, src_, join("")); }
     int as_int(int lo = std::numeric_limits<int>::min(), int hi = std::numeric_limits<int>::max()) const {
         return static_cast<int>(as_i64(lo, hi));
     }
-    uint64_t as_u64() const {
-        if (j_.is_number_unsigned()) return j_.get<uint64_t>();
-        if (j_.is_number_integer() && j_.get<int64_t>() >= 0) return static_cast<uint64_t>(j_.get<int64_t>());
-        if (integral_double(j_, 0, 1.8e19)) return static_cast<uint64_t>(j_.get<double>());
-        fail("", "expected a non-negative integer, got " + j_.dump());
-    }
+    uint64_t as_u64() const { return json_u64(j_, src_, join("")); }
     double as_double() const {
         if (j_.is_number()) return j_.get<double>();
         if (j_.is_string()) {
@@ -127,14 +108,14 @@ public:
             if (s == "-inf") return -std::numeric_limits<double>::infinity();
             if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
         }
-        fail("", "expected a number, got " + j_.dump());
+        fail("", "expected a number (or \"inf\", \"-inf\", \"nan\"), got " + brief(j_));
     }
     bool as_bool() const {
-        if (!j_.is_boolean()) fail("", "expected true or false, got " + j_.dump());
+        if (!j_.is_boolean()) fail("", "expected true or false, got " + brief(j_));
         return j_.get<bool>();
     }
     std::string as_string() const {
-        if (!j_.is_string()) fail("", "expected a string, got " + j_.dump());
+        if (!j_.is_string()) fail("", "expected a string, got " + brief(j_));
         return j_.get<std::string>();
     }
 
@@ -168,7 +149,7 @@ Neuron read_neuron(const In& in) {
     In m = in.at("module");
     std::string name = m.as_string();
     auto mod = module_from_name(name);
-    if (!mod) m.fail("", "unknown module '" + name + "'");
+    if (!mod) m.fail("", "unknown module '" + brief_key(name, 40) + "'");
     n.module = *mod;
     n.channel = in.at("channel").as_int(0);
     return n;
@@ -179,15 +160,11 @@ CriticalSet read_set(const In& in) {
     CriticalSet s;
     in.get("name", s.name);
     in.get("n", s.n, 0);
-    if (in.has("neurons")) {
-        In a = in.at("neurons");
-        size_t k = a.array_size();
-        for (size_t i = 0; i < k; ++i) s.neurons.push_back(read_neuron(a.at(i)));
-    }
+    in.each("neurons", [&](const In& e) { s.neurons.push_back(read_neuron(e)); });
     if (in.has("size")) {
         In sz = in.at("size");
         if (sz.as_i64(0, std::numeric_limits<int64_t>::max()) != static_cast<int64_t>(s.neurons.size()))
-            sz.fail("", "says " + sz.raw().dump() + " but neurons holds " + std::to_string(s.neurons.size()));
+            sz.fail("", "says " + brief(sz.raw()) + " but neurons holds " + std::to_string(s.neurons.size()));
     }
     in.get("ppl", s.ppl);
     in.get("delta", s.delta);
@@ -254,12 +231,7 @@ std::string result_to_json(const SearchResult& r, bool include_timings, int inde
 }
 
 SearchResult result_from_json(const std::string& json_text, const std::string& src) {
-    json doc;
-    try {
-        doc = json::parse(json_text);
-    } catch (const json::exception& e) {
-        throw Error(src, "", std::string("is not a valid result document (invalid JSON): ") + e.what());
-    }
+    const json doc = parse_json(json_text, src);
     In in(doc, "", src);
     in.expect_object();
     SearchResult r;
@@ -267,7 +239,8 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
         In s = in.at("schema");
         r.schema = s.as_string();
         if (r.schema != kResultSchema)
-            s.fail("", "unsupported schema '" + r.schema + "' (this build reads " + std::string(kResultSchema) + ")");
+            s.fail("", "unsupported schema '" + brief_key(r.schema, 40) + "' (this build reads " +
+                           std::string(kResultSchema) + ")");
     }
     in.get("app_version", r.app_version);
     in.get("libtorch_version", r.libtorch_version);
@@ -280,14 +253,9 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
     }
     in.get("model_type", r.model_type);
     in.get("text", r.text);
-    if (in.has("ids")) {
-        In a = in.at("ids");
-        size_t k = a.array_size();
-        r.ids.reserve(k);
-        for (size_t i = 0; i < k; ++i) r.ids.push_back(a.at(i).as_int(0));
-    }
+    in.each("ids", [&](const In& e) { r.ids.push_back(e.as_int(0)); });
     if (in.has("options")) r.options = read_search_options(in.at("options").raw(), src, "options");
-    in.get("layers", r.layers, 0);
+    if (in.has("layers")) r.layers = in.at("layers").as_int(0, static_cast<int>(kMaxResultLayers));
     in.get("total_entries", r.total_entries, int64_t(0));
     in.get("ppl_orig", r.ppl_orig);
     if (in.has("faithful")) r.faithful = read_set(in.at("faithful"));
@@ -295,80 +263,96 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
     if (in.has("minimal")) r.minimal = read_set(in.at("minimal"));
     in.get("forwards_linear", r.forwards_linear, 0);
     in.get("forwards_literal", r.forwards_literal, 0);
-    if (in.has("curve")) {
-        In a = in.at("curve");
-        size_t k = a.array_size();
-        for (size_t i = 0; i < k; ++i) {
-            In p = a.at(i);
+    in.each("curve", [&](const In& p) {
+        p.expect_object();
+        CurvePoint c;
+        c.n = p.at("n").as_int(0);
+        p.get("unique_channels", c.unique_channels, 0);
+        c.ppl = p.at("ppl").as_double();
+        p.get("delta", c.delta);
+        r.curve.push_back(c);
+    });
+    in.each("evaluations", [&](const In& p) {
+        p.expect_object();
+        DatasetEval e;
+        p.get("set", e.set);
+        p.get("dataset", e.dataset);
+        p.get("samples", e.samples, 0);
+        p.get("tokens", e.tokens, 0);
+        p.get("ppl_orig", e.ppl_orig);
+        p.get("ppl_masked", e.ppl_masked);
+        r.evaluations.push_back(std::move(e));
+    });
+    in.each("sweep", [&](const In& s) {
+        s.expect_object();
+        Series se;
+        s.get("name", se.name);
+        s.each("points", [&](const In& p) {
             p.expect_object();
-            CurvePoint c;
-            c.n = p.at("n").as_int(0);
-            p.get("unique_channels", c.unique_channels, 0);
-            c.ppl = p.at("ppl").as_double();
-            p.get("delta", c.delta);
-            r.curve.push_back(c);
-        }
-    }
-    if (in.has("evaluations")) {
-        In a = in.at("evaluations");
-        size_t k = a.array_size();
-        for (size_t i = 0; i < k; ++i) {
-            In p = a.at(i);
-            p.expect_object();
-            DatasetEval e;
-            p.get("set", e.set);
-            p.get("dataset", e.dataset);
-            p.get("samples", e.samples, 0);
-            p.get("tokens", e.tokens, 0);
-            p.get("ppl_orig", e.ppl_orig);
-            p.get("ppl_masked", e.ppl_masked);
-            r.evaluations.push_back(std::move(e));
-        }
-    }
-    if (in.has("sweep")) {
-        In a = in.at("sweep");
-        size_t k = a.array_size();
-        for (size_t i = 0; i < k; ++i) {
-            In s = a.at(i);
-            s.expect_object();
-            Series se;
-            s.get("name", se.name);
-            if (s.has("points")) {
-                In pts = s.at("points");
-                size_t m = pts.array_size();
-                for (size_t q = 0; q < m; ++q) {
-                    In p = pts.at(q);
-                    p.expect_object();
-                    SeriesPoint sp;
-                    sp.n = p.at("n").as_int(0);
-                    sp.log10_ppl = p.at("log10_ppl").as_double();
-                    p.get("log10_ppl_std", sp.log10_ppl_std);
-                    se.points.push_back(sp);
-                }
-            }
-            r.sweep.push_back(std::move(se));
-        }
-    }
+            SeriesPoint sp;
+            sp.n = p.at("n").as_int(0);
+            sp.log10_ppl = p.at("log10_ppl").as_double();
+            p.get("log10_ppl_std", sp.log10_ppl_std);
+            se.points.push_back(sp);
+        });
+        r.sweep.push_back(std::move(se));
+    });
     if (in.has("timings")) {
         In t = in.at("timings");
         t.expect_object();
         for (auto it = t.raw().begin(); it != t.raw().end(); ++it)
             r.timings[it.key()] = t.at(it.key().c_str()).as_double();
     }
-    if (in.has("ranking")) {
-        In a = in.at("ranking");
-        size_t k = a.array_size();
-        r.ranking.reserve(k);
-        for (size_t i = 0; i < k; ++i) {
-            In e = a.at(i);
-            RankedEntry re;
-            re.neuron = read_neuron(e);
-            e.get("position", re.position, -1);
-            re.importance = e.at("importance").as_double();
-            r.ranking.push_back(re);
-        }
-    }
+    in.each("ranking", [&](const In& e) {
+        RankedEntry re;
+        re.neuron = read_neuron(e);
+        e.get("position", re.position, -1);
+        re.importance = e.at("importance").as_double();
+        r.ranking.push_back(re);
+    });
+    validate_result(r, src, nullptr);
     return r;
+}
+
+void validate_result(const SearchResult& r, const std::string& src, const ModelShape* shape) {
+    if (r.layers < 0 || r.layers > kMaxResultLayers)
+        throw Error(src, "layers", std::to_string(r.layers) + " is out of range (0 to " + std::to_string(kMaxResultLayers) + ")");
+    if (shape && shape->layers != r.layers && r.layers > 0)
+        throw Error(src, "layers", "the result is for a model with " + std::to_string(r.layers) +
+                                       " layers, but the model has " + std::to_string(shape->layers));
+    const int L = shape ? shape->layers : r.layers;
+    auto check = [&](const Neuron& n, const std::string& where) {
+        if (L <= 0) throw Error(src, "layers", "is missing or 0, but " + where + " names neurons");
+        if (n.layer < 0 || n.layer >= L)
+            throw Error(src, where + ".layer", std::to_string(n.layer) + " is outside the model's " + std::to_string(L) + " layers");
+        if (shape) {
+            const int w = shape->module_width(n.module);
+            if (n.channel < 0 || n.channel >= w)
+                throw Error(src, where + ".channel", std::to_string(n.channel) + " is outside " +
+                                                         std::string(module_name(n.module)) + "'s " + std::to_string(w) + " channels");
+        } else if (n.channel < 0 || (int64_t(n.channel) + 1) * int64_t(L) > kMaxResultCells) {
+            // Without the model's shape: a channel no model has (views size their grids by it).
+            throw Error(src, where + ".channel", std::to_string(n.channel) + " is implausible for a model with " +
+                                                     std::to_string(L) + " layers");
+        }
+    };
+    const int64_t T = static_cast<int64_t>(r.ids.size());
+    for (size_t i = 0; i < r.ranking.size(); ++i) {
+        const std::string where = "ranking[" + std::to_string(i) + "]";
+        check(r.ranking[i].neuron, where);
+        const int p = r.ranking[i].position;
+        if (p < -1 || (T > 0 && p >= T) || (T == 0 && p >= kMaxResultPositions))
+            throw Error(src, where + ".position", std::to_string(p) + " is outside the probe's " +
+                                                      (T > 0 ? std::to_string(T) + " tokens" : std::string("positions")));
+    }
+    auto check_set = [&](const CriticalSet& s, const char* name) {
+        for (size_t i = 0; i < s.neurons.size(); ++i)
+            check(s.neurons[i], std::string(name) + ".neurons[" + std::to_string(i) + "]");
+    };
+    check_set(r.faithful, "faithful");
+    if (r.bisected) check_set(*r.bisected, "bisected");
+    if (r.minimal) check_set(*r.minimal, "minimal");
+    if (r.total_entries < 0) throw Error(src, "total_entries", "must not be negative");
 }
 
 std::string result_mask_json(const CriticalSet& s) {

@@ -14,6 +14,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "achilles/fileio.h"
 #include "achilles/error.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/utf8.h"
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -108,16 +110,27 @@ public:
     void find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const {
         out.clear();
         pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
+        // PCRE2's default limits (10M backtracking steps, 20 MB of heap) are not part of the
+        // tokenizer's definition: HF's Oniguruma matches `\s*[\r\n]+|\s+(?!\S)` over a 10 MB run of
+        // spaces, and so must we. The budget grows with the input, so that any pattern whose
+        // matches cost time linear in their subject (all the tokenizers' patterns) always finishes,
+        // while a pathological pattern from a hostile tokenizer.json is still stopped.
+        pcre2_match_context* mc = pcre2_match_context_create(nullptr);
+        const uint64_t budget = std::max<uint64_t>(10'000'000, 256 * uint64_t(s.size()));
+        pcre2_set_match_limit(mc, static_cast<uint32_t>(std::min<uint64_t>(budget, UINT32_MAX)));
+        pcre2_set_depth_limit(mc, static_cast<uint32_t>(std::min<uint64_t>(budget, UINT32_MAX)));
+        pcre2_set_heap_limit(mc, static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(20'000, s.size() / 8), 4'000'000)));
         size_t pos = 0;
         while (pos <= s.size()) {
             const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());
-            int rc = jit_ ? pcre2_jit_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr)
-                          : pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
+            int rc = jit_ ? pcre2_jit_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, mc)
+                          : pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
             if (rc == PCRE2_ERROR_JIT_STACKLIMIT)   // the interpreter keeps its backtracking on the heap
-                rc = pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, nullptr);
+                rc = pcre2_match(code_, subject, s.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, mc);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) {
                 pcre2_match_data_free(md);
+                pcre2_match_context_free(mc);
                 PCRE2_UCHAR buf[256];
                 pcre2_get_error_message(rc, buf, sizeof buf);
                 throw Error("text", "", std::string("the pre-tokenizer regex failed on this input: ") +
@@ -137,6 +150,7 @@ public:
             }
         }
         pcre2_match_data_free(md);
+        pcre2_match_context_free(mc);
     }
 
 private:
@@ -292,14 +306,7 @@ size_t next_cp(std::string_view s, size_t i) {
 class BpeTokenizer final : public Tokenizer {
 public:
     BpeTokenizer(const std::string& path, const TokenizerConfig& cfg) : path_(path) {
-        std::string text;
-        {
-            std::ifstream f(path, std::ios::binary);
-            if (!f) throw Error(path, "", "cannot open the tokenizer file");
-            std::ostringstream ss;
-            ss << f.rdbuf();
-            text = ss.str();
-        }
+        std::string text = read_file(path, size_t(1) << 30);
         json j = parse_json(text, path);
         text.clear();
         text.shrink_to_fit();
@@ -411,7 +418,7 @@ private:
         if (!j.contains("model") || !j["model"].is_object()) fail("model", "is missing or not an object");
         const json& m = j["model"];
         std::string type = m.contains("type") && m["type"].is_string() ? m["type"].get<std::string>() : "BPE";
-        if (type != "BPE") unsupported("model.type", "'" + type + "' is not supported (only BPE)");
+        if (type != "BPE") unsupported("model.type", "'" + brief_key(type, 40) + "' is not supported (only BPE)");
         if (!m.contains("vocab") || !m["vocab"].is_object()) fail("model.vocab", "is missing or not an object");
         if (m.contains("continuing_subword_prefix") && m["continuing_subword_prefix"].is_string() &&
             !m["continuing_subword_prefix"].get<std::string>().empty())
@@ -424,9 +431,7 @@ private:
         vocab_.reserve(vocab.size() * 2);
         int max_id = -1;
         for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-            if (!it.value().is_number_integer()) fail("model.vocab." + it.key(), "expected an integer id");
-            int64_t id = it.value().get<int64_t>();
-            if (id < 0 || id >= kMaxId) fail("model.vocab." + it.key(), "id out of range");
+            const int64_t id = json_int(it.value(), 0, kMaxId - 1, path_, "model.vocab." + brief_key(it.key()));
             vocab_.emplace(it.key(), static_cast<int>(id));
             max_id = std::max<int>(max_id, static_cast<int>(id));
         }
@@ -454,7 +459,8 @@ private:
                 if (e.is_string()) {
                     std::string_view s = e.get_ref<const std::string&>();
                     size_t sp = s.find(' ', 1);
-                    if (sp == std::string::npos) fail("model.merges[" + std::to_string(rank) + "]", "expected 'a b'");
+                    if (sp == std::string::npos)
+                        fail("model.merges[" + std::to_string(rank) + "]", "expected 'a b', got " + brief(e));
                     a = s.substr(0, sp);
                     b = s.substr(sp + 1);
                 } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
@@ -468,9 +474,9 @@ private:
                 auto ia = vocab_.find(a), ib = vocab_.find(b), ic = vocab_.find(std::string_view(ab));
                 if (ia == vocab_.end() || ib == vocab_.end())
                     fail("model.merges[" + std::to_string(rank) + "]",
-                         "'" + std::string(a) + " " + std::string(b) + "' uses a token not in the vocabulary");
+                         "'" + brief_key(a, 40) + " " + brief_key(b, 40) + "' uses a token not in the vocabulary");
                 if (ic == vocab_.end())
-                    fail("model.merges[" + std::to_string(rank) + "]", "the merged token '" + ab + "' is not in the vocabulary");
+                    fail("model.merges[" + std::to_string(rank) + "]", "the merged token '" + brief_key(ab, 60) + "' is not in the vocabulary");
                 merges_.emplace(key(ia->second, ib->second), std::make_pair(rank, ic->second));
                 ++rank;
             }
@@ -494,9 +500,8 @@ private:
             const std::string f = "added_tokens[" + std::to_string(k) + "]";
             if (!a.is_object()) fail(f, "expected an object");
             AddedToken t;
-            if (!a.contains("id") || !a["id"].is_number_integer()) fail(f + ".id", "expected an integer");
-            int64_t id = a["id"].get<int64_t>();
-            if (id < 0 || id >= kMaxId) fail(f + ".id", "out of range");
+            if (!a.contains("id")) fail(f + ".id", "is missing");
+            const int64_t id = json_int(a["id"], 0, kMaxId - 1, path_, f + ".id");
             t.id = static_cast<int>(id);
             if (!a.contains("content") || !a["content"].is_string()) fail(f + ".content", "expected a string");
             t.content = a["content"].get<std::string>();
@@ -539,7 +544,7 @@ private:
             for (size_t k = 0; k < n["normalizers"].size(); ++k)
                 load_normalizer_node(n["normalizers"][k], field + ".normalizers[" + std::to_string(k) + "]", depth + 1);
         } else {
-            unsupported(field + ".type", "normalizer '" + t + "' is not supported (supported: NFC, Sequence)");
+            unsupported(field + ".type", "normalizer '" + brief_key(t, 40) + "' is not supported (supported: NFC, Sequence)");
         }
     }
     void load_normalizer(const json& j) {
@@ -571,7 +576,7 @@ private:
             else if (b == "MergedWithPrevious") s.behavior = Behavior::MergedWithPrevious;
             else if (b == "MergedWithNext") s.behavior = Behavior::MergedWithNext;
             else if (b == "Contiguous") s.behavior = Behavior::Contiguous;
-            else fail(field + ".behavior", "'" + b + "' is not a known split behavior");
+            else fail(field + ".behavior", "'" + brief_key(b, 40) + "' is not a known split behavior");
             s.invert = n.contains("invert") && n["invert"].is_boolean() && n["invert"].get<bool>();
             pre_.push_back(std::move(s));
         } else if (t == "ByteLevel") {
@@ -583,7 +588,7 @@ private:
             byte_level_ = true;
             pre_.push_back(std::move(s));
         } else {
-            unsupported(field + ".type", "pre-tokenizer '" + t + "' is not supported (supported: Split, ByteLevel, Sequence)");
+            unsupported(field + ".type", "pre-tokenizer '" + brief_key(t, 40) + "' is not supported (supported: Split, ByteLevel, Sequence)");
         }
     }
     void load_pre_tokenizer(const json& j) {
@@ -604,7 +609,7 @@ private:
     }
     int token_id_or_fail(const std::string& tok, const std::string& field) const {
         int id = lookup(tok);
-        if (id < 0) fail(field, "token '" + tok + "' is not in the vocabulary");
+        if (id < 0) fail(field, "token '" + brief_key(tok, 60) + "' is not in the vocabulary");
         return id;
     }
 
@@ -621,18 +626,18 @@ private:
             return;
         }
         if (t != "TemplateProcessing")
-            unsupported(field + ".type", "post-processor '" + t + "' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)");
+            unsupported(field + ".type", "post-processor '" + brief_key(t, 40) + "' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)");
         if (!n.contains("single") || !n["single"].is_array()) fail(field + ".single", "expected an array");
         std::unordered_map<std::string, std::vector<int>> specials;
         if (n.contains("special_tokens") && n["special_tokens"].is_object()) {
             for (auto it = n["special_tokens"].begin(); it != n["special_tokens"].end(); ++it) {
                 const json& v = it.value();
                 std::vector<int> ids;
+                const std::string sf = field + ".special_tokens." + brief_key(it.key(), 40) + ".ids";
                 if (v.contains("ids") && v["ids"].is_array())
-                    for (const json& x : v["ids"]) {
-                        if (!x.is_number_integer()) fail(field + ".special_tokens." + it.key() + ".ids", "expected integers");
-                        ids.push_back(x.get<int>());
-                    }
+                    for (size_t q = 0; q < v["ids"].size(); ++q)
+                        ids.push_back(static_cast<int>(
+                            json_int(v["ids"][q], 0, kMaxId - 1, path_, sf + "[" + std::to_string(q) + "]")));
                 specials[it.key()] = ids;
             }
         }
@@ -674,13 +679,13 @@ private:
                     unsupported("decoder.decoders", "only ByteLevel decoders are supported");
             return;
         }
-        unsupported("decoder.type", "decoder '" + t + "' is not supported (supported: ByteLevel)");
+        unsupported("decoder.type", "decoder '" + brief_key(t, 40) + "' is not supported (supported: ByteLevel)");
     }
 
     void apply_config(const TokenizerConfig& cfg) {
         auto find_tok = [&](const std::string& s, const char* field) {
             int id = lookup(s);
-            if (id < 0) throw Error(cfg.source, field, "the token '" + s + "' is not in " + path_);
+            if (id < 0) throw Error(cfg.source, field, "the token '" + brief_key(s, 60) + "' is not in " + path_);
             return id;
         };
         if (cfg.bos_token && !cfg.bos_token->empty()) bos_ = find_tok(*cfg.bos_token, "bos_token");
@@ -761,8 +766,11 @@ private:
         for (size_t i = 0; i < word.size(); ++i) {
             int id = byte_id_[static_cast<unsigned char>(word[i])];
             if (id < 0) {
-                if (unk_ < 0) throw Error(path_, "model.vocab", "byte 0x" + std::to_string(int(static_cast<unsigned char>(word[i]))) +
-                                                                    " has no token and there is no unk_token");
+                if (unk_ < 0) {
+                    char hex[8];
+                    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(word[i])));
+                    throw Error(path_, "model.vocab", std::string("byte ") + hex + " has no token and there is no unk_token");
+                }
                 id = unk_;
             }
             sym.push_back({id, static_cast<int>(i) - 1, static_cast<int>(i) + 1});

@@ -3,11 +3,12 @@
 //
 // Why: Debian's libsentencepiece bundles and exports protobuf-lite 3.14 symbols; libtorch loads
 // libprotobuf 3.21. Linked into one process they crash at start-up. The bridge module alone links
-// libsentencepiece and is opened with RTLD_NOW|RTLD_LOCAL|RTLD_DEEPBIND, so its protobuf symbols
-// bind inside the module and never meet libtorch's.
-// Under AddressSanitizer RTLD_DEEPBIND is refused (ASan must interpose malloc & co. for every
-// library), so ASan builds open the module without it; RTLD_LOCAL still keeps the module's
-// symbols out of the global scope, which is enough as long as libtorch is loaded first or not at all.
+// libsentencepiece and is opened with dlmopen(LM_ID_NEWLM) in a link-map namespace of its own, so
+// its protobuf symbols bind inside that namespace and never meet libtorch's, in Release and under
+// AddressSanitizer alike. (RTLD_LOCAL alone is not enough: libsentencepiece's own references to
+// its protobuf resolve through the global scope first, where libtorch's libprotobuf sits, and
+// protobuf aborts with "compiled against 3.14.0 ... installed 3.21.12". RTLD_DEEPBIND fixes that
+// but ASan refuses it.)
 #include "tokenizer/tokenizer_impl.h"
 
 #include "../../spbridge/spbridge.h"
@@ -106,10 +107,14 @@ const Bridge& bridge() {
     static std::unique_ptr<Bridge> instance;
     static std::string failure;
     std::call_once(once, [] {
+        // The module goes into a link-map namespace of its own (dlmopen LM_ID_NEWLM): its
+        // libsentencepiece and that library's bundled protobuf 3.14 resolve only against each
+        // other, never against the protobuf 3.21 libtorch put in the global scope. Unlike
+        // RTLD_DEEPBIND this also works under AddressSanitizer. The C ABI is built for it: every
+        // buffer the module returns is released by the module (spb_free_mem).
+        // RTLD_DEEPBIND stays as the fallback where dlmopen is refused (not under ASan, which
+        // refuses DEEPBIND itself).
         int flags = RTLD_NOW | RTLD_LOCAL;
-#if !defined(ACH_ASAN)
-        flags |= RTLD_DEEPBIND;
-#endif
         std::string tried;
         for (const std::string& p : candidate_paths()) {
             std::error_code ec;
@@ -117,10 +122,21 @@ const Bridge& bridge() {
                 tried += "\n  " + p + " (absent)";
                 continue;
             }
-            void* h = dlopen(p.c_str(), flags);
+            void* h = dlmopen(LM_ID_NEWLM, p.c_str(), flags);
+            std::string why;
             if (!h) {
                 const char* e = dlerror();
-                tried += "\n  " + p + " (" + (e ? e : "dlopen failed") + ")";
+                why = e ? e : "dlmopen failed";
+#if !defined(ACH_ASAN)
+                h = dlopen(p.c_str(), flags | RTLD_DEEPBIND);
+                if (!h) {
+                    const char* e2 = dlerror();
+                    why += "; " + std::string(e2 ? e2 : "dlopen failed");
+                }
+#endif
+            }
+            if (!h) {
+                tried += "\n  " + p + " (" + why + ")";
                 continue;
             }
             auto b = std::make_unique<Bridge>();

@@ -28,7 +28,7 @@ static std::optional<std::string> token_field(const json& j, const char* field, 
     }
     if (v.is_string()) return v.get<std::string>();
     if (v.is_object() && v.contains("content") && v.at("content").is_string()) return v.at("content").get<std::string>();
-    throw Error(src, field, "expected a string, null or an object with 'content', got " + v.dump());
+    throw Error(src, field, "expected a string, null or an object with 'content', got " + brief(v));
 }
 
 TokenizerConfig read_tokenizer_config(const std::string& path) {
@@ -36,7 +36,7 @@ TokenizerConfig read_tokenizer_config(const std::string& path) {
     std::error_code ec;
     if (path.empty() || !fs::is_regular_file(path, ec)) return c;
     c.source = path;
-    json j = parse_json(read_file(path), path);
+    json j = parse_json(read_file(path, 64u << 20), path);
     if (!j.is_object()) throw Error(path, "", "expected a JSON object");
     if (j.contains("add_bos_token") && !j.at("add_bos_token").is_null())
         c.add_bos_token = get_field<bool>(j, "add_bos_token", path);
@@ -55,10 +55,10 @@ TokenizerConfig read_tokenizer_config(const std::string& path) {
                 a.id = std::stoi(it.key(), &pos);
                 if (pos != it.key().size() || a.id < 0) throw std::invalid_argument("id");
             } catch (const std::exception&) {
-                throw Error(path, "added_tokens_decoder", "key '" + it.key() + "' is not a token id");
+                throw Error(path, "added_tokens_decoder", "key '" + brief_key(it.key()) + "' is not a token id");
             }
             const json& v = it.value();
-            const std::string f = "added_tokens_decoder." + it.key();
+            const std::string f = "added_tokens_decoder." + brief_key(it.key());
             if (!v.is_object()) throw Error(path, f, "expected an object");
             a.content = get_field<std::string>(v, "content", path + " (" + f + ")");
             a.special = get_field_or<bool>(v, "special", true, path + " (" + f + ")");

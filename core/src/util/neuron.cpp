@@ -4,6 +4,7 @@
 #include "achilles/fileio.h"
 #include "util/json_util.h"
 #include <charconv>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,8 +26,11 @@ int parse_int(std::string_view s, const std::string& what, const std::string& en
     s = trim(s);
     int v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc::result_out_of_range)
+        throw Error("mask spec", what, "'" + brief_key(s, 40) + "' is out of range in entry '" + brief_key(entry) + "'");
     if (ec != std::errc() || p != s.data() + s.size() || s.empty())
-        throw Error("mask spec", what, "'" + std::string(s) + "' is not an integer in entry '" + entry + "'");
+        throw Error("mask spec", what, "'" + brief_key(s, 40) + "' is not an integer in entry '" + brief_key(entry) + "'");
+    if (v < 0) throw Error("mask spec", what, "must not be negative, got " + std::to_string(v) + " in entry '" + brief_key(entry) + "'");
     return v;
 }
 
@@ -41,17 +45,17 @@ MaskSpec parse_inline(std::string_view text) {
         if (item.empty()) continue;
         std::string entry(item);
         if (item.size() < 2 || (item[0] != 'L' && item[0] != 'l'))
-            throw Error("mask spec", "layer", "entry '" + entry + "' must look like L<layer>.<module>:<channel>");
+            throw Error("mask spec", "layer", "entry '" + brief_key(entry) + "' must look like L<layer>.<module>:<channel>");
         size_t dot = item.find('.');
         size_t colon = item.find(':');
         if (dot == std::string_view::npos || colon == std::string_view::npos || colon < dot)
-            throw Error("mask spec", "module", "entry '" + entry + "' must look like L<layer>.<module>:<channel>");
+            throw Error("mask spec", "module", "entry '" + brief_key(entry) + "' must look like L<layer>.<module>:<channel>");
         MaskEntry e;
         e.neuron.layer = parse_int(item.substr(1, dot - 1), "layer", entry);
         auto mod = module_from_name(item.substr(dot + 1, colon - dot - 1));
         if (!mod)
-            throw Error("mask spec", "module", "unknown module '" + std::string(item.substr(dot + 1, colon - dot - 1)) +
-                                                   "' in entry '" + entry + "'");
+            throw Error("mask spec", "module", "unknown module '" + brief_key(item.substr(dot + 1, colon - dot - 1), 40) +
+                                                   "' in entry '" + brief_key(entry) + "'");
         e.neuron.module = *mod;
         std::string_view rest = item.substr(colon + 1);
         size_t at = rest.find('@');
@@ -78,31 +82,41 @@ MaskSpec parse_json_spec(const std::string& text, const std::string& source) {
     if (j.is_object() && !j.contains("neurons")) {
         for (const char* key : {"faithful", "bisected", "minimal"}) {
             if (j.contains(key) && j[key].is_object() && j[key].contains("neurons")) {
-                j = j[key];
+                json sub = std::move(j[key]);
+                j = std::move(sub);
                 break;
             }
         }
     }
-    if (j.is_object() && j.contains("neurons")) j = j["neurons"];
-    if (!j.is_array()) throw Error(source, "", "a mask spec must be a JSON array of {layer, module, channel}");
+    if (j.is_object() && j.contains("neurons")) {
+        json sub = std::move(j["neurons"]);
+        j = std::move(sub);
+    }
+    if (!j.is_array()) throw Error(source, "", "a mask spec must be a JSON array of {layer, module, channel}, got " + brief(j));
     MaskSpec out;
+    constexpr int64_t kMax = std::numeric_limits<int>::max();
     for (size_t i = 0; i < j.size(); ++i) {
         const json& o = j[i];
-        std::string where = source + "[" + std::to_string(i) + "]";
-        if (!o.is_object()) throw Error(where, "", "expected an object {layer, module, channel}");
+        const std::string where = source + "[" + std::to_string(i) + "]";  // the entry; fields by name
+        if (!o.is_object()) throw Error(where, "", "expected an object {layer, module, channel}, got " + brief(o));
+        auto num = [&](const char* k) -> int {
+            if (!o.contains(k)) throw Error(where, k, "is missing");
+            return static_cast<int>(json_int(o.at(k), 0, kMax, where, k));
+        };
         MaskEntry e;
-        e.neuron.layer = get_field<int>(o, "layer", where);
-        std::string m = get_field<std::string>(o, "module", where);
+        e.neuron.layer = num("layer");
+        if (!o.contains("module")) throw Error(where, "module", "is missing");
+        if (!o.at("module").is_string()) throw Error(where, "module", "expected a string, got " + brief(o.at("module")));
+        const std::string& m = o.at("module").get_ref<const std::string&>();
         auto mod = module_from_name(m);
-        if (!mod) throw Error(where, "module", "unknown module '" + m + "'");
+        if (!mod) throw Error(where, "module", "unknown module '" + brief_key(m, 40) + "'");
         e.neuron.module = *mod;
-        e.neuron.channel = get_field<int>(o, "channel", where);
-        if (o.contains("positions")) {
-            if (!o["positions"].is_array()) throw Error(where, "positions", "expected an array of integers");
-            for (const auto& p : o["positions"]) {
-                if (!p.is_number_integer()) throw Error(where, "positions", "expected integers, got " + p.dump());
-                e.positions.push_back(p.get<int>());
-            }
+        e.neuron.channel = num("channel");
+        if (o.contains("positions") && !o.at("positions").is_null()) {
+            const json& ps = o.at("positions");
+            if (!ps.is_array()) throw Error(where, "positions", "expected an array of integers, got " + brief(ps));
+            for (size_t k = 0; k < ps.size(); ++k)
+                e.positions.push_back(static_cast<int>(json_int(ps[k], 0, kMax, where, "positions")));
         }
         out.push_back(std::move(e));
     }
@@ -129,10 +143,11 @@ MaskSpec parse_mask_spec(std::string_view spec) {
     std::string_view t = trim(spec);
     if (t.empty()) return {};
     if (t.front() == '[' || t.front() == '{') return parse_json_spec(std::string(t), "mask spec");
-    if (t.front() == 'L' && t.find(':') != std::string_view::npos && !std::filesystem::exists(std::string(t)))
+    // error_code overloads: a 300-byte "name" must not throw filesystem_error (found by fuzz_mask_spec).
+    std::error_code ec;
+    if (t.front() == 'L' && t.find(':') != std::string_view::npos && !std::filesystem::exists(std::string(t), ec))
         return parse_inline(t);
     std::string path(t);
-    std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
         throw Error(path, "", "mask spec is neither the inline form L<layer>.<module>:<channel> nor a readable JSON file");
     return parse_json_spec(read_file(path), path);
