@@ -433,12 +433,15 @@ OptionValue json_value(const SearchOptionField& f, const json& j, const std::fun
             }
             if (j.is_number_integer()) return j.get<int64_t>();
             if (integral(j, -9.2e18, 9.2e18)) return int64_t(j.get<double>());  // 5.0 from a tool that writes doubles
+            if (integral(j, -HUGE_VAL, HUGE_VAL))  // a whole number past int64 (1e300): a range problem, not a type one
+                fail(brief(j) + " is out of range " + range_text(f));
             fail("expected an integer, got " + brief(j));
             break;
         case OptionType::unsigned64:
             if (j.is_number_unsigned()) return j.get<uint64_t>();
             if (j.is_number_integer()) return j.get<int64_t>();  // negative: problem() names it
             if (integral(j, 0, 1.8e19)) return uint64_t(j.get<double>());
+            if (integral(j, 0, HUGE_VAL)) fail(brief(j) + " is out of range " + range_text(f));
             if (j.is_string()) {  // Qt-held documents (sessions) write 64-bit values as decimal strings
                 try {
                     return f.parse(j.get<std::string>());
