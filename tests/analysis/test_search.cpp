@@ -160,7 +160,7 @@ private slots:
 
     void masksApplyAtEveryPosition() {
         const Transformer& model = EngineAccess::model(*planted_);
-        std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act, 7}, {1, Module::q_proj, 3}};
+        std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act_fn, 7}, {1, Module::q_proj, 3}};
         MaskSpec spec = mask_of(ch);
         QCOMPARE(spec.size(), size_t(3));
         std::map<std::pair<int, int>, at::Tensor> rec;

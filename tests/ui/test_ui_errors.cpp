@@ -75,7 +75,7 @@ class TestUiErrors : public QObject {
         const QString text = wb->text();
         wb->setText(QStringLiteral("ids: 1 5 9 13 17 21 25 29"));
         QSignalSpy ppl(wb, &Workbench::pplChanged);
-        const std::set<Neuron> one{Neuron{0, Module::act, 0}};
+        const std::set<Neuron> one{Neuron{0, Module::act_fn, 0}};
         wb->requestMask(wb->masked() == one ? std::set<Neuron>{} : one, QStringLiteral("check"));
         QVERIFY(ppl.wait(20000));
         QVERIFY(std::isfinite(ppl.last().at(0).toDouble()) && ppl.last().at(0).toDouble() > 1.0);

@@ -12,7 +12,10 @@
 
 namespace achilles {
 
-inline constexpr const char* kResultSchema = "achilles.result/1";
+// Schema 2: the act_fn site is mlp.act_fn's output (the paper's). Schema 1 documents (earlier
+// builds) scored a site "act" = act_fn(gate)*up instead; they still open, with a warning.
+inline constexpr const char* kResultSchema = "achilles.result/2";
+inline constexpr const char* kResultSchemaV1 = "achilles.result/1";
 
 struct RankedEntry {
     Neuron neuron;
@@ -88,12 +91,14 @@ struct SearchResult {
     std::map<std::string, double> timings;   // seconds per stage (excluded from determinism)
     std::string libtorch_version;
     std::string app_version;
+    // Set on reading, never written: what the reader wants the user to know (an older schema).
+    std::vector<std::string> warnings;
     double rate() const { return total_entries ? double(faithful.neurons.size()) / double(total_entries) : 0; }
 };
 
 // JSON (nlohmann-free interface): text in, text out. Throws Error naming the field on bad input.
 //
-// Schema "achilles.result/1" (key order as written; numbers are shortest round-trip doubles;
+// Schema "achilles.result/2" (key order as written; numbers are shortest round-trip doubles;
 // non-finite doubles are the strings "inf", "-inf", "nan"):
 //   schema, app_version, libtorch_version,
 //   model {path, config_hash, header_hash}, model_type, text, ids [int],

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The result document "achilles.result/1": written by achilles-cli search and saved by the GUI.
+// The result document "achilles.result/2": written by achilles-cli search and saved by the GUI.
 // Output is deterministic (fixed key order, shortest round-trip doubles); non-finite doubles are
 // written as the strings "inf", "-inf", "nan" so that a collapsed perplexity survives a round trip.
 #include "achilles/results.h"
@@ -238,9 +238,14 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
     {
         In s = in.at("schema");
         r.schema = s.as_string();
-        if (r.schema != kResultSchema)
+        if (r.schema == kResultSchemaV1)
+            r.warnings.push_back(src + ": written by an earlier build (schema " + std::string(kResultSchemaV1) +
+                                 "), whose act site was act_fn(gate)*up, the input of down_proj, not the paper's "
+                                 "mlp.act_fn output; its act_fn importances and ranking differ from paper mode "
+                                 "(masks are unaffected: both zero the same down_proj input)");
+        else if (r.schema != kResultSchema)
             s.fail("", "unsupported schema '" + brief_key(r.schema, 40) + "' (this build reads " +
-                           std::string(kResultSchema) + ")");
+                           std::string(kResultSchema) + " and " + kResultSchemaV1 + ")");
     }
     in.get("app_version", r.app_version);
     in.get("libtorch_version", r.libtorch_version);
