@@ -25,11 +25,11 @@ struct SearchCliOpts {
 std::vector<std::pair<std::string, std::string>> figure_tables(const SearchResult& r) {
     std::vector<std::pair<std::string, std::string>> out;
     std::ostringstream c;
-    c << "n,unique_channels,ppl,delta\n" << std::setprecision(10);
+    c << "n,unique_channels,ppl,delta\n" << std::setprecision(17);
     for (const auto& p : r.curve) c << p.n << "," << p.unique_channels << "," << p.ppl << "," << p.delta << "\n";
     out.emplace_back("curve.csv", c.str());
     std::ostringstream k;
-    k << "rank,layer,module,position,channel,importance\n" << std::setprecision(10);
+    k << "rank,layer,module,position,channel,importance\n" << std::setprecision(17);
     for (size_t i = 0; i < r.ranking.size() && i < 10000; ++i) {
         const auto& e = r.ranking[i];
         k << i + 1 << "," << e.neuron.layer << "," << module_name(e.neuron.module) << "," << e.position << ","
@@ -38,9 +38,9 @@ std::vector<std::pair<std::string, std::string>> figure_tables(const SearchResul
     out.emplace_back("ranking.csv", k.str());
     if (!r.sweep.empty()) {
         std::ostringstream s;
-        s << "method,n,log10_ppl,log10_ppl_std\n" << std::setprecision(10);
+        s << "method,unique_channels,log10_ppl,log10_ppl_std\n" << std::setprecision(17);
         for (const auto& ser : r.sweep)
-            for (const auto& p : ser.points) s << ser.name << "," << p.n << "," << p.log10_ppl << "," << p.log10_ppl_std << "\n";
+            for (const auto& p : ser.points) s << ser.name << "," << p.channels << "," << p.log10_ppl << "," << p.log10_ppl_std << "\n";
         out.emplace_back("sweep.csv", s.str());
     }
     return out;
@@ -122,9 +122,9 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
             std::cout << "  dataset " << e.dataset << " [" << e.set << "]: " << e.ppl_orig << " -> "
                       << e.ppl_masked << " (" << e.samples << " samples)\n";
         for (const auto& ser : r.sweep) {
-            std::cout << "  sweep " << ser.name << ":";
+            std::cout << "  sweep " << ser.name << " (log10 PPL at u unique channels):";
             for (size_t i = 0; i < ser.points.size(); i += std::max<size_t>(1, ser.points.size() / 10))
-                std::cout << " n" << ser.points[i].n << "=" << std::setprecision(3) << ser.points[i].log10_ppl;
+                std::cout << " u" << ser.points[i].channels << "=" << std::setprecision(3) << ser.points[i].log10_ppl;
             std::cout << std::setprecision(6) << "\n";
         }
         std::cout << "  timings:";

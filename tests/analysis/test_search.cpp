@@ -11,12 +11,14 @@
 #include "model/transformer.h"
 #include "test_paths.h"
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 using namespace achilles;
@@ -307,37 +309,83 @@ private slots:
         o.samples = 4;
         o.sweep = 4;
         o.random_runs = 3;
-        o.baselines = {"random", "activation", "gradient"};
+        o.baselines = {"random", "random-matched", "activation", "gradient", "attribution"};
         SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
-        QCOMPARE(r.sweep.size(), size_t(4));
+        QCOMPARE(r.sweep.size(), size_t(6));
         QCOMPARE(r.sweep[0].name, std::string("ours"));
         for (const Series& s : r.sweep) {
             QCOMPARE(s.points.size(), size_t(5));
+            for (int u = 0; u <= 4; ++u) QCOMPARE(s.points[size_t(u)].channels, u);
             QVERIFY(std::abs(s.points[0].log10_ppl - std::log10(r.ppl_orig)) < 1e-9);
         }
-        // ours at n=1 masks the planted channel.
-        QVERIFY(std::abs(r.sweep[0].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
+        // One unit on the x axis. The planted channel fills the top of the ranking at many
+        // positions, so entries and unique channels differ (n entries mask fewer than n channels);
+        // the sweep's ours at u channels is the stage-2 curve's point with u unique channels.
+        bool differ = false;
+        for (const CurvePoint& p : r.curve) {
+            differ = differ || p.n != p.unique_channels;
+            if (p.unique_channels <= 4)
+                QVERIFY2(std::abs(r.sweep[0].points[size_t(p.unique_channels)].log10_ppl - std::log10(p.ppl)) < 1e-9,
+                         qPrintable(QString("curve n=%1 (u=%2)").arg(p.n).arg(p.unique_channels)));
+        }
+        QVERIFY(differ);
         // random: R runs give a spread.
         bool spread = false;
         for (const auto& p : r.sweep[1].points) spread = spread || p.log10_ppl_std > 0;
         QVERIFY(spread);
-        // activation (signed, descending) picks the massive channel first too.
-        QVERIFY(std::abs(r.sweep[2].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
-        QVERIFY(std::isfinite(r.sweep[3].points[4].log10_ppl));
+        // activation (largest |a|) picks the massive channel first too.
+        QVERIFY(std::abs(r.sweep[3].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
+        QVERIFY(std::isfinite(r.sweep[4].points[4].log10_ppl));
+        QVERIFY(std::isfinite(r.sweep[5].points[4].log10_ppl));
+
+        // Without --sweep the baselines span the x range of ours: up to the critical set's channels.
+        SearchOptions a = o;
+        a.sweep = 0;
+        a.epsilon = 1;
+        a.baselines = {"random"};
+        a.random_runs = 2;
+        SearchResult ra = run_search(*planted_, "", ids_, a, null_progress());
+        QVERIFY(ra.faithful.reached);
+        for (const Series& s : ra.sweep) QCOMPARE(s.points.back().channels, int(ra.faithful.neurons.size()));
+
         const Transformer& model = EngineAccess::model(*planted_);
         at::Tensor t = achilles::ids_tensor(model, ids_);
-        // activation: the top entry is the largest signed clean activation over all sites.
-        auto act = achilles::detail::baseline_ranking(model, t, false, 10, null_progress());
+        // random-matched: the same (layer, module) sequence as ours, disjoint from it, no repeats.
+        {
+            std::vector<Neuron> ours = achilles::prefix_channels(r.ranking, int(r.ranking.size()));
+            const int U = std::min<int>(6, int(ours.size()));
+            std::vector<Neuron> m = achilles::detail::matched_draw(ours, model.shape(), U, 42, 0);
+            QCOMPARE(int(m.size()), U);
+            std::set<Neuron> seen;
+            for (int i = 0; i < U; ++i) {
+                QCOMPARE(m[size_t(i)].layer, ours[size_t(i)].layer);
+                QVERIFY(m[size_t(i)].module == ours[size_t(i)].module);
+                QVERIFY(std::find(ours.begin(), ours.begin() + U, m[size_t(i)]) == ours.begin() + U);
+                QVERIFY(seen.insert(m[size_t(i)]).second);
+            }
+            QVERIFY(achilles::detail::matched_draw(ours, model.shape(), U, 42, 1) != m);  // runs differ
+        }
+        // activation: the top entry is the largest |clean activation| over all sites.
+        auto act = achilles::detail::baseline_ranking(model, t, achilles::detail::BaselineScore::activation, 10,
+                                                      null_progress());
         double mx = -1e300;
         Hooks rec;
-        rec.site = [&](int, Module, at::Tensor& out) { mx = std::max(mx, out.max().item<double>()); };
+        rec.site = [&](int, Module, at::Tensor& out) { mx = std::max(mx, out.abs().max().item<double>()); };
         model.forward(t, &rec);
         QVERIFY(rel(act.front().importance, mx) < 1e-6);
         QVERIFY(act[0].importance >= act[1].importance);
-        // gradient: each of the top entries matches a central finite difference of the mean NLL
-        // when that one entry of the site output is nudged.
-        auto grad = achilles::detail::baseline_ranking(model, t, true, 3, null_progress());
-        QCOMPARE(grad.size(), size_t(3));
+        // gradient |dNLL/da| and attribution |dNLL/da|*|a|: each top entry matches a central finite
+        // difference of the mean NLL when that one entry of the site output is nudged.
+        auto clean_value = [&](const RankedEntry& e) {
+            double v = 0;
+            Hooks h;
+            h.site = [&](int l, Module m, at::Tensor& out) {
+                if (l == e.neuron.layer && m == e.neuron.module)
+                    v = out.select(0, 0).select(0, e.position).select(0, e.neuron.channel).item<double>();
+            };
+            model.forward(t, &h);
+            return v;
+        };
         auto loss_with = [&](const RankedEntry& e, double h) {
             Hooks nudge;
             nudge.site = [&](int l, Module m, at::Tensor& out) {
@@ -349,12 +397,17 @@ private slots:
             at::Tensor lg = model.forward(t, &nudge).to(at::kDouble);
             return next_token_nll(lg, t).to(at::kDouble).mean().item<double>();
         };
-        for (const auto& e : grad) {
-            const double h = 1e-2;
-            const double fd = (loss_with(e, h) - loss_with(e, -h)) / (2 * h);
-            QVERIFY2(std::abs(fd - e.importance) < 0.05 * std::abs(e.importance) + 1e-4,
-                     qPrintable(QString("gradient %1 vs finite difference %2 at %3").arg(e.importance).arg(fd)
-                                    .arg(QString::fromStdString(to_string(e.neuron)))));
+        for (auto score : {achilles::detail::BaselineScore::gradient, achilles::detail::BaselineScore::attribution}) {
+            auto grad = achilles::detail::baseline_ranking(model, t, score, 3, null_progress());
+            QCOMPARE(grad.size(), size_t(3));
+            for (const auto& e : grad) {
+                const double h = 1e-2;
+                double fd = std::abs((loss_with(e, h) - loss_with(e, -h)) / (2 * h));
+                if (score == achilles::detail::BaselineScore::attribution) fd *= std::abs(clean_value(e));
+                QVERIFY2(std::abs(fd - e.importance) < 0.05 * std::abs(e.importance) + 1e-4,
+                         qPrintable(QString("score %1 vs finite difference %2 at %3").arg(e.importance).arg(fd)
+                                        .arg(QString::fromStdString(to_string(e.neuron)))));
+            }
         }
         QVERIFY_EXCEPTION_THROWN(
             [&] { SearchOptions b = o; b.baselines = {"nonsense"}; run_search(*planted_, "", ids_, b, null_progress()); }(),

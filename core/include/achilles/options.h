@@ -43,7 +43,7 @@ struct SearchOptions {
     int max_tokens = 512;
     std::string eval_dataset;  // optional text/JSONL file
     int eval_max_samples = 0;  // 0: all
-    std::vector<std::string> baselines;  // random, activation, gradient
+    std::vector<std::string> baselines;  // random, random-matched, activation, gradient, attribution
     int random_runs = 5;
     int sweep = 0;             // phase-transition sweep n = 0..sweep (0: off)
     bool operator==(const SearchOptions&) const = default;

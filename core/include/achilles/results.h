@@ -54,13 +54,13 @@ struct DatasetEval {
 };
 
 struct SeriesPoint {
-    int n = 0;
+    int channels = 0;          // unique channels masked (every series of a sweep shares this unit)
     double log10_ppl = 0;      // mean over runs
     double log10_ppl_std = 0;  // 0 for deterministic methods
     bool operator==(const SeriesPoint&) const = default;
 };
 struct Series {
-    std::string name;          // ours, random, activation, gradient
+    std::string name;          // ours, random, random-matched, activation, gradient, attribution
     std::vector<SeriesPoint> points;
     bool operator==(const Series&) const = default;
 };
@@ -110,7 +110,8 @@ struct SearchResult {
 //   forwards_linear, forwards_literal,
 //   curve [{n, unique_channels, ppl, delta}],
 //   evaluations [{set, dataset, samples, tokens, ppl_orig, ppl_masked}],
-//   sweep [{name, points [{n, log10_ppl, log10_ppl_std}]}],
+//   sweep [{name, points [{channels, log10_ppl, log10_ppl_std}]}]   (channels: unique channels masked;
+//          schema 1 wrote "n", read as channels),
 //   timings {stage: seconds} (only with include_timings),
 //   ranking [{layer, module, channel, position, importance}]   (last: it can be long)
 // Reading requires only "schema"; other members default when absent but are type-checked.

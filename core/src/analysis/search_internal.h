@@ -61,12 +61,30 @@ struct PrefixEvaluator {
     double ppl(int n, Progress& p);      // runs a forward only for unseen channel sets
 };
 
-// Entry rankings of the baselines: signed clean activation, or signed gradient of the mean NLL
-// with respect to each site's output; descending, top M.
-std::vector<RankedEntry> baseline_ranking(const Transformer& model, const at::Tensor& ids, bool gradient, int64_t M,
-                                          Progress& progress);
+// The baselines' scores of an entry: |a| (activation), |dNLL/da| (gradient) or |dNLL/da|*|a|
+// (attribution), from one clean pass, NLL being the probe's mean next-token NLL.
+enum class BaselineScore { activation, gradient, attribution };
+// Entries ranked by a baseline score, descending, top M.
+std::vector<RankedEntry> baseline_ranking(const Transformer& model, const at::Tensor& ids, BaselineScore score,
+                                          int64_t M, Progress& progress);
+// Channels ranked by their largest entry's score (the first-seen channel order of the entry
+// ranking), top U.
+std::vector<Neuron> baseline_channels(const Transformer& model, const at::Tensor& ids, BaselineScore score,
+                                      int64_t U, Progress& progress);
 
-// Baselines and the phase-transition sweep (baselines.cpp).
+// The random-matched baseline's draw for one run: for each of ours' first U channels, in order, a
+// channel of the same (layer, module) that is neither among ours' first U nor drawn before.
+std::vector<Neuron> matched_draw(const std::vector<Neuron>& ours, const ModelShape& shape, int U, uint64_t seed,
+                                 int run);
+
+// The sweep's x values, unique channels masked: every u in 0..U up to 64, else 49 evenly spaced.
+std::vector<int> sweep_grid(int U);
+// Its extent: --sweep when set, else the unique channels of the critical set when stage 2 reached
+// epsilon, else the most stage 2 masked (its cap); 50 when stage 2 masked nothing.
+int sweep_extent(const SearchResult& r, const SearchOptions& o);
+
+// Baselines and the phase-transition sweep (baselines.cpp): result.sweep, every series against
+// unique channels masked.
 void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids,
                              const std::vector<RankedEntry>& ranking, const SearchOptions& o,
                              double ppl_orig, SearchResult& result, Progress& progress);

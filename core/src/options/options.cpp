@@ -168,13 +168,16 @@ std::vector<SearchOptionField> make_table() {
                          "Use at most this many samples of the dataset (0: all)", "dataset"},
                         0, kBig, &O::eval_max_samples, "all"));
     t.push_back(list({"baselines", "--baselines", "Baselines",
-                      "Baselines for the sweep: random channels (mean ± std over runs), the largest |activation|, "
-                      "the largest |activation × gradient|"},
-                     {"random", "activation", "gradient"}, &O::baselines));
-    t.push_back(integer({"random_runs", "--random-runs", "Random runs", "Runs of the random baseline"}, 1, 10000,
+                      "Baselines for the sweep, each against unique channels masked: random (channels drawn from "
+                      "all 9 hooked sites, mean ± std over runs), random-matched (each drawn from the same layer and "
+                      "module as ours' channel of that rank), activation (largest |a|), gradient (largest "
+                      "|∂NLL/∂a|), attribution (largest |∂NLL/∂a|·|a|)"},
+                     {"random", "random-matched", "activation", "gradient", "attribution"}, &O::baselines));
+    t.push_back(integer({"random_runs", "--random-runs", "Random runs", "Runs of each random baseline"}, 1, 10000,
                         &O::random_runs));
-    t.push_back(integer({"sweep", "--sweep", "Sweep to n",
-                         "Phase-transition sweep: evaluate n = 0..N for ours and the baselines (0: off)"},
+    t.push_back(integer({"sweep", "--sweep", "Sweep to channels",
+                         "Phase-transition sweep up to this many unique channels masked, for ours and the baselines "
+                         "(0: off, or with baselines, up to the channels ours needed to reach ε, else the stage-2 cap)"},
                         0, 1000000, &O::sweep, "off"));
     return t;
 }

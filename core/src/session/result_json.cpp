@@ -208,7 +208,7 @@ std::string result_to_json(const SearchResult& r, bool include_timings, int inde
     for (const auto& s : r.sweep) {
         ojson pts = ojson::array();
         for (const auto& p : s.points)
-            pts.push_back(ojson{{"n", p.n}, {"log10_ppl", num(p.log10_ppl)}, {"log10_ppl_std", num(p.log10_ppl_std)}});
+            pts.push_back(ojson{{"channels", p.channels}, {"log10_ppl", num(p.log10_ppl)}, {"log10_ppl_std", num(p.log10_ppl_std)}});
         sw.push_back(ojson{{"name", s.name}, {"points", std::move(pts)}});
     }
     j["sweep"] = std::move(sw);
@@ -295,7 +295,7 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
         s.each("points", [&](const In& p) {
             p.expect_object();
             SeriesPoint sp;
-            sp.n = p.at("n").as_int(0);
+            sp.channels = p.at(p.has("channels") || !p.has("n") ? "channels" : "n").as_int(0);  // "n": schema 1
             sp.log10_ppl = p.at("log10_ppl").as_double();
             p.get("log10_ppl_std", sp.log10_ppl_std);
             se.points.push_back(sp);
