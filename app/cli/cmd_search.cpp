@@ -17,7 +17,7 @@ namespace {
 struct SearchCliOpts {
     ModelOpts m;
     TextInput input;
-    std::string out, figures;
+    std::string out, figures, dump_noise;
     SearchFlags flags;
 };
 
@@ -79,6 +79,9 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
     o->flags.add(sub);  // every search option, from the table in achilles/options.h
     sub->add_option("--out", o->out, "write the result JSON here (atomically)");
     sub->add_option("--figures", o->figures, "write plot-ready CSV tables (curve, ranking, sweep) into this folder");
+    sub->add_option("--dump-noise", o->dump_noise,
+                    "write the stage-1 noise this run uses to FILE.npy, [K, T, D] (float64 for the counter "
+                    "generator, float32 for --noise-rng torch); --noise FILE.npy replays it");
     on_run(sub, run, [&g, o, sub] {
         const SearchOptions opts = o->flags.options();
         if (!opts.eval_dataset.empty()) (void)load_dataset_texts(opts.eval_dataset, 1);
@@ -103,6 +106,7 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
         CliProgress progress(g.quiet);
         auto engine = load_engine(o->m, progress);
         if (ids.empty()) ids = engine->encode_for_ppl(text, opts.max_tokens);
+        if (!o->dump_noise.empty()) dump_noise(*engine, ids, opts, o->dump_noise, progress);
         SearchResult r = run_search(*engine, text, ids, opts, progress);
         progress.finish();
         const std::string doc = result_to_json(r);

@@ -4,6 +4,7 @@
 // masks at every position, determinism, cancellation, bisection, minimal sets, baselines and
 // dataset loading.
 #include "achilles/error.h"
+#include "achilles/npy.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
 #include "achilles/version.h"
@@ -45,6 +46,23 @@ std::string write_temp(const std::string& name, const std::string& contents) {
     return p.string();
 }
 
+std::string scratch(const std::string& name) {
+    return (std::filesystem::path(test::build_scratch()) / ("search_" + name)).string();
+}
+
+// An .npy file's bytes with the header's shape replaced, the header's padding absorbing the
+// difference (the header keeps its length, so the data stays where it was).
+std::string with_shape(std::string npy, const std::string& from, const std::string& to) {
+    const size_t at = npy.find(from);
+    if (at == std::string::npos) return npy;
+    npy.replace(at, from.size(), to);
+    const size_t nl = npy.find('\n', at);
+    const ptrdiff_t extra = ptrdiff_t(to.size()) - ptrdiff_t(from.size());
+    if (extra > 0) npy.erase(nl - size_t(extra), size_t(extra));
+    else npy.insert(nl, size_t(-extra), ' ');
+    return npy;
+}
+
 }  // namespace
 
 class TestSearch : public QObject {
@@ -65,7 +83,7 @@ private slots:
     void faithfulMatchesReference_data() {
         QTest::addColumn<QString>("key");
         for (const char* k : {"planted_eps100", "plain_eps100", "plain_channel_max", "plain_channel_mean", "gemma_paper",
-                              "qwen2_paper", "gemma2_paper"})
+                              "qwen2_paper", "gemma2_paper", "planted_noise_file", "plain_noise_file", "plain_torch_rng"})
             QTest::newRow(k) << k;
     }
     void faithfulMatchesReference() {
@@ -87,6 +105,19 @@ private slots:
         o.mode = search_mode_from(ref["mode"].get<std::string>() == "paper" ? "paper"
                                   : ref["mode"].get<std::string>() == "channel_max" ? "channel-max" : "channel-mean");
         o.top = static_cast<int>(ref["ranking"].size());
+        // --noise FILE: the reference read the same numpy-drawn file. --noise-rng torch: the
+        // reference drew torch.manual_seed(seed) + torch.randn(1, T, D) per sample; PyTorch's CPU
+        // generator gives the same numbers within one torch release line.
+        if (ref.contains("noise_file"))
+            o.noise_file = test::tests_dir() + "/fixtures/search/" + ref["noise_file"].get<std::string>();
+        if (ref.contains("noise_rng")) {
+            o.noise_rng = noise_rng_from(ref["noise_rng"].get<std::string>());
+            auto major_minor = [](const std::string& v) { return v.substr(0, v.find('.', v.find('.') + 1)); };
+            const std::string theirs = ref["torch"].get<std::string>();
+            if (major_minor(theirs) != major_minor(libtorch_version()))
+                QSKIP(qPrintable(QString("the golden was drawn by torch %1, this build links libtorch %2")
+                                     .arg(QString::fromStdString(theirs), QString::fromStdString(libtorch_version()))));
+        }
         SearchResult r = run_search(eng, "", ids_, o, null_progress());
         QCOMPARE(r.total_entries, ref["total_entries"].get<int64_t>());
         QVERIFY2(rel(r.ppl_orig, ref["ppl_orig"].get<double>()) < 1e-4, "ppl_orig differs from the reference");
@@ -412,6 +443,88 @@ private slots:
         QVERIFY_EXCEPTION_THROWN(
             [&] { SearchOptions b = o; b.baselines = {"nonsense"}; run_search(*planted_, "", ids_, b, null_progress()); }(),
             Error);
+    }
+
+    // --dump-noise writes what a run used; --noise replays it: the same ranking, exactly.
+    // Bad noise files are refused before any forward, naming the file and field.
+    void noiseFileAndDump() {
+        SearchOptions o;
+        o.samples = 5;
+        o.max_steps = 3;
+        o.top = 200;
+        for (NoiseRng rng : {NoiseRng::counter, NoiseRng::torch}) {
+            o.noise_rng = rng;
+            o.noise_file.clear();
+            const std::string path = scratch("noise_" + std::string(to_string(rng)) + ".npy");
+            dump_noise(*planted_, ids_, o, path, null_progress());
+            const NpyHeader h = read_npy_header(path);
+            QCOMPARE(h.descr, std::string(rng == NoiseRng::counter ? "<f8" : "<f4"));
+            QCOMPARE(h.shape, (std::vector<int64_t>{5, int64_t(ids_.size()), 32}));
+            SearchResult a = run_search(*planted_, "", ids_, o, null_progress());
+            SearchOptions f = o;
+            f.noise_rng = NoiseRng::counter;
+            f.noise_file = path;
+            SearchResult b = run_search(*planted_, "", ids_, f, null_progress());
+            QCOMPARE(b.ranking.size(), a.ranking.size());
+            for (size_t i = 0; i < a.ranking.size(); ++i) QVERIFY(a.ranking[i] == b.ranking[i]);
+            QCOMPARE(b.curve, a.curve);
+        }
+        // The two generators draw different noise (the rankings' importances differ).
+        {
+            SearchOptions c = o, t = o;
+            c.noise_rng = NoiseRng::counter;
+            t.noise_rng = NoiseRng::torch;
+            c.noise_file = t.noise_file = "";
+            QVERIFY(run_search(*planted_, "", ids_, c, null_progress()).ranking.front().importance !=
+                    run_search(*planted_, "", ids_, t, null_progress()).ranking.front().importance);
+        }
+        // Bad files.
+        const std::string good = scratch("noise_counter.npy");
+        const std::string bytes = [&] { std::ifstream in(good, std::ios::binary); return std::string(std::istreambuf_iterator<char>(in), {}); }();
+        auto expect = [&](const std::string& name, const std::string& contents, int samples, const char* field,
+                          const char* words) {
+            const std::string p = scratch(name);
+            { std::ofstream out(p, std::ios::binary); out << contents; }
+            SearchOptions b = o;
+            b.samples = samples;
+            b.noise_file = p;
+            try {
+                run_search(*planted_, "", ids_, b, null_progress());
+                QFAIL(qPrintable(QString::fromStdString(name + ": no error")));
+            } catch (const Error& e) {
+                const std::string m = e.what();
+                QVERIFY2(m.find(p) != std::string::npos && m.find(std::string("'") + field + "'") != std::string::npos &&
+                             m.find(words) != std::string::npos,
+                         (name + ": " + m).c_str());
+            }
+        };
+        expect("k_mismatch.npy", bytes, 6, "shape", "K (samples) is 6, the file has 5");
+        std::vector<int> longer = ids_;
+        longer.push_back(7);
+        {
+            SearchOptions b = o;
+            b.noise_file = good;
+            try {
+                run_search(*planted_, "", longer, b, null_progress());
+                QFAIL("T mismatch: no error");
+            } catch (const Error& e) {
+                QVERIFY2(std::string(e.what()).find("T (tokens of the probe, BOS included) is 13") != std::string::npos, e.what());
+            }
+        }
+        expect("truncated.npy", bytes.substr(0, bytes.size() - 8), 5, "shape", "truncated");
+        expect("not_npy.npy", "PK\x03\x04 a zip file", 5, "magic", "not a NumPy");
+        std::string f16 = bytes;
+        f16.replace(f16.find("<f8"), 3, "<f2");
+        expect("f16.npy", f16, 5, "descr", "not supported");
+        std::string fortran = bytes;
+        fortran.replace(fortran.find("False"), 5, "True ");
+        expect("fortran.npy", fortran, 5, "fortran_order", "C-order");
+        expect("two_d.npy", with_shape(bytes, "(5, 12, 32)", "(60, 32)"), 5, "shape", "3 dimensions");
+        expect("huge.npy", with_shape(bytes, "(5, 12, 32)", "(99999999999999999999, 1)"), 5, "shape", "out of range");
+        expect("lying.npy", with_shape(bytes, "(5, 12, 32)", "(500000, 12, 32)"), 5, "shape", "truncated");
+        SearchOptions missing = o;
+        missing.noise_file = scratch("no_such.npy");
+        QVERIFY_THROWS_EXCEPTION(Error, run_search(*planted_, "", ids_, missing, null_progress()));
     }
 
     void badParameters() {

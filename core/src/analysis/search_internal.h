@@ -8,6 +8,7 @@
 #include "model/transformer.h"
 #include <ATen/ATen.h>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -27,6 +28,22 @@ uint64_t sample_key(uint64_t seed, uint64_t k);
 void fill_normal(uint64_t key, double* out, int64_t count);
 // float64 CPU tensor [count_samples, T, H] for samples first..first+count-1.
 at::Tensor noise_block(uint64_t seed, int64_t first, int64_t count, int64_t T, int64_t H);
+
+// The noise of stage 1, sample by sample in order: float64 [count, T, H] per call.
+class NoiseSource {
+public:
+    // Opens and checks --noise FILE against [K, T, H] (throws Error naming the file and field).
+    NoiseSource(const SearchOptions& o, int64_t T, int64_t H);
+    at::Tensor next(int64_t count);
+    std::string descr() const;  // what --dump-noise writes: "<f8" (counter), "<f4" (torch), the file's
+private:
+    enum class Kind { counter, torch, file } kind_ = Kind::counter;
+    const SearchOptions& o_;
+    int64_t T_, H_, drawn_ = 0;
+    at::Generator gen_;
+    std::ifstream file_;
+    bool f64_ = false;
+};
 
 // Perplexities come from score_sequence (model/transformer.h), the one implementation that
 // Engine::perplexity and dataset_perplexity use too.
