@@ -340,6 +340,8 @@ private slots:
         o.samples = 4;
         o.sweep = 4;
         o.random_runs = 3;
+        o.epsilon = 100;  // unreachable: stage 2 scans the planted channel's many positions
+        o.max_steps = 20;
         o.baselines = {"random", "random-matched", "activation", "gradient", "attribution"};
         SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
         QCOMPARE(r.sweep.size(), size_t(6));
