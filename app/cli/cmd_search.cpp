@@ -2,6 +2,8 @@
 #include "achilles/error.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
+#include "achilles/stability.h"
+#include "achilles/fileio.h"
 #include "cli_util.h"
 #include "search_flags.h"
 #include <cmath>
@@ -18,6 +20,9 @@ struct SearchCliOpts {
     ModelOpts m;
     TextInput input;
     std::string out, figures, dump_noise;
+    std::string probes, heldout;
+    std::vector<std::string> vary;
+    int consensus = 0, heldout_max = 0;
     SearchFlags flags;
 };
 
@@ -69,6 +74,40 @@ void print_set(const CriticalSet& c, size_t limit = 12) {
 }
 }  // namespace
 
+int run_probes(const SearchCliOpts& o, const SearchOptions& opts, Globals& g) {
+    if (o.input.given())
+        throw Error("command line", "--probes", "give either --probes or one probe (--text, --text-file, --ids)");
+    if (!o.dump_noise.empty() || !o.figures.empty())
+        throw Error("command line", "--probes", "--dump-noise and --figures are for a single search");
+    const auto probes = load_probes(o.probes);
+    const auto runs = stability_runs(probes, o.vary);
+    if (!o.heldout.empty()) (void)load_dataset_texts(o.heldout, 1);
+    CliProgress progress(g.quiet);
+    auto engine = load_engine(o.m, progress);
+    const StabilityResult r = run_stability(*engine, probes, runs, opts, o.consensus, o.heldout, o.heldout_max, progress);
+    progress.finish();
+    const std::string doc = stability_to_json(r);
+    if (!o.out.empty()) write_file_atomic(o.out, doc);
+    if (g.json) {
+        std::cout << doc;
+        return 0;
+    }
+    std::cout << r.runs.size() << " runs on " << probes.size() << " probes\n";
+    for (const StabilityRun& x : r.runs)
+        std::cout << "  " << x.label << ": " << x.set.size() << " channels, delta " << x.delta
+                  << (x.reached ? "" : " (epsilon NOT reached)") << "\n";
+    std::cout << "intersection " << r.intersection.size() << ", union " << r.union_set.size() << ", consensus (>= "
+              << r.consensus_k << " runs) " << r.consensus.size() << "\n  most recurrent:";
+    for (size_t i = 0; i < r.counts.size() && i < 10; ++i)
+        std::cout << " " << to_string(r.counts[i].neuron) << " x" << r.counts[i].count;
+    std::cout << "\n";
+    if (!r.heldout_dataset.empty())
+        std::cout << "consensus on " << r.heldout_dataset << " (" << r.heldout_samples << " samples): ppl "
+                  << r.heldout_ppl_orig << " -> " << r.heldout_ppl_masked << ", delta " << r.heldout_delta << "\n";
+    if (!o.out.empty()) std::cout << "wrote " << o.out << "\n";
+    return 0;
+}
+
 void register_search(CLI::App& app, Globals& g, Runner& run) {
     auto* sub = app.add_subcommand("search", "the paper's two-stage critical-neuron search");
     auto o = std::make_shared<SearchCliOpts>();
@@ -79,12 +118,26 @@ void register_search(CLI::App& app, Globals& g, Runner& run) {
     o->flags.add(sub);  // every search option, from the table in achilles/options.h
     sub->add_option("--out", o->out, "write the result JSON here (atomically)");
     sub->add_option("--figures", o->figures, "write plot-ready CSV tables (curve, ranking, sweep) into this folder");
+    sub->add_option("--probes", o->probes,
+                    "stability study: one search per probe (JSONL with \"text\" or \"ids\", or a folder of .txt "
+                    "files); --out then writes an achilles.stability/1 document");
+    sub->add_option("--vary", o->vary, "with --probes: also vary an option, KEY=V1,V2,... (e.g. seed=1,2,3); "
+                                       "repeatable, every combination runs");
+    sub->add_option("--consensus", o->consensus, "with --probes: the consensus set holds the channels found in at "
+                                                 "least K runs (default: a majority)")
+        ->check(CLI::Range(0, 1000000));
+    sub->add_option("--heldout", o->heldout, "with --probes: measure the consensus set's delta on this dataset");
+    sub->add_option("--heldout-max-samples", o->heldout_max, "with --heldout: at most this many samples (0: all)")
+        ->check(CLI::Range(0, 1000000000));
     sub->add_option("--dump-noise", o->dump_noise,
                     "write the stage-1 noise this run uses to FILE.npy, [K, T, D] (float64 for the counter "
                     "generator, float32 for --noise-rng torch); --noise FILE.npy replays it");
     on_run(sub, run, [&g, o, sub] {
         const SearchOptions opts = o->flags.options();
         if (!opts.eval_dataset.empty()) (void)load_dataset_texts(opts.eval_dataset, 1);
+        if (!o->probes.empty()) return run_probes(*o, opts, g);
+        if (!o->vary.empty() || o->consensus > 0 || !o->heldout.empty())
+            throw Error("command line", "--vary", "--vary, --consensus and --heldout need --probes");
         require_one_of(sub, {"--text", "--text-file", "--ids"});
         const Input in = read_text_input(o->input);
         const std::string& text = in.text;

@@ -9,6 +9,7 @@
 #include <c10/core/GradMode.h>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -99,15 +100,19 @@ struct SweepContext {
     double ppl_orig;
     Progress& progress;
 
-    // log10 PPL with the first u channels of order masked, for every u of the grid (u past the
-    // order's end masks all of it).
+    // log10 PPL with the first u channels of order masked, for every u of the grid; NaN for u past
+    // the order's end (a series that has no more channels to offer stops there, never goes flat).
     std::vector<double> log10_curve(const std::vector<Neuron>& order, const std::string& what, double done,
                                     double share) const {
         std::vector<double> out;
         out.reserve(grid.size());
         std::map<size_t, double> cache;
         for (size_t i = 0; i < grid.size(); ++i) {
-            const size_t u = std::min(static_cast<size_t>(grid[i]), order.size());
+            const size_t u = static_cast<size_t>(grid[i]);
+            if (u > order.size()) {
+                out.push_back(std::numeric_limits<double>::quiet_NaN());
+                continue;
+            }
             auto it = cache.find(u);
             double ppl = 0;
             if (it != cache.end()) ppl = it->second;
@@ -202,9 +207,14 @@ void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids, co
         s.name = name;
         for (size_t i = 0; i < grid.size(); ++i) {
             std::vector<double> v;
-            for (const auto& run : runs) v.push_back(run[i]);
+            for (const auto& run : runs)
+                if (!std::isnan(run[i])) v.push_back(run[i]);
+            if (v.size() < runs.size()) break;  // past the channels this series can offer
             s.points.push_back(SeriesPoint{grid[i], mean_of(v), sd_of(v)});
         }
+        if (s.points.size() < grid.size())
+            progress.log(name + ": stops at " + std::to_string(s.points.empty() ? 0 : s.points.back().channels) +
+                         " channels, the most it can offer (sweep to " + std::to_string(grid.back()) + ")");
         result.sweep.push_back(std::move(s));
         done += share;
     };
