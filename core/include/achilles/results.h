@@ -117,6 +117,9 @@ struct SearchResult {
 // Reading requires only "schema"; other members default when absent but are type-checked.
 std::string result_to_json(const SearchResult& r, bool include_timings = true, int indent = 2);
 SearchResult result_from_json(const std::string& json_text, const std::string& source_name);
+// Reads a result document, or the "result" of a GUI session (achilles.session/1), from a file;
+// checks its indices (validate_result without a shape). Throws Error naming the file and field.
+SearchResult read_result_file(const std::string& path);
 // Bounds on what a result document may claim when the model's shape is not known (views size
 // their grids by these numbers; no released model comes near them).
 inline constexpr int kMaxResultLayers = 1024;

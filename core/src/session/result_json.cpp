@@ -369,4 +369,20 @@ std::string result_mask_json(const CriticalSet& s) {
 
 // ---------------------------------------------------------------- files
 
+SearchResult read_result_file(const std::string& path) {
+    const std::string text = read_file(path, size_t(512) << 20);
+    const json doc = parse_json(text, path);
+    SearchResult r;
+    if (doc.is_object() && doc.contains("schema") && doc["schema"].is_string() &&
+        doc["schema"].get<std::string>().rfind("achilles.session/", 0) == 0) {
+        if (!doc.contains("result") || !doc["result"].is_object())
+            throw Error(path, "result", "this session holds no search result");
+        r = result_from_json(doc["result"].dump(), path + " (result)");
+    } else {
+        r = result_from_json(text, path);
+    }
+    validate_result(r, path, nullptr);
+    return r;
+}
+
 }  // namespace achilles
