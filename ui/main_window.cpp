@@ -75,6 +75,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     });
     connect(wb_, &Workbench::modelFailed, this, [this](const QString& m) { error(tr("Cannot load the model"), m); });
     connect(wb_, &Workbench::modelMismatch, this, [this](const QString& m) { warn(tr("Model mismatch"), m); });
+    connect(wb_, &Workbench::resultWarning, this, [this](const QString& m) { warn(tr("Older result"), m); });
     connect(wb_, &Workbench::searchFailed, this, [this](const QString& m) { error(tr("Search failed"), m); });
     connect(wb_, &Workbench::generationFailed, this, [this](const QString& m) { error(tr("Generation failed"), m); });
     connect(wb_, &Workbench::pplFailed, this, [this](const QString& m) { statusBar()->showMessage(m, 10000); });

@@ -4,6 +4,7 @@
 // masks at every position, determinism, cancellation, bisection, minimal sets, baselines and
 // dataset loading.
 #include "achilles/error.h"
+#include "achilles/npy.h"
 #include "achilles/results.h"
 #include "achilles/search.h"
 #include "achilles/version.h"
@@ -11,12 +12,14 @@
 #include "model/transformer.h"
 #include "test_paths.h"
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 using namespace achilles;
@@ -43,6 +46,23 @@ std::string write_temp(const std::string& name, const std::string& contents) {
     return p.string();
 }
 
+std::string scratch(const std::string& name) {
+    return (std::filesystem::path(test::build_scratch()) / ("search_" + name)).string();
+}
+
+// An .npy file's bytes with the header's shape replaced, the header's padding absorbing the
+// difference (the header keeps its length, so the data stays where it was).
+std::string with_shape(std::string npy, const std::string& from, const std::string& to) {
+    const size_t at = npy.find(from);
+    if (at == std::string::npos) return npy;
+    npy.replace(at, from.size(), to);
+    const size_t nl = npy.find('\n', at);
+    const ptrdiff_t extra = ptrdiff_t(to.size()) - ptrdiff_t(from.size());
+    if (extra > 0) npy.erase(nl - size_t(extra), size_t(extra));
+    else npy.insert(nl, size_t(-extra), ' ');
+    return npy;
+}
+
 }  // namespace
 
 class TestSearch : public QObject {
@@ -63,7 +83,7 @@ private slots:
     void faithfulMatchesReference_data() {
         QTest::addColumn<QString>("key");
         for (const char* k : {"planted_eps100", "plain_eps100", "plain_channel_max", "plain_channel_mean", "gemma_paper",
-                              "qwen2_paper", "gemma2_paper"})
+                              "qwen2_paper", "gemma2_paper", "planted_noise_file", "plain_noise_file", "plain_torch_rng"})
             QTest::newRow(k) << k;
     }
     void faithfulMatchesReference() {
@@ -85,6 +105,19 @@ private slots:
         o.mode = search_mode_from(ref["mode"].get<std::string>() == "paper" ? "paper"
                                   : ref["mode"].get<std::string>() == "channel_max" ? "channel-max" : "channel-mean");
         o.top = static_cast<int>(ref["ranking"].size());
+        // --noise FILE: the reference read the same numpy-drawn file. --noise-rng torch: the
+        // reference drew torch.manual_seed(seed) + torch.randn(1, T, D) per sample; PyTorch's CPU
+        // generator gives the same numbers within one torch release line.
+        if (ref.contains("noise_file"))
+            o.noise_file = test::tests_dir() + "/fixtures/search/" + ref["noise_file"].get<std::string>();
+        if (ref.contains("noise_rng")) {
+            o.noise_rng = noise_rng_from(ref["noise_rng"].get<std::string>());
+            auto major_minor = [](const std::string& v) { return v.substr(0, v.find('.', v.find('.') + 1)); };
+            const std::string theirs = ref["torch"].get<std::string>();
+            if (major_minor(theirs) != major_minor(libtorch_version()))
+                QSKIP(qPrintable(QString("the golden was drawn by torch %1, this build links libtorch %2")
+                                     .arg(QString::fromStdString(theirs), QString::fromStdString(libtorch_version()))));
+        }
         SearchResult r = run_search(eng, "", ids_, o, null_progress());
         QCOMPARE(r.total_entries, ref["total_entries"].get<int64_t>());
         QVERIFY2(rel(r.ppl_orig, ref["ppl_orig"].get<double>()) < 1e-4, "ppl_orig differs from the reference");
@@ -160,7 +193,7 @@ private slots:
 
     void masksApplyAtEveryPosition() {
         const Transformer& model = EngineAccess::model(*planted_);
-        std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act, 7}, {1, Module::q_proj, 3}};
+        std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act_fn, 7}, {1, Module::q_proj, 3}};
         MaskSpec spec = mask_of(ch);
         QCOMPARE(spec.size(), size_t(3));
         std::map<std::pair<int, int>, at::Tensor> rec;
@@ -307,37 +340,85 @@ private slots:
         o.samples = 4;
         o.sweep = 4;
         o.random_runs = 3;
-        o.baselines = {"random", "activation", "gradient"};
+        o.epsilon = 100;  // unreachable: stage 2 scans the planted channel's many positions
+        o.max_steps = 20;
+        o.baselines = {"random", "random-matched", "activation", "gradient", "attribution"};
         SearchResult r = run_search(*planted_, "", ids_, o, null_progress());
-        QCOMPARE(r.sweep.size(), size_t(4));
+        QCOMPARE(r.sweep.size(), size_t(6));
         QCOMPARE(r.sweep[0].name, std::string("ours"));
         for (const Series& s : r.sweep) {
             QCOMPARE(s.points.size(), size_t(5));
+            for (int u = 0; u <= 4; ++u) QCOMPARE(s.points[size_t(u)].channels, u);
             QVERIFY(std::abs(s.points[0].log10_ppl - std::log10(r.ppl_orig)) < 1e-9);
         }
-        // ours at n=1 masks the planted channel.
-        QVERIFY(std::abs(r.sweep[0].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
+        // One unit on the x axis. The planted channel fills the top of the ranking at many
+        // positions, so entries and unique channels differ (n entries mask fewer than n channels);
+        // the sweep's ours at u channels is the stage-2 curve's point with u unique channels.
+        bool differ = false;
+        for (const CurvePoint& p : r.curve) {
+            differ = differ || p.n != p.unique_channels;
+            if (p.unique_channels <= 4)
+                QVERIFY2(std::abs(r.sweep[0].points[size_t(p.unique_channels)].log10_ppl - std::log10(p.ppl)) < 1e-9,
+                         qPrintable(QString("curve n=%1 (u=%2)").arg(p.n).arg(p.unique_channels)));
+        }
+        QVERIFY(differ);
         // random: R runs give a spread.
         bool spread = false;
         for (const auto& p : r.sweep[1].points) spread = spread || p.log10_ppl_std > 0;
         QVERIFY(spread);
-        // activation (signed, descending) picks the massive channel first too.
-        QVERIFY(std::abs(r.sweep[2].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
-        QVERIFY(std::isfinite(r.sweep[3].points[4].log10_ppl));
+        // activation (largest |a|) picks the massive channel first too.
+        QVERIFY(std::abs(r.sweep[3].points[1].log10_ppl - std::log10(r.curve[0].ppl)) < 1e-9);
+        QVERIFY(std::isfinite(r.sweep[4].points[4].log10_ppl));
+        QVERIFY(std::isfinite(r.sweep[5].points[4].log10_ppl));
+
+        // Without --sweep the baselines span the x range of ours: up to the critical set's channels.
+        SearchOptions a = o;
+        a.sweep = 0;
+        a.epsilon = 1;
+        a.baselines = {"random"};
+        a.random_runs = 2;
+        SearchResult ra = run_search(*planted_, "", ids_, a, null_progress());
+        QVERIFY(ra.faithful.reached);
+        for (const Series& s : ra.sweep) QCOMPARE(s.points.back().channels, int(ra.faithful.neurons.size()));
+
         const Transformer& model = EngineAccess::model(*planted_);
         at::Tensor t = achilles::ids_tensor(model, ids_);
-        // activation: the top entry is the largest signed clean activation over all sites.
-        auto act = achilles::detail::baseline_ranking(model, t, false, 10, null_progress());
+        // random-matched: the same (layer, module) sequence as ours, disjoint from it, no repeats.
+        {
+            std::vector<Neuron> ours = achilles::prefix_channels(r.ranking, int(r.ranking.size()));
+            const int U = std::min<int>(6, int(ours.size()));
+            std::vector<Neuron> m = achilles::detail::matched_draw(ours, model.shape(), U, 42, 0);
+            QCOMPARE(int(m.size()), U);
+            std::set<Neuron> seen;
+            for (int i = 0; i < U; ++i) {
+                QCOMPARE(m[size_t(i)].layer, ours[size_t(i)].layer);
+                QVERIFY(m[size_t(i)].module == ours[size_t(i)].module);
+                QVERIFY(std::find(ours.begin(), ours.begin() + U, m[size_t(i)]) == ours.begin() + U);
+                QVERIFY(seen.insert(m[size_t(i)]).second);
+            }
+            QVERIFY(achilles::detail::matched_draw(ours, model.shape(), U, 42, 1) != m);  // runs differ
+        }
+        // activation: the top entry is the largest |clean activation| over all sites.
+        auto act = achilles::detail::baseline_ranking(model, t, achilles::detail::BaselineScore::activation, 10,
+                                                      null_progress());
         double mx = -1e300;
         Hooks rec;
-        rec.site = [&](int, Module, at::Tensor& out) { mx = std::max(mx, out.max().item<double>()); };
+        rec.site = [&](int, Module, at::Tensor& out) { mx = std::max(mx, out.abs().max().item<double>()); };
         model.forward(t, &rec);
         QVERIFY(rel(act.front().importance, mx) < 1e-6);
         QVERIFY(act[0].importance >= act[1].importance);
-        // gradient: each of the top entries matches a central finite difference of the mean NLL
-        // when that one entry of the site output is nudged.
-        auto grad = achilles::detail::baseline_ranking(model, t, true, 3, null_progress());
-        QCOMPARE(grad.size(), size_t(3));
+        // gradient |dNLL/da| and attribution |dNLL/da|*|a|: each top entry matches a central finite
+        // difference of the mean NLL when that one entry of the site output is nudged.
+        auto clean_value = [&](const RankedEntry& e) {
+            double v = 0;
+            Hooks h;
+            h.site = [&](int l, Module m, at::Tensor& out) {
+                if (l == e.neuron.layer && m == e.neuron.module)
+                    v = out.select(0, 0).select(0, e.position).select(0, e.neuron.channel).item<double>();
+            };
+            model.forward(t, &h);
+            return v;
+        };
         auto loss_with = [&](const RankedEntry& e, double h) {
             Hooks nudge;
             nudge.site = [&](int l, Module m, at::Tensor& out) {
@@ -349,16 +430,103 @@ private slots:
             at::Tensor lg = model.forward(t, &nudge).to(at::kDouble);
             return next_token_nll(lg, t).to(at::kDouble).mean().item<double>();
         };
-        for (const auto& e : grad) {
-            const double h = 1e-2;
-            const double fd = (loss_with(e, h) - loss_with(e, -h)) / (2 * h);
-            QVERIFY2(std::abs(fd - e.importance) < 0.05 * std::abs(e.importance) + 1e-4,
-                     qPrintable(QString("gradient %1 vs finite difference %2 at %3").arg(e.importance).arg(fd)
-                                    .arg(QString::fromStdString(to_string(e.neuron)))));
+        for (auto score : {achilles::detail::BaselineScore::gradient, achilles::detail::BaselineScore::attribution}) {
+            auto grad = achilles::detail::baseline_ranking(model, t, score, 3, null_progress());
+            QCOMPARE(grad.size(), size_t(3));
+            for (const auto& e : grad) {
+                const double h = 1e-2;
+                double fd = std::abs((loss_with(e, h) - loss_with(e, -h)) / (2 * h));
+                if (score == achilles::detail::BaselineScore::attribution) fd *= std::abs(clean_value(e));
+                QVERIFY2(std::abs(fd - e.importance) < 0.05 * std::abs(e.importance) + 1e-4,
+                         qPrintable(QString("score %1 vs finite difference %2 at %3").arg(e.importance).arg(fd)
+                                        .arg(QString::fromStdString(to_string(e.neuron)))));
+            }
         }
         QVERIFY_EXCEPTION_THROWN(
             [&] { SearchOptions b = o; b.baselines = {"nonsense"}; run_search(*planted_, "", ids_, b, null_progress()); }(),
             Error);
+    }
+
+    // --dump-noise writes what a run used; --noise replays it: the same ranking, exactly.
+    // Bad noise files are refused before any forward, naming the file and field.
+    void noiseFileAndDump() {
+        SearchOptions o;
+        o.samples = 5;
+        o.max_steps = 3;
+        o.top = 200;
+        for (NoiseRng rng : {NoiseRng::counter, NoiseRng::torch}) {
+            o.noise_rng = rng;
+            o.noise_file.clear();
+            const std::string path = scratch("noise_" + std::string(to_string(rng)) + ".npy");
+            dump_noise(*planted_, ids_, o, path, null_progress());
+            const NpyHeader h = read_npy_header(path);
+            QCOMPARE(h.descr, std::string(rng == NoiseRng::counter ? "<f8" : "<f4"));
+            QCOMPARE(h.shape, (std::vector<int64_t>{5, int64_t(ids_.size()), 32}));
+            SearchResult a = run_search(*planted_, "", ids_, o, null_progress());
+            SearchOptions f = o;
+            f.noise_rng = NoiseRng::counter;
+            f.noise_file = path;
+            SearchResult b = run_search(*planted_, "", ids_, f, null_progress());
+            QCOMPARE(b.ranking.size(), a.ranking.size());
+            for (size_t i = 0; i < a.ranking.size(); ++i) QVERIFY(a.ranking[i] == b.ranking[i]);
+            QCOMPARE(b.curve, a.curve);
+        }
+        // The two generators draw different noise (the rankings' importances differ).
+        {
+            SearchOptions c = o, t = o;
+            c.noise_rng = NoiseRng::counter;
+            t.noise_rng = NoiseRng::torch;
+            c.noise_file = t.noise_file = "";
+            QVERIFY(run_search(*planted_, "", ids_, c, null_progress()).ranking.front().importance !=
+                    run_search(*planted_, "", ids_, t, null_progress()).ranking.front().importance);
+        }
+        // Bad files.
+        const std::string good = scratch("noise_counter.npy");
+        const std::string bytes = [&] { std::ifstream in(good, std::ios::binary); return std::string(std::istreambuf_iterator<char>(in), {}); }();
+        auto expect = [&](const std::string& name, const std::string& contents, int samples, const char* field,
+                          const char* words) {
+            const std::string p = scratch(name);
+            { std::ofstream out(p, std::ios::binary); out << contents; }
+            SearchOptions b = o;
+            b.samples = samples;
+            b.noise_file = p;
+            try {
+                run_search(*planted_, "", ids_, b, null_progress());
+                QFAIL(qPrintable(QString::fromStdString(name + ": no error")));
+            } catch (const Error& e) {
+                const std::string m = e.what();
+                QVERIFY2(m.find(p) != std::string::npos && m.find(std::string("'") + field + "'") != std::string::npos &&
+                             m.find(words) != std::string::npos,
+                         (name + ": " + m).c_str());
+            }
+        };
+        expect("k_mismatch.npy", bytes, 6, "shape", "K (samples) is 6, the file has 5");
+        std::vector<int> longer = ids_;
+        longer.push_back(7);
+        {
+            SearchOptions b = o;
+            b.noise_file = good;
+            try {
+                run_search(*planted_, "", longer, b, null_progress());
+                QFAIL("T mismatch: no error");
+            } catch (const Error& e) {
+                QVERIFY2(std::string(e.what()).find("T (tokens of the probe, BOS included) is 13") != std::string::npos, e.what());
+            }
+        }
+        expect("truncated.npy", bytes.substr(0, bytes.size() - 8), 5, "shape", "truncated");
+        expect("not_npy.npy", "PK\x03\x04 a zip file", 5, "magic", "not a NumPy");
+        std::string f16 = bytes;
+        f16.replace(f16.find("<f8"), 3, "<f2");
+        expect("f16.npy", f16, 5, "descr", "not supported");
+        std::string fortran = bytes;
+        fortran.replace(fortran.find("False"), 5, "True ");
+        expect("fortran.npy", fortran, 5, "fortran_order", "C-order");
+        expect("two_d.npy", with_shape(bytes, "(5, 12, 32)", "(60, 32)"), 5, "shape", "3 dimensions");
+        expect("huge.npy", with_shape(bytes, "(5, 12, 32)", "(99999999999999999999, 1)"), 5, "shape", "out of range");
+        expect("lying.npy", with_shape(bytes, "(5, 12, 32)", "(500000, 12, 32)"), 5, "shape", "truncated");
+        SearchOptions missing = o;
+        missing.noise_file = scratch("no_such.npy");
+        QVERIFY_THROWS_EXCEPTION(Error, run_search(*planted_, "", ids_, missing, null_progress()));
     }
 
     void badParameters() {

@@ -52,15 +52,19 @@ private slots:
 
 void TestMaskSpec::moduleNames() {
     const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                           "up_proj", "act", "down_proj", "post_attention_layernorm"};
+                           "up_proj", "act_fn", "down_proj", "post_attention_layernorm"};
     for (int i = 0; i < kNumModules; ++i) {
         QCOMPARE(std::string(module_name(kAllModules[i])), std::string(names[i]));
         QVERIFY(module_from_name(names[i]) == kAllModules[i]);
     }
-    QVERIFY(module_from_name("act_fn") == Module::act);
+    QVERIFY(module_from_name("act_fn") == Module::act_fn);
+    QVERIFY(module_from_name("mlp.act_fn") == Module::act_fn);
+    // Masks written before result schema 2 named the site "act": the same down_proj input is zeroed.
+    QVERIFY(module_from_name("act") == Module::act_fn);
+    QVERIFY(parse_mask_spec("L2.act:9") == (MaskSpec{{Neuron{2, Module::act_fn, 9}, {}}}));
     QVERIFY(!module_from_name("mlp").has_value());
     QVERIFY(module_is_linear(Module::down_proj));
-    QVERIFY(!module_is_linear(Module::act));
+    QVERIFY(!module_is_linear(Module::act_fn));
     QVERIFY(!module_is_linear(Module::post_attention_layernorm));
     QCOMPARE(to_string(Neuron{3, Module::down_proj, 7}), std::string("L3.down_proj:7"));
     QVERIFY((Neuron{1, Module::q_proj, 9}) < (Neuron{2, Module::q_proj, 0}));
@@ -75,7 +79,7 @@ void TestMaskSpec::inlineForm() {
     // Whitespace, lower-case 'l', a trailing comma.
     MaskSpec w = parse_mask_spec("  L1.act:3 , l2.post_attention_layernorm:0,");
     QCOMPARE(w.size(), size_t(2));
-    QVERIFY(w[0].neuron == (Neuron{1, Module::act, 3}));
+    QVERIFY(w[0].neuron == (Neuron{1, Module::act_fn, 3}));
     QVERIFY(w[1].neuron == (Neuron{2, Module::post_attention_layernorm, 0}));
     QVERIFY(parse_mask_spec("").empty());
     QVERIFY(parse_mask_spec("   ").empty());
@@ -136,14 +140,14 @@ void TestMaskSpec::fileForm() {
 }
 
 void TestMaskSpec::roundTrips() {
-    MaskSpec m = {{{3, Module::down_proj, 7}, {}}, {{0, Module::o_proj, 12}, {1, 9}}, {{4, Module::act, 0}, {}}};
+    MaskSpec m = {{{3, Module::down_proj, 7}, {}}, {{0, Module::o_proj, 12}, {1, 9}}, {{4, Module::act_fn, 0}, {}}};
     const std::string in = mask_spec_to_inline(m);
-    QCOMPARE(in, std::string("L3.down_proj:7,L0.o_proj:12@1;9,L4.act:0"));
+    QCOMPARE(in, std::string("L3.down_proj:7,L0.o_proj:12@1;9,L4.act_fn:0"));
     QVERIFY(parse_mask_spec(in) == m);
     const std::string js = mask_spec_to_json(m);
     QCOMPARE(js, std::string(R"([{"channel":7,"layer":3,"module":"down_proj"},)"
                              R"({"channel":12,"layer":0,"module":"o_proj","positions":[1,9]},)"
-                             R"({"channel":0,"layer":4,"module":"act"}])"));
+                             R"({"channel":0,"layer":4,"module":"act_fn"}])"));
     QVERIFY(parse_mask_spec(js) == m);
 }
 
@@ -167,7 +171,7 @@ void TestMaskSpec::parseErrors() {
 
 void TestMaskSpec::validateRanges() {
     const ModelShape s = shape();
-    QCOMPARE(s.module_width(Module::act), 172);
+    QCOMPARE(s.module_width(Module::act_fn), 172);
     validate_mask(parse_mask_spec("L3.down_proj:63,L0.act:171,L2.k_proj:31@0;100"), s);  // all in range
     auto bad = [&](const std::string& spec, const std::string& field) {
         try {

@@ -161,11 +161,11 @@ private slots:
                      "--figures", figs, "--quiet", "--json"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
-        QCOMPARE(o["schema"].toString(), QString("achilles.result/1"));
+        QCOMPARE(o["schema"].toString(), QString("achilles.result/2"));
         std::ifstream in(out.toStdString());
         std::string file((std::istreambuf_iterator<char>(in)), {});
         QJsonObject f = QJsonDocument::fromJson(QByteArray::fromStdString(file)).object();
-        QCOMPARE(f["schema"].toString(), QString("achilles.result/1"));
+        QCOMPARE(f["schema"].toString(), QString("achilles.result/2"));
         QCOMPARE(f["ids"].toArray().size(), 12);
         QVERIFY(fs::exists(figs.toStdString() + "/curve.csv"));
         QVERIFY(fs::exists(figs.toStdString() + "/ranking.csv"));

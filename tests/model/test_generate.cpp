@@ -185,7 +185,7 @@ private slots:
         s.top_p = 1;
         s.top_k = -1;
         QVERIFY_THROWS_EXCEPTION(Error, e->generate({1, 2}, s, {}, null_progress()));
-        MaskSpec bad{{Neuron{0, Module::act, 64}, {}}};
+        MaskSpec bad{{Neuron{0, Module::act_fn, 64}, {}}};
         QVERIFY_THROWS_EXCEPTION(Error, e->generate({1, 2}, GenerateOptions{}, bad, null_progress()));
         GenerateOptions zero;
         zero.max_new = 0;

@@ -185,7 +185,7 @@ private slots:
         QCOMPARE(i.head_dim, 12);
         QCOMPARE(i.shape.module_width(Module::q_proj), 48);
         QCOMPARE(i.shape.module_width(Module::k_proj), 24);
-        QCOMPARE(i.shape.module_width(Module::act), 64);
+        QCOMPARE(i.shape.module_width(Module::act_fn), 64);
         QCOMPARE(i.shape.module_width(Module::post_attention_layernorm), 32);
         QCOMPARE(QString::fromStdString(i.dtype), QString(test_device() == "cpu" ? "f32" : "f32"));
         // parameters: sum of the tensors' element counts in the checkpoint (untied head)
@@ -214,11 +214,11 @@ private slots:
         at::Tensor rec;
         Hooks recorder;
         recorder.site = [&](int layer, Module m, at::Tensor& t) {
-            if (layer == 1 && m == Module::act) rec = t.clone();
+            if (layer == 1 && m == Module::act_fn) rec = t.clone();
         };
         int embeds = 0;
         recorder.embeddings = [&](at::Tensor&) { ++embeds; };
-        MaskSpec mask{{Neuron{1, Module::act, 5}, {}}, {Neuron{1, Module::act, 9}, {2}}};
+        MaskSpec mask{{Neuron{1, Module::act_fn, 5}, {}}, {Neuron{1, Module::act_fn, 9}, {2}}};
         Hooks both = compose(make_mask_hooks(mask), recorder);
         EngineAccess::model(*e).forward(ids_tensor(g["ids"]), &both);
         QCOMPARE(embeds, 1);

@@ -90,7 +90,7 @@ private slots:
             for (const SearchOptionField& g : search_option_fields())
                 if (g.key != f.key) QVERIFY2(g.get(o) == g.get(def), (std::string(f.key) + " wrote " + std::string(g.key)).c_str());
         }
-        QCOMPARE(int(search_option_fields().size()), 17);
+        QCOMPARE(int(search_option_fields().size()), 19);
         validate(def);
     }
 

@@ -169,7 +169,7 @@ FIXTURES = [
     fx("llama_f16", "llama", "LlamaForCausalLM", tie_word_embeddings=False, dtype="F16", torch_dtype="float16"),
 ]
 
-RECORD = [(0, "q_proj"), (0, "k_proj"), (0, "v_proj"), (0, "post_attention_layernorm"), (1, "act"),
+RECORD = [(0, "q_proj"), (0, "k_proj"), (0, "v_proj"), (0, "post_attention_layernorm"), (1, "act_fn"),
           (1, "down_proj"), (1, "o_proj")]
 
 
@@ -215,7 +215,7 @@ def main():
         logits = model.forward(ids_t, record=rec)
         nll = nll_of(logits[:1], ids_t[:1])
         H = cfg["hidden_size"]
-        mask = [(0, "down_proj", 3, None), (1, "act", 5, None), (0, "q_proj", 7, None), (1, "down_proj", 11, None)]
+        mask = [(0, "down_proj", 3, None), (1, "act_fn", 5, None), (0, "q_proj", 7, None), (1, "down_proj", 11, None)]
         mlog = model.forward(ids_t[:1], mask=mask)
         mnll = nll_of(mlog, ids_t[:1])
         pmask = [(1, "o_proj", 2, [3, 5]), (0, "post_attention_layernorm", H - 1, [0, 4, 9])]

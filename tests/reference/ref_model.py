@@ -13,7 +13,7 @@ mask: list of (layer, module, channel, positions-or-None) zeroed at the sites.
 import math
 import torch
 
-SITES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "act", "down_proj",
+SITES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "act_fn", "down_proj",
          "post_attention_layernorm")
 
 
@@ -232,7 +232,7 @@ class Model:
                 gate, up = mlin("gate_proj"), mlin("up_proj")
             gate = site(l, "gate_proj", gate)
             up = site(l, "up_proj", up)
-            a = site(l, "act", self.act(gate) * up)
+            a = site(l, "act_fn", self.act(gate)) * up  # mlp.act_fn output, as the paper hooks it
             d = a @ self.g(p + "mlp.down_proj.weight").T
             db = self.gb(p + "mlp.down_proj.bias")
             if db is not None:

@@ -127,14 +127,34 @@ def ppl_of(model, ids, mask=None):
     return math.exp(float(nll_of(lg, t).mean()))
 
 
-def stage1(model, ids, alpha, K, seed):
+def counter_noise(seed):
+    """The project's counter-based generator: sample k depends only on (seed, k)."""
+    return lambda k, T, H: normal(sample_key(seed, k), T * H).reshape(T, H)
+
+
+def torch_noise(seed, K, T, H):
+    """As the authors' code draws it: torch.manual_seed(seed), then one torch.randn(1, T, D) per
+    sample on the CPU, in order (float32)."""
+    torch.manual_seed(seed)
+    draws = [torch.randn(1, T, H)[0].double().numpy() for _ in range(K)]
+    return lambda k, T_, H_: draws[k]
+
+
+def file_noise(path):
+    """numpy.load of a [K, T, D] array."""
+    a = np.load(path).astype(np.float64)
+    return lambda k, T, H: a[k]
+
+
+def stage1(model, ids, alpha, K, seed, noise=None):
+    noise = noise or counter_noise(seed)
     clean = {}
     model.forward(torch.tensor([ids]), record=clean)
     acc = {k: torch.zeros_like(v[0]) for k, v in clean.items()}
     e0 = embeds_of(model, ids)
     T, H = e0.shape
     for k in range(K):
-        n = torch.from_numpy(normal(sample_key(seed, k), T * H).reshape(T, H))
+        n = torch.from_numpy(np.ascontiguousarray(noise(k, T, H)))
         rec = {}
         forward_embeds(model, e0 + alpha * n, record=rec)
         for key in acc:
@@ -227,9 +247,9 @@ def make_weights(planted):
     return {k: v.float().double() for k, v in w.items()}
 
 
-def run_reference(folder, alpha, K, seed, step, eps, max_steps, top, mode="paper"):
+def run_reference(folder, alpha, K, seed, step, eps, max_steps, top, mode="paper", noise=None):
     model = load(folder)
-    imp, N = stage1(model, IDS, alpha, K, seed)
+    imp, N = stage1(model, IDS, alpha, K, seed, noise)
     ranking = rank(imp, mode)
     ppl0, curve = stage2(model, IDS, ranking, step, eps, max_steps)
     return {
@@ -255,6 +275,21 @@ def make(outdir):
                                                 "channel_max")
     golden["plain_channel_mean"] = run_reference(os.path.join(outdir, "plain"), 2.0, 5, 3, 1, 100.0, 15, 100,
                                                  "channel_mean")
+    # Reproducing a run exactly: the noise from a NumPy file (drawn by numpy's own generator,
+    # independent of both C++ generators), and PyTorch's generator as the authors' code uses it.
+    H = CFG["hidden_size"]
+    noise = np.random.default_rng(2510).standard_normal((8, len(IDS), H)).astype(np.float32)
+    np.save(os.path.join(outdir, "noise.npy"), noise)
+    nf = file_noise(os.path.join(outdir, "noise.npy"))
+    golden["planted_noise_file"] = run_reference(os.path.join(outdir, "planted"), 5.0, 8, 42, 1, 100.0, 30, 300,
+                                                 noise=nf)
+    golden["planted_noise_file"]["noise_file"] = "noise.npy"
+    golden["plain_noise_file"] = run_reference(os.path.join(outdir, "plain"), 5.0, 8, 42, 2, 100.0, 20, 300, noise=nf)
+    golden["plain_noise_file"]["noise_file"] = "noise.npy"
+    golden["plain_torch_rng"] = run_reference(os.path.join(outdir, "plain"), 5.0, 8, 42, 2, 100.0, 20, 300,
+                                              noise=torch_noise(42, 8, len(IDS), H))
+    golden["plain_torch_rng"]["noise_rng"] = "torch"
+    golden["plain_torch_rng"]["torch"] = torch.__version__
     # Other families from the model engineer's fixtures (gemma: noise on the sqrt(d)-scaled embeddings).
     fam = os.path.join(os.path.dirname(os.path.normpath(outdir)))
     for name in ("gemma", "qwen2", "gemma2"):

@@ -52,7 +52,7 @@ SearchResult sample() {
     r.ppl_orig = 12.345678901234567;
     r.ranking = {{{3, Module::down_proj, 7}, 4, 1e300},
                  {{0, Module::o_proj, 12}, 0, 2.0 / 3.0},
-                 {{4, Module::act, 171}, -1, -0.0},
+                 {{4, Module::act_fn, 171}, -1, -0.0},
                  {{1, Module::post_attention_layernorm, 63}, 2, 5e-324}};
     r.curve = {{1, 1, 13.5, 0.04}, {2, 2, 1e5, 3.9}, {3, 2, std::numeric_limits<double>::infinity(), 100}};
     r.faithful = {"faithful", 2, {{3, Module::down_proj, 7}, {0, Module::o_proj, 12}}, 1e5, 3.9, true, 3};
@@ -139,6 +139,7 @@ private slots:
     void nonFinite();
     void criticalSetFeedsBackAsMask();
     void badDocuments();
+    void olderSchemaOpensWithWarning();
     void atomicWrite();
     void atomicWriteFailureKeepsOldFile();
     void readFileErrors();
@@ -239,7 +240,7 @@ void TestResultJson::deterministic() {
 void TestResultJson::documentShape() {
     // Read back with Qt's JSON parser: the schema the GUI and scripts rely on.
     QJsonObject o = QJsonDocument::fromJson(QByteArray::fromStdString(result_to_json(sample()))).object();
-    QCOMPARE(o["schema"].toString(), QString("achilles.result/1"));
+    QCOMPARE(o["schema"].toString(), QString("achilles.result/2"));
     QCOMPARE(o["model"].toObject()["config_hash"].toString(), QString("0123456789abcdef"));
     QCOMPARE(o["model"].toObject()["header_hash"].toString(), QString("fedcba9876543210"));
     QCOMPARE(o["model"].toObject()["path"].toString(), QString("/models/tiny"));
@@ -297,6 +298,32 @@ void TestResultJson::criticalSetFeedsBackAsMask() {
     QVERIFY(again[0].neuron == spec[0].neuron && again[1].neuron == spec[1].neuron);
 }
 
+// A schema-1 document (whose "act" site was act_fn(gate)*up) still opens: its "act" entries read
+// as act_fn (a mask on either zeroes the same down_proj input), and the reader says why the
+// importances differ from paper mode. A schema-2 document carries no warning.
+void TestResultJson::olderSchemaOpensWithWarning() {
+    const SearchResult now = result_from_json(result_to_json(sample()), "new.json");
+    QVERIFY(now.warnings.empty());
+    const std::string old = edit([](QJsonObject& o) {
+        o["schema"] = "achilles.result/1";
+        QJsonArray rk = o["ranking"].toArray();
+        QJsonObject e = rk[2].toObject();
+        QCOMPARE(e["module"].toString(), QString("act_fn"));
+        e["module"] = "act";
+        rk[2] = e;
+        o["ranking"] = rk;
+    });
+    const SearchResult r = result_from_json(old, "old.json");
+    QCOMPARE(r.schema, std::string("achilles.result/1"));
+    QCOMPARE(r.ranking.at(2).neuron, (Neuron{4, Module::act_fn, 171}));
+    QCOMPARE(int(r.warnings.size()), 1);
+    const std::string& w = r.warnings[0];
+    QVERIFY2(w.find("old.json") != std::string::npos && w.find("mlp.act_fn") != std::string::npos &&
+                 w.find("act_fn(gate)*up") != std::string::npos, w.c_str());
+    // Written back, it keeps the schema it was computed under.
+    QVERIFY(result_to_json(r).find("\"achilles.result/1\"") != std::string::npos);
+}
+
 void TestResultJson::badDocuments() {
     expect_error(R"({"schema":"achilles.result/1","ids":[1,2,})", "ids[2]");  // invalid JSON names the file and where
     try {
@@ -307,7 +334,7 @@ void TestResultJson::badDocuments() {
     }
     expect_error("[1,2]", "");
     expect_error("{}", "schema");
-    expect_error(edit([](QJsonObject& o) { o["schema"] = "achilles.result/2"; }), "schema");
+    expect_error(edit([](QJsonObject& o) { o["schema"] = "achilles.result/3"; }), "schema");
     expect_error(edit([](QJsonObject& o) { o["ids"] = QJsonArray{1, "x"}; }), "ids[1]");
     expect_error(edit([](QJsonObject& o) { o["ids"] = QJsonArray{1, -4}; }), "ids[1]");
     expect_error(edit([](QJsonObject& o) { o["ids"] = "1,2"; }), "ids");

@@ -212,8 +212,18 @@ private slots:
         plot->replot();
         const Series& s = r->sweep.back();
         const SeriesPoint& pt = s.points.back();
-        const QString tip = w.phasePanel()->hoverText(plot->xAxis->coordToPixel(pt.n), plot->yAxis->coordToPixel(pt.log10_ppl));
-        QVERIFY2(tip.contains(QStringLiteral("n = %1").arg(pt.n)), qPrintable(tip));
+        const QString tip = w.phasePanel()->hoverText(plot->xAxis->coordToPixel(pt.channels),
+                                                      plot->yAxis->coordToPixel(pt.log10_ppl));
+        QVERIFY2(tip.contains(QStringLiteral("unique channels = %1").arg(pt.channels)), qPrintable(tip));
+        QCOMPARE(plot->xAxis->label(), QStringLiteral("unique channels masked (at every position)"));
+        // The main curve shares the unit: each stage-2 point sits at its unique-channel count.
+        for (const CurvePoint& p : r->curve)
+            if (p.ppl > 0) {
+                bool found = false;
+                for (auto it = plot->graph(0)->data()->constBegin(); it != plot->graph(0)->data()->constEnd(); ++it)
+                    found = found || (it->key == p.unique_channels && std::abs(it->value - std::log10(p.ppl)) < 1e-9);
+                QVERIFY2(found, qPrintable(QString("curve point n=%1 (u=%2)").arg(p.n).arg(p.unique_channels)));
+            }
     }
 
     void toggleChangesPerplexity() {
@@ -519,6 +529,7 @@ private slots:
             for (int n = 1; n <= 100; ++n) r.curve.push_back(CurvePoint{n, n, 1.67 * std::pow(10.0, 0.004 * n), 0.004 * n});
             r.faithful.name = "faithful";
             r.faithful.n = 100;
+            for (int i = 0; i < 100; ++i) r.faithful.neurons.push_back(Neuron{i % 2, Module::down_proj, i});
             r.faithful.reached = false;
             r.faithful.delta = 0.4;
             if (sweepTo > 0) {

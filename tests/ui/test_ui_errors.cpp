@@ -75,7 +75,7 @@ class TestUiErrors : public QObject {
         const QString text = wb->text();
         wb->setText(QStringLiteral("ids: 1 5 9 13 17 21 25 29"));
         QSignalSpy ppl(wb, &Workbench::pplChanged);
-        const std::set<Neuron> one{Neuron{0, Module::act, 0}};
+        const std::set<Neuron> one{Neuron{0, Module::act_fn, 0}};
         wb->requestMask(wb->masked() == one ? std::set<Neuron>{} : one, QStringLiteral("check"));
         QVERIFY(ppl.wait(20000));
         QVERIFY(std::isfinite(ppl.last().at(0).toDouble()) && ppl.last().at(0).toDouble() > 1.0);
@@ -192,6 +192,29 @@ private slots:
         w_->openSessionFileAsync(missing);
         QVERIFY(failed.wait(20000));
         QVERIFY2(shown_->error.contains(QStringLiteral("missing.achilles")), qPrintable(shown_->error));
+        stillUsable();
+    }
+
+    // A result of schema 1 (whose "act" site was act_fn(gate)*up) opens, with a warning that says
+    // so; its "act" entries read as act_fn.
+    void olderResultOpensWithWarning() {
+        const QString path = dir_.filePath(QStringLiteral("old-result.json"));
+        writeFile(path, R"({"schema":"achilles.result/1","layers":2,"ids":[1,2,3],"ppl_orig":5.0,)"
+                        R"("ranking":[{"layer":1,"module":"act","channel":3,"position":0,"importance":2.0}]})");
+        shown_->warning.clear();
+        QVERIFY(w_->openSessionFile(path));
+        QVERIFY2(shown_->warning.contains(QStringLiteral("old-result.json")) &&
+                     shown_->warning.contains(QStringLiteral("mlp.act_fn")),
+                 qPrintable(shown_->warning));
+        const auto& r = w_->workbench()->result();
+        QVERIFY(r && r->ranking.size() == 1);
+        QVERIFY(r->ranking[0].neuron == (Neuron{1, Module::act_fn, 3}));
+        // A current result opens without it.
+        const QString now = dir_.filePath(QStringLiteral("new-result.json"));
+        writeFile(now, R"({"schema":"achilles.result/2","layers":2,"ids":[1,2,3],"ppl_orig":5.0})");
+        shown_->warning.clear();
+        QVERIFY(w_->openSessionFile(now));
+        QVERIFY2(shown_->warning.isEmpty(), qPrintable(shown_->warning));
         stillUsable();
     }
 

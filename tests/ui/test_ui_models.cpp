@@ -251,7 +251,7 @@ private slots:
         // the file is plain JSON with the schema tag
         const QJsonObject raw = readJsonFile(path);
         QCOMPARE(raw.value("schema").toString(), QStringLiteral("achilles.session/1"));
-        QCOMPARE(raw.value("result").toObject().value("schema").toString(), QStringLiteral("achilles.result/1"));
+        QCOMPARE(raw.value("result").toObject().value("schema").toString(), QStringLiteral("achilles.result/2"));
     }
 
     void resultJsonOpensAsSession() {

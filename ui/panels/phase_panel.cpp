@@ -19,7 +19,7 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     plot_ = new QCustomPlot(this);
     plot_->setObjectName(QStringLiteral("phase"));
     stylePlot(plot_, tr("Phase transition: perplexity vs. neurons masked"));
-    plot_->xAxis->setLabel(tr("ranking entries masked (n)"));
+    plot_->xAxis->setLabel(tr("unique channels masked (at every position)"));
     plot_->yAxis->setLabel(tr("log10 perplexity"));
     plot_->legend->setVisible(true);
     plot_->legend->setBrush(QColor(255, 255, 255, 220));
@@ -52,12 +52,12 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     plot_->setMouseTracking(true);
 
     logX_ = new QCheckBox(tr("Log x axis"), this);
-    logX_->setToolTip(tr("Logarithmic n axis (useful when baselines sweep far beyond n*)"));
+    logX_->setToolTip(tr("Logarithmic channel axis"));
     auto* fit = new QPushButton(tr("Fit"), this);
     fit->setToolTip(tr("Rescale the axes to the data"));
     auto* exportBtn = new QPushButton(tr("Export…"), this);
     auto* top = new QHBoxLayout;
-    top->addWidget(new QLabel(tr("Dashed: threshold log10 PPL₀ + ε · dotted: original · blue: n*"), this));
+    top->addWidget(new QLabel(tr("Dashed: threshold log10 PPL₀ + ε · dotted: original · blue: the critical set"), this));
     top->addStretch();
     top->addWidget(logX_);
     top->addWidget(fit);
@@ -86,7 +86,7 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     for (auto sig : {&Workbench::searchFailed}) connect(wb_, sig, this, [this] { QTimer::singleShot(0, this, &PhasePanel::rebuild); });
     connect(wb_, &Workbench::searchCancelled, this, [this] { QTimer::singleShot(0, this, &PhasePanel::rebuild); });
     connect(wb_, &Workbench::curvePoint, this, [this](const CurvePoint& p) {
-        if (p.ppl > 0) addPoint(p.n, std::log10(p.ppl));
+        if (p.ppl > 0) addPoint(p.unique_channels, std::log10(p.ppl));
         setPlotHint(plot_, {});
         updateScatter();
         rescale();
@@ -124,7 +124,7 @@ QString PhasePanel::hoverText(double px, double py) const {
             const double d = std::hypot(dx, dy);
             if (d < best) {
                 best = d;
-                text = tr("%1\nn = %2\nlog10 PPL = %3\nPPL = %4")
+                text = tr("%1\nunique channels = %2\nlog10 PPL = %3\nPPL = %4")
                            .arg(graph->name())
                            .arg(it->key, 0, 'g', 6)
                            .arg(it->value, 0, 'f', 3)
@@ -147,7 +147,7 @@ void PhasePanel::rebuild() {
     const bool live = wb_->searching();
     const auto& pts = (r && !live) ? r->curve : wb_->liveCurve();
     for (const CurvePoint& p : pts)
-        if (p.ppl > 0) addPoint(p.n, std::log10(p.ppl));
+        if (p.ppl > 0) addPoint(p.unique_channels, std::log10(p.ppl));
     const bool have = r && !live && r->ppl_orig > 0;
     eps_->setVisible(have);
     orig_->setVisible(have);
@@ -171,7 +171,7 @@ void PhasePanel::rebuild() {
             g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, 3.5));
             bool spread = false;
             for (const SeriesPoint& p : s.points) {
-                g->addData(logX_->isChecked() ? std::max(p.n, 1) : p.n, p.log10_ppl);
+                g->addData(logX_->isChecked() ? std::max(p.channels, 1) : p.channels, p.log10_ppl);
                 spread = spread || p.log10_ppl_std > 0;
             }
             if (spread) {  // mean ± std over runs (random baseline)
@@ -191,8 +191,9 @@ void PhasePanel::rebuild() {
     nstar_->setVisible(star);
     nstarLabel_->setVisible(star);
     if (star) {
-        nstar_->point1->setCoords(r->faithful.n, 0);
-        nstar_->point2->setCoords(r->faithful.n, 1);
+        const double u = double(r->faithful.neurons.size());
+        nstar_->point1->setCoords(u, 0);
+        nstar_->point2->setCoords(u, 1);
     }
     if (!r && pts.empty() && !live) setPlotHint(plot_, tr("Run a search: the curve grows here while stage 2 runs."));
     else if (have && pts.empty() && r->sweep.empty()) setPlotHint(plot_, tr("This result has no stage-2 curve."));
@@ -211,7 +212,7 @@ void PhasePanel::placeLabels() {
     // n* sits in the right half (the usual case: stage 2 stops at its cap or late in the scan):
     // its label goes left of the line, the threshold and original labels to the middle of the
     // plot; otherwise everything that is not the n* label goes to the right edge.
-    const bool rightHalf = star && r->faithful.n > plot_->xAxis->range().center();
+    const bool rightHalf = star && double(r->faithful.neurons.size()) > plot_->xAxis->range().center();
     const double lx = rightHalf ? 0.55 : 0.985;
     const Qt::Alignment h = rightHalf ? Qt::AlignHCenter : Qt::AlignRight;
     for (QCPItemText* t : {epsLabel_, origLabel_}) {
@@ -224,11 +225,11 @@ void PhasePanel::placeLabels() {
     origLabel_->setPositionAlignment(h | Qt::AlignTop);
     if (star) {
         const QString base = r->faithful.reached
-                                 ? tr("n* = %1 (%2 neurons)").arg(r->faithful.n).arg(r->faithful.neurons.size())
-                                 : tr("stopped at n = %1 (%2 neurons): ε not reached").arg(r->faithful.n).arg(r->faithful.neurons.size());
+                                 ? tr("%2 channels (n* = %1 entries)").arg(r->faithful.n).arg(r->faithful.neurons.size())
+                                 : tr("stopped at %2 channels (n = %1 entries): ε not reached").arg(r->faithful.n).arg(r->faithful.neurons.size());
         // Halfway between the original and the threshold lines: clear of both labels.
         nstarLabel_->position->setType(QCPItemPosition::ptPlotCoords);
-        nstarLabel_->position->setCoords(r->faithful.n, (y0 + y1) / 2.0);
+        nstarLabel_->position->setCoords(double(r->faithful.neurons.size()), (y0 + y1) / 2.0);
         nstarLabel_->setPositionAlignment((rightHalf ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
         nstarLabel_->setText(rightHalf ? base + QStringLiteral(" ◂") : QStringLiteral("▸ ") + base);
     }

@@ -172,7 +172,7 @@ SessionState sessionFromJson(const QJsonObject& s, const QString& sourceName) {
     const std::string file = sourceName.toStdString();
     const QString schema = s.value("schema").toString();
     SessionState st;
-    if (schema == QLatin1String(kResultSchema)) {  // an achilles-cli result document
+    if (schema == QLatin1String(kResultSchema) || schema == QLatin1String(kResultSchemaV1)) {  // an achilles-cli result
         st.result = result_from_json(compact(s), file);
         st.text = qs(st.result->text);
         st.options = st.result->options;
@@ -181,7 +181,7 @@ SessionState sessionFromJson(const QJsonObject& s, const QString& sourceName) {
     } else if (schema == QLatin1String(kSessionSchema)) {
         readSessionParts(s, file, st);
     } else {
-        throw Error(file, "schema", "must be \"achilles.session/1\" or \"achilles.result/1\" (found \"" +
+        throw Error(file, "schema", "must be \"achilles.session/1\" or \"" + std::string(kResultSchema) + "\" (found \"" +
                                         schema.toStdString() + "\")");
     }
     // Every index against the model's shape before any view sees it: the model the session names

@@ -5,6 +5,7 @@
 #include "workbench/token_ids.h"
 #include <QFileInfo>
 #include <QPointer>
+#include <QStringList>
 #include <QUndoStack>
 
 namespace achilles::ui {
@@ -322,6 +323,11 @@ QJsonObject Workbench::applySession(SessionState st, bool loadModelToo) {
     emit maskChanged();
     emit pplChanged(pplOrig_, pplMasked_);
     emit generationFinished();
+    if (result_ && !result_->warnings.empty()) {
+        QStringList w;
+        for (const std::string& x : result_->warnings) w << qs(x);
+        emit resultWarning(w.join(QStringLiteral("\n\n")));
+    }
     const QString& modelPath = st.modelPath;
     if (loadModelToo && !modelPath.isEmpty()) {
         const bool same = engine_ && (modelPath_ == modelPath || qs(info_.fingerprint.path) == modelPath);

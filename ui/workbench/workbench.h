@@ -101,6 +101,7 @@ signals:
     void modelLoaded();
     void modelFailed(const QString& message);
     void modelMismatch(const QString& message);
+    void resultWarning(const QString& message);  // an opened result needs a caveat (older schema)
     void textChanged();
     void optionsChanged();
     void searchStarted();

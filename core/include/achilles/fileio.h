@@ -2,6 +2,7 @@
 #pragma once
 // Whole-file reads and atomic writes shared by every part of core. Errors name the file.
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@ void write_file_atomic(const std::string& path, std::string_view contents);
 // The same for contents in several pieces (e.g. a safetensors header and its tensors), so large
 // files need not be assembled in memory first.
 void write_file_atomic(const std::string& path, std::span<const std::string_view> parts);
+// The same for contents produced piece by piece (a large array): next(chunk) sets the next piece
+// and returns true, or returns false at the end. An exception from next() fails the write as a
+// whole, leaving the previous file untouched.
+void write_file_atomic_chunks(const std::string& path, const std::function<bool(std::string&)>& next);
 
 // Several files as one write: every file is written to a temporary beside it and synced first;
 // only when all are complete are they renamed into place. A failure while writing leaves every

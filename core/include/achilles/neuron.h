@@ -10,18 +10,21 @@
 
 namespace achilles {
 
-// The hooked outputs of each decoder layer, in the paper's order.
+// The hooked outputs of each decoder layer, in the paper's order. act_fn is the output of the
+// MLP's activation module (silu(gate), or gelu-tanh(gate) for Gemma), as the authors' code hooks
+// `mlp.act_fn`; it is not the product act_fn(gate)*up that feeds down_proj. Zeroing a channel of
+// either zeroes the same down_proj input, but their stage-1 importances differ.
 enum class Module : uint8_t {
-    q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, act, down_proj, post_attention_layernorm
+    q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, act_fn, down_proj, post_attention_layernorm
 };
 inline constexpr int kNumModules = 9;
 inline constexpr std::array<Module, kNumModules> kAllModules = {
     Module::q_proj, Module::k_proj, Module::v_proj, Module::o_proj, Module::gate_proj,
-    Module::up_proj, Module::act, Module::down_proj, Module::post_attention_layernorm};
+    Module::up_proj, Module::act_fn, Module::down_proj, Module::post_attention_layernorm};
 
 std::string_view module_name(Module m);
 std::optional<Module> module_from_name(std::string_view name);
-// True for the outputs of linear layers (all but act and post_attention_layernorm).
+// True for the outputs of linear layers (all but act_fn and post_attention_layernorm).
 bool module_is_linear(Module m);
 
 struct Neuron {

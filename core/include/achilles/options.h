@@ -23,8 +23,14 @@ namespace achilles {
 
 enum class SearchMode { paper, channel_max, channel_mean };
 enum class SearchStrategy { linear, bisect };
+// Stage-1 noise: the project's counter-based generator (the default; sample k depends only on
+// (seed, k), so results do not depend on --batch), or PyTorch's: torch.manual_seed(seed), then one
+// torch.randn(1, T, D) per sample on the CPU, in order, as the authors' code draws it.
+enum class NoiseRng { counter, torch };
 std::string_view to_string(SearchMode m);
 std::string_view to_string(SearchStrategy s);
+std::string_view to_string(NoiseRng r);
+NoiseRng noise_rng_from(std::string_view s);              // throws Error
 SearchMode search_mode_from(std::string_view s);          // throws Error
 SearchStrategy search_strategy_from(std::string_view s);  // throws Error
 
@@ -43,9 +49,11 @@ struct SearchOptions {
     int max_tokens = 512;
     std::string eval_dataset;  // optional text/JSONL file
     int eval_max_samples = 0;  // 0: all
-    std::vector<std::string> baselines;  // random, activation, gradient
+    std::vector<std::string> baselines;  // random, random-matched, activation, gradient, attribution
     int random_runs = 5;
-    int sweep = 0;             // phase-transition sweep n = 0..sweep (0: off)
+    int sweep = 0;             // phase-transition sweep to this many unique channels (0: off / automatic)
+    NoiseRng noise_rng = NoiseRng::counter;
+    std::string noise_file;    // stage-1 noise from a .npy file, float32 [K, T, D]; overrides noise_rng
     bool operator==(const SearchOptions&) const = default;
 };
 

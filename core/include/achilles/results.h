@@ -12,7 +12,10 @@
 
 namespace achilles {
 
-inline constexpr const char* kResultSchema = "achilles.result/1";
+// Schema 2: the act_fn site is mlp.act_fn's output (the paper's). Schema 1 documents (earlier
+// builds) scored a site "act" = act_fn(gate)*up instead; they still open, with a warning.
+inline constexpr const char* kResultSchema = "achilles.result/2";
+inline constexpr const char* kResultSchemaV1 = "achilles.result/1";
 
 struct RankedEntry {
     Neuron neuron;
@@ -51,13 +54,13 @@ struct DatasetEval {
 };
 
 struct SeriesPoint {
-    int n = 0;
+    int channels = 0;          // unique channels masked (every series of a sweep shares this unit)
     double log10_ppl = 0;      // mean over runs
     double log10_ppl_std = 0;  // 0 for deterministic methods
     bool operator==(const SeriesPoint&) const = default;
 };
 struct Series {
-    std::string name;          // ours, random, activation, gradient
+    std::string name;          // ours, random, random-matched, activation, gradient, attribution
     std::vector<SeriesPoint> points;
     bool operator==(const Series&) const = default;
 };
@@ -88,12 +91,14 @@ struct SearchResult {
     std::map<std::string, double> timings;   // seconds per stage (excluded from determinism)
     std::string libtorch_version;
     std::string app_version;
+    // Set on reading, never written: what the reader wants the user to know (an older schema).
+    std::vector<std::string> warnings;
     double rate() const { return total_entries ? double(faithful.neurons.size()) / double(total_entries) : 0; }
 };
 
 // JSON (nlohmann-free interface): text in, text out. Throws Error naming the field on bad input.
 //
-// Schema "achilles.result/1" (key order as written; numbers are shortest round-trip doubles;
+// Schema "achilles.result/2" (key order as written; numbers are shortest round-trip doubles;
 // non-finite doubles are the strings "inf", "-inf", "nan"):
 //   schema, app_version, libtorch_version,
 //   model {path, config_hash, header_hash}, model_type, text, ids [int],
@@ -105,12 +110,16 @@ struct SearchResult {
 //   forwards_linear, forwards_literal,
 //   curve [{n, unique_channels, ppl, delta}],
 //   evaluations [{set, dataset, samples, tokens, ppl_orig, ppl_masked}],
-//   sweep [{name, points [{n, log10_ppl, log10_ppl_std}]}],
+//   sweep [{name, points [{channels, log10_ppl, log10_ppl_std}]}]   (channels: unique channels masked;
+//          schema 1 wrote "n", read as channels),
 //   timings {stage: seconds} (only with include_timings),
 //   ranking [{layer, module, channel, position, importance}]   (last: it can be long)
 // Reading requires only "schema"; other members default when absent but are type-checked.
 std::string result_to_json(const SearchResult& r, bool include_timings = true, int indent = 2);
 SearchResult result_from_json(const std::string& json_text, const std::string& source_name);
+// Reads a result document, or the "result" of a GUI session (achilles.session/1), from a file;
+// checks its indices (validate_result without a shape). Throws Error naming the file and field.
+SearchResult read_result_file(const std::string& path);
 // Bounds on what a result document may claim when the model's shape is not known (views size
 // their grids by these numbers; no released model comes near them).
 inline constexpr int kMaxResultLayers = 1024;

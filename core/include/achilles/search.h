@@ -28,6 +28,12 @@ std::vector<RankedEntry> rank_entries(const Engine& engine, const std::vector<in
                                       const SearchOptions& options, Progress& progress,
                                       int64_t* total_entries = nullptr);
 
+// Writes the stage-1 noise a run with these options uses on ids to path, as NumPy .npy [K, T, D]:
+// float64 for the counter generator, float32 for torch, the file's own dtype for --noise FILE.
+// The write is atomic. Throws Error, Cancelled.
+void dump_noise(const Engine& engine, const std::vector<int>& ids, const SearchOptions& options,
+                const std::string& path, Progress& progress);
+
 // Unique channels of the first n entries, in first-seen order.
 std::vector<Neuron> prefix_channels(const std::vector<RankedEntry>& ranking, int n);
 MaskSpec mask_of(const std::vector<Neuron>& neurons);

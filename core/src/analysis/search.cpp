@@ -186,6 +186,8 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
     const size_t nsites = static_cast<size_t>(L) * kNumModules;
     std::vector<at::Tensor> clean(nsites), acc(nsites);
     auto site_index = [](int l, Module m) { return static_cast<size_t>(l) * kNumModules + static_cast<size_t>(m); };
+    const int64_t H = model.config().hidden_size;
+    NoiseSource source(o, T, H);  // a --noise file is checked before any forward
 
     progress.report("stage1", 0.0, "clean pass");
     const double t_clean = now_s();
@@ -209,11 +211,10 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
 
     const int K = o.samples;
     const int B = std::max(1, o.batch);
-    const int64_t H = model.config().hidden_size;
     for (int done = 0; done < K;) {
         progress.check();
         const int b = std::min(B, K - done);
-        at::Tensor noise = noise_block(o.seed, done, b, T, H);
+        at::Tensor noise = source.next(b);
         Hooks hk;
         hk.embeddings = [&](at::Tensor& e) {
             // e: [b,T,H] scaled embeddings (gemma: x sqrt(H)); noise added in float64.

@@ -8,6 +8,7 @@
 #include "model/transformer.h"
 #include <ATen/ATen.h>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -27,6 +28,22 @@ uint64_t sample_key(uint64_t seed, uint64_t k);
 void fill_normal(uint64_t key, double* out, int64_t count);
 // float64 CPU tensor [count_samples, T, H] for samples first..first+count-1.
 at::Tensor noise_block(uint64_t seed, int64_t first, int64_t count, int64_t T, int64_t H);
+
+// The noise of stage 1, sample by sample in order: float64 [count, T, H] per call.
+class NoiseSource {
+public:
+    // Opens and checks --noise FILE against [K, T, H] (throws Error naming the file and field).
+    NoiseSource(const SearchOptions& o, int64_t T, int64_t H);
+    at::Tensor next(int64_t count);
+    std::string descr() const;  // what --dump-noise writes: "<f8" (counter), "<f4" (torch), the file's
+private:
+    enum class Kind { counter, torch, file } kind_ = Kind::counter;
+    const SearchOptions& o_;
+    int64_t T_, H_, drawn_ = 0;
+    at::Generator gen_;
+    std::ifstream file_;
+    bool f64_ = false;
+};
 
 // Perplexities come from score_sequence (model/transformer.h), the one implementation that
 // Engine::perplexity and dataset_perplexity use too.
@@ -61,12 +78,30 @@ struct PrefixEvaluator {
     double ppl(int n, Progress& p);      // runs a forward only for unseen channel sets
 };
 
-// Entry rankings of the baselines: signed clean activation, or signed gradient of the mean NLL
-// with respect to each site's output; descending, top M.
-std::vector<RankedEntry> baseline_ranking(const Transformer& model, const at::Tensor& ids, bool gradient, int64_t M,
-                                          Progress& progress);
+// The baselines' scores of an entry: |a| (activation), |dNLL/da| (gradient) or |dNLL/da|*|a|
+// (attribution), from one clean pass, NLL being the probe's mean next-token NLL.
+enum class BaselineScore { activation, gradient, attribution };
+// Entries ranked by a baseline score, descending, top M.
+std::vector<RankedEntry> baseline_ranking(const Transformer& model, const at::Tensor& ids, BaselineScore score,
+                                          int64_t M, Progress& progress);
+// Channels ranked by their largest entry's score (the first-seen channel order of the entry
+// ranking), top U.
+std::vector<Neuron> baseline_channels(const Transformer& model, const at::Tensor& ids, BaselineScore score,
+                                      int64_t U, Progress& progress);
 
-// Baselines and the phase-transition sweep (baselines.cpp).
+// The random-matched baseline's draw for one run: for each of ours' first U channels, in order, a
+// channel of the same (layer, module) that is neither among ours' first U nor drawn before.
+std::vector<Neuron> matched_draw(const std::vector<Neuron>& ours, const ModelShape& shape, int U, uint64_t seed,
+                                 int run);
+
+// The sweep's x values, unique channels masked: every u in 0..U up to 64, else 49 evenly spaced.
+std::vector<int> sweep_grid(int U);
+// Its extent: --sweep when set, else the unique channels of the critical set when stage 2 reached
+// epsilon, else the most stage 2 masked (its cap); 50 when stage 2 masked nothing.
+int sweep_extent(const SearchResult& r, const SearchOptions& o);
+
+// Baselines and the phase-transition sweep (baselines.cpp): result.sweep, every series against
+// unique channels masked.
 void run_baselines_and_sweep(const Transformer& model, const at::Tensor& ids,
                              const std::vector<RankedEntry>& ranking, const SearchOptions& o,
                              double ppl_orig, SearchResult& result, Progress& progress);

@@ -371,7 +371,7 @@ ModelShape shape_from_config(const ModelConfig& c) {
     set(Module::o_proj, c.hidden_size);
     set(Module::gate_proj, c.intermediate_size);
     set(Module::up_proj, c.intermediate_size);
-    set(Module::act, c.intermediate_size);
+    set(Module::act_fn, c.intermediate_size);
     set(Module::down_proj, c.hidden_size);
     set(Module::post_attention_layernorm, c.hidden_size);
     return s;

@@ -47,7 +47,7 @@ struct Transformer::Impl {
     // Adds the attention output to the residual h and returns the MLP input.
     // Site post_attention_layernorm.
     at::Tensor attention_residual(Pass& pass, int layer, at::Tensor& h, const at::Tensor& o) const;
-    // MLP input -> down_proj output. Sites gate_proj, up_proj, act, down_proj.
+    // MLP input -> down_proj output. Sites gate_proj, up_proj, act_fn, down_proj.
     at::Tensor mlp(Pass& pass, int layer, const at::Tensor& x) const;
     // Adds the MLP output to the residual h (gemma2: after post_feedforward_layernorm).
     void mlp_residual(int layer, at::Tensor& h, const at::Tensor& d) const;
@@ -348,7 +348,7 @@ ModelShape Transformer::shape() const {
     set(Module::o_proj, m.H);
     set(Module::gate_proj, m.I);
     set(Module::up_proj, m.I);
-    set(Module::act, m.I);
+    set(Module::act_fn, m.I);
     set(Module::down_proj, m.H);
     set(Module::post_attention_layernorm, m.H);
     return s;
@@ -375,7 +375,7 @@ at::Tensor Transformer::forward(const at::Tensor& ids, const Hooks* hooks, KVCac
 
 // ---------------------------------------------------------------------------------------------
 // The forward pass. Hook sites, in order per layer: q_proj, k_proj, v_proj, o_proj,
-// post_attention_layernorm, gate_proj, up_proj, act, down_proj; then the residual hook.
+// post_attention_layernorm, gate_proj, up_proj, act_fn, down_proj; then the residual hook.
 
 // One forward: batch geometry, RoPE and mask tables per device, hooks and the KV cache.
 struct Transformer::Impl::Pass {
@@ -535,9 +535,9 @@ at::Tensor Transformer::Impl::mlp(Pass& pass, int l, const at::Tensor& x) const 
     }
     pass.site(l, Module::gate_proj, gate);
     pass.site(l, Module::up_proj, up);
-    at::Tensor a = activation(gate) * up;
-    pass.site(l, Module::act, a);
-    at::Tensor d = lin(a, L.down_w, L.down_b);
+    at::Tensor g = activation(gate);
+    pass.site(l, Module::act_fn, g);  // mlp.act_fn's output, as the paper hooks it
+    at::Tensor d = lin(g * up, L.down_w, L.down_b);
     pass.site(l, Module::down_proj, d);
     return d;
 }

@@ -34,6 +34,20 @@ std::string_view to_string(SearchStrategy s) {
     return "?";
 }
 
+std::string_view to_string(NoiseRng r) {
+    switch (r) {
+        case NoiseRng::counter: return "counter";
+        case NoiseRng::torch: return "torch";
+    }
+    return "?";
+}
+
+NoiseRng noise_rng_from(std::string_view s) {
+    if (s == "counter") return NoiseRng::counter;
+    if (s == "torch") return NoiseRng::torch;
+    throw Error("search options", "noise_rng", "unknown noise generator '" + std::string(s) + "' (counter, torch)");
+}
+
 SearchMode search_mode_from(std::string_view s) {
     if (s == "paper") return SearchMode::paper;
     if (s == "channel-max" || s == "channel_max") return SearchMode::channel_max;
@@ -168,14 +182,27 @@ std::vector<SearchOptionField> make_table() {
                          "Use at most this many samples of the dataset (0: all)", "dataset"},
                         0, kBig, &O::eval_max_samples, "all"));
     t.push_back(list({"baselines", "--baselines", "Baselines",
-                      "Baselines for the sweep: random channels (mean ± std over runs), the largest |activation|, "
-                      "the largest |activation × gradient|"},
-                     {"random", "activation", "gradient"}, &O::baselines));
-    t.push_back(integer({"random_runs", "--random-runs", "Random runs", "Runs of the random baseline"}, 1, 10000,
+                      "Baselines for the sweep, each against unique channels masked: random (channels drawn from "
+                      "all 9 hooked sites, mean ± std over runs), random-matched (each drawn from the same layer and "
+                      "module as ours' channel of that rank), activation (largest |a|), gradient (largest "
+                      "|∂NLL/∂a|), attribution (largest |∂NLL/∂a|·|a|)"},
+                     {"random", "random-matched", "activation", "gradient", "attribution"}, &O::baselines));
+    t.push_back(integer({"random_runs", "--random-runs", "Random runs", "Runs of each random baseline"}, 1, 10000,
                         &O::random_runs));
-    t.push_back(integer({"sweep", "--sweep", "Sweep to n",
-                         "Phase-transition sweep: evaluate n = 0..N for ours and the baselines (0: off)"},
+    t.push_back(integer({"sweep", "--sweep", "Sweep to channels",
+                         "Phase-transition sweep up to this many unique channels masked, for ours and the baselines "
+                         "(0: off, or with baselines, up to the channels ours needed to reach ε, else the stage-2 cap)"},
                         0, 1000000, &O::sweep, "off"));
+    t.push_back(choice({"noise_rng", "--noise-rng", "Noise generator",
+                        "counter: the project's generator, where sample k depends only on (seed, k), so results do "
+                        "not depend on the batch; torch: torch.manual_seed(seed) then one torch.randn(1, T, D) per "
+                        "sample on the CPU, as the authors' code draws it (same numbers as PyTorch of the same "
+                        "libtorch version)"},
+                       {NoiseRng::counter, NoiseRng::torch}, &O::noise_rng, &noise_rng_from));
+    t.push_back(text({"noise_file", "--noise", "Noise file",
+                      "Take the stage-1 noise from this NumPy file (float32 or float64 [K, T, D], as numpy.save "
+                      "writes it) instead of a generator: reproduces a run of another implementation exactly"},
+                     &O::noise_file));
     return t;
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The result document "achilles.result/1": written by achilles-cli search and saved by the GUI.
+// The result document "achilles.result/2": written by achilles-cli search and saved by the GUI.
 // Output is deterministic (fixed key order, shortest round-trip doubles); non-finite doubles are
 // written as the strings "inf", "-inf", "nan" so that a collapsed perplexity survives a round trip.
 #include "achilles/results.h"
@@ -208,7 +208,7 @@ std::string result_to_json(const SearchResult& r, bool include_timings, int inde
     for (const auto& s : r.sweep) {
         ojson pts = ojson::array();
         for (const auto& p : s.points)
-            pts.push_back(ojson{{"n", p.n}, {"log10_ppl", num(p.log10_ppl)}, {"log10_ppl_std", num(p.log10_ppl_std)}});
+            pts.push_back(ojson{{"channels", p.channels}, {"log10_ppl", num(p.log10_ppl)}, {"log10_ppl_std", num(p.log10_ppl_std)}});
         sw.push_back(ojson{{"name", s.name}, {"points", std::move(pts)}});
     }
     j["sweep"] = std::move(sw);
@@ -238,9 +238,14 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
     {
         In s = in.at("schema");
         r.schema = s.as_string();
-        if (r.schema != kResultSchema)
+        if (r.schema == kResultSchemaV1)
+            r.warnings.push_back(src + ": written by an earlier build (schema " + std::string(kResultSchemaV1) +
+                                 "), whose act site was act_fn(gate)*up, the input of down_proj, not the paper's "
+                                 "mlp.act_fn output; its act_fn importances and ranking differ from paper mode "
+                                 "(masks are unaffected: both zero the same down_proj input)");
+        else if (r.schema != kResultSchema)
             s.fail("", "unsupported schema '" + brief_key(r.schema, 40) + "' (this build reads " +
-                           std::string(kResultSchema) + ")");
+                           std::string(kResultSchema) + " and " + kResultSchemaV1 + ")");
     }
     in.get("app_version", r.app_version);
     in.get("libtorch_version", r.libtorch_version);
@@ -290,7 +295,7 @@ SearchResult result_from_json(const std::string& json_text, const std::string& s
         s.each("points", [&](const In& p) {
             p.expect_object();
             SeriesPoint sp;
-            sp.n = p.at("n").as_int(0);
+            sp.channels = p.at(p.has("channels") || !p.has("n") ? "channels" : "n").as_int(0);  // "n": schema 1
             sp.log10_ppl = p.at("log10_ppl").as_double();
             p.get("log10_ppl_std", sp.log10_ppl_std);
             se.points.push_back(sp);
@@ -363,5 +368,21 @@ std::string result_mask_json(const CriticalSet& s) {
 }
 
 // ---------------------------------------------------------------- files
+
+SearchResult read_result_file(const std::string& path) {
+    const std::string text = read_file(path, size_t(512) << 20);
+    const json doc = parse_json(text, path);
+    SearchResult r;
+    if (doc.is_object() && doc.contains("schema") && doc["schema"].is_string() &&
+        doc["schema"].get<std::string>().rfind("achilles.session/", 0) == 0) {
+        if (!doc.contains("result") || !doc["result"].is_object())
+            throw Error(path, "result", "this session holds no search result");
+        r = result_from_json(doc["result"].dump(), path + " (result)");
+    } else {
+        r = result_from_json(text, path);
+    }
+    validate_result(r, path, nullptr);
+    return r;
+}
 
 }  // namespace achilles

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "achilles/fileio.h"
+#include <functional>
 #include "achilles/error.h"
 #include <atomic>
 #include <cerrno>
@@ -102,7 +103,7 @@ struct Temp {
     int slot = -1;
 };
 
-Temp write_temp(const std::string& path, std::span<const std::string_view> parts) {
+Temp write_temp(const std::string& path, const std::function<bool(std::string&)>& next) {
     if (path.empty()) throw Error("", "path", "no output file given");
     const fs::path target(path);
     std::error_code ec;
@@ -118,7 +119,8 @@ Temp write_temp(const std::string& path, std::span<const std::string_view> parts
     t.path = name.data();
     t.slot = register_temp(t.path);
     try {
-        for (std::string_view part : parts) {
+        std::string part;
+        while (next(part)) {
             const char* p = part.data();
             size_t n = part.size();
             while (n > 0) {
@@ -146,6 +148,16 @@ Temp write_temp(const std::string& path, std::span<const std::string_view> parts
         throw;
     }
     return t;
+}
+
+Temp write_temp(const std::string& path, std::span<const std::string_view> parts) {
+    size_t i = 0;
+    return write_temp(path, [&](std::string& chunk) {
+        if (i >= parts.size()) return false;
+        chunk.assign(parts[i].data(), parts[i].size());
+        ++i;
+        return true;
+    });
 }
 
 void discard(Temp& t) {
@@ -189,6 +201,17 @@ void write_file_atomic(const std::string& path, std::string_view contents) {
 
 void write_file_atomic(const std::string& path, std::span<const std::string_view> parts) {
     Temp t = write_temp(path, parts);
+    if (::rename(t.path.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        discard(t);
+        throw Error(path, "", std::string("cannot rename into place: ") + std::strerror(e));
+    }
+    unregister_temp(t.slot);
+    fsync_dir_of(path);
+}
+
+void write_file_atomic_chunks(const std::string& path, const std::function<bool(std::string&)>& next) {
+    Temp t = write_temp(path, next);
     if (::rename(t.path.c_str(), path.c_str()) != 0) {
         const int e = errno;
         discard(t);

@@ -13,7 +13,7 @@ namespace achilles {
 
 namespace {
 constexpr std::array<std::string_view, kNumModules> kNames = {
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "act", "down_proj",
+    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "act_fn", "down_proj",
     "post_attention_layernorm"};
 
 std::string_view trim(std::string_view s) {
@@ -129,11 +129,14 @@ std::string_view module_name(Module m) { return kNames.at(static_cast<size_t>(m)
 std::optional<Module> module_from_name(std::string_view name) {
     for (size_t i = 0; i < kNames.size(); ++i)
         if (kNames[i] == name) return static_cast<Module>(i);
-    if (name == "mlp.act" || name == "act_fn") return Module::act;
+    if (name == "mlp.act_fn") return Module::act_fn;
+    // Before result schema 2 the site was called "act" (and scored on act_fn(gate)*up). A mask on
+    // it zeroes the same down_proj input, so old mask files and inline specs keep working.
+    if (name == "act" || name == "mlp.act") return Module::act_fn;
     return std::nullopt;
 }
 
-bool module_is_linear(Module m) { return m != Module::act && m != Module::post_attention_layernorm; }
+bool module_is_linear(Module m) { return m != Module::act_fn && m != Module::post_attention_layernorm; }
 
 std::string to_string(const Neuron& n) {
     return "L" + std::to_string(n.layer) + "." + std::string(module_name(n.module)) + ":" + std::to_string(n.channel);
