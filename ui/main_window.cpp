@@ -14,6 +14,8 @@
 #include "panels/probe_panel.h"
 #include "panels/search_panel.h"
 #include "widgets/token_flow.h"
+#include "widgets/wheel_guard.h"
+#include "achilles/fileio.h"
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -25,6 +27,9 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
+#include <QPushButton>
+#include <QFile>
+#include <QDir>
 #include <QScreen>
 #include <QSettings>
 #include <QStatusBar>
@@ -37,7 +42,7 @@
 namespace achilles::ui {
 
 namespace {
-constexpr int kLayoutVersion = 3;
+constexpr int kLayoutVersion = 4;  // 4: neurons beside generations, model tabbed with the probe
 const char* kRecentFiles = "recent/files";
 const char* kRecentModels = "recent/models";
 }  // namespace
@@ -110,8 +115,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
             error(tr("Export failed"), QString::fromUtf8(e.what()));
         }
     });
+    guardWheel(this);  // values change only under a focused widget's wheel
     restoreLayout();
     refreshRecentMenus();
+    updateTitle();
+}
+
+void MainWindow::markClean() {
+    dirty_ = false;
     updateTitle();
 }
 
@@ -153,25 +164,28 @@ void MainWindow::defaultLayout() {
         removeDockWidget(d);
         d->setFloating(false);
     }
-    addDockWidget(Qt::LeftDockWidgetArea, docks_["model"]);
-    splitDockWidget(docks_["model"], docks_["probe"], Qt::Vertical);
-    tabifyDockWidget(docks_["model"], docks_["search"]);
+    // Left: the search over the model and probe text (tabbed); right: the plots over the neuron
+    // table beside the generations, so that a tick and its effect on the PPL and on the
+    // continuations are in view together.
+    addDockWidget(Qt::LeftDockWidgetArea, docks_["search"]);
+    splitDockWidget(docks_["search"], docks_["model"], Qt::Vertical);
+    tabifyDockWidget(docks_["model"], docks_["probe"]);
     addDockWidget(Qt::RightDockWidgetArea, docks_["heatmap"]);
-    splitDockWidget(docks_["heatmap"], docks_["neurons"], Qt::Vertical);
+    splitDockWidget(docks_["heatmap"], docks_["neurons"], Qt::Vertical);  // split before tabifying:
+    splitDockWidget(docks_["neurons"], docks_["generations"], Qt::Horizontal);  // a split of a tab is a tab
     tabifyDockWidget(docks_["heatmap"], docks_["phase"]);
-    tabifyDockWidget(docks_["neurons"], docks_["generations"]);
     for (auto* d : docks_) d->show();
-    docks_["search"]->raise();
+    docks_["model"]->raise();
     docks_["heatmap"]->raise();
-    docks_["neurons"]->raise();
     applyDefaultSizes();
 }
 
 void MainWindow::applyDefaultSizes() {
     const int w = std::max(width(), 900), h = std::max(height(), 600);
     resizeDocks({docks_["search"], docks_["heatmap"]}, {int(w * 0.3), int(w * 0.7)}, Qt::Horizontal);
-    resizeDocks({docks_["search"], docks_["probe"]}, {int(h * 0.62), int(h * 0.38)}, Qt::Vertical);
-    resizeDocks({docks_["heatmap"], docks_["neurons"]}, {int(h * 0.6), int(h * 0.4)}, Qt::Vertical);
+    resizeDocks({docks_["search"], docks_["model"]}, {int(h * 0.6), int(h * 0.4)}, Qt::Vertical);
+    resizeDocks({docks_["heatmap"], docks_["neurons"]}, {int(h * 0.55), int(h * 0.45)}, Qt::Vertical);
+    resizeDocks({docks_["neurons"], docks_["generations"]}, {int(w * 0.38), int(w * 0.32)}, Qt::Horizontal);
 }
 
 void MainWindow::buildMenus() {
@@ -211,6 +225,18 @@ void MainWindow::buildMenus() {
     exp->addAction(tr("Heatmap plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->plot(), QStringLiteral("heatmap")); });
     exp->addAction(tr("Drill-down plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->drillPlot(), QStringLiteral("drilldown")); });
     exp->addAction(tr("Phase-transition plot…"), this, [this] { exportPlotInteractive(phasePanel_->plot(), QStringLiteral("phase")); });
+    exp->addAction(tr("&All figures…"), this, [this] {
+        PlotExportOptions opt;
+        if (!askPlotExportOptions(this, opt)) return;
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Export all figures into"), QFileInfo(sessionPath_).path());
+        if (d.isEmpty()) return;
+        try {
+            const QStringList files = exportAllFigures(d, opt.width, opt.height, opt.dpi);
+            statusBar()->showMessage(tr("Exported %1 files to %2").arg(files.size()).arg(d), 8000);
+        } catch (const std::exception& e) {
+            error(tr("Export failed"), QString::fromUtf8(e.what()));
+        }
+    });
     exp->addSeparator();
     exp->addAction(tr("Neurons table (CSV)…"), neuronsPanel_, &NeuronsPanel::exportCsvRequested);
     // Asks for a file name, then writes it; a failure is an error dialog.
@@ -230,13 +256,27 @@ void MainWindow::buildMenus() {
     exp->addAction(tr("HTML report…"), this,
                    exportTo(tr("Export HTML report"), QStringLiteral("report.html"), tr("HTML (*.html)"), &MainWindow::writeHtmlReport));
     file->addSeparator();
-    file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
+    {
+        // Ctrl+Q on every platform theme (some bind no Quit key); close() asks about unsaved work.
+        QList<QKeySequence> quitKeys = QKeySequence::keyBindings(QKeySequence::Quit);
+        if (!quitKeys.contains(QKeySequence(QStringLiteral("Ctrl+Q")))) quitKeys << QKeySequence(QStringLiteral("Ctrl+Q"));
+        QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+        quit->setShortcuts(quitKeys);
+        quit->setObjectName(QStringLiteral("quitAction"));
+    }
 
     QMenu* edit = menuBar()->addMenu(tr("&Edit"));
     QAction* undo = wb_->undoStack()->createUndoAction(this, tr("&Undo"));
     undo->setShortcut(QKeySequence::Undo);
     QAction* redo = wb_->undoStack()->createRedoAction(this, tr("&Redo"));
-    redo->setShortcuts({QKeySequence(tr("Ctrl+Shift+Z")), QKeySequence::Redo});
+    // The platform's redo keys plus Ctrl+Shift+Z and Ctrl+Y, each once (a key listed twice on one
+    // action is an "ambiguous shortcut overload" and does nothing).
+    QList<QKeySequence> redoKeys = QKeySequence::keyBindings(QKeySequence::Redo);
+    for (const QKeySequence& k : {QKeySequence(QStringLiteral("Ctrl+Shift+Z")), QKeySequence(QStringLiteral("Ctrl+Y"))})
+        if (!redoKeys.contains(k)) redoKeys << k;
+    redo->setShortcuts(redoKeys);
+    redo->setObjectName(QStringLiteral("redoAction"));
+    undo->setObjectName(QStringLiteral("undoAction"));
     edit->addAction(undo);
     edit->addAction(redo);
     edit->addSeparator();
@@ -265,20 +305,32 @@ void MainWindow::buildMenus() {
         QMessageBox::about(this, tr("About Achilles Workbench"),
                            tr("<h3>Achilles Workbench %1</h3><p>Find the few neurons whose masking collapses a language "
                               "model (\"The Achilles' Heel of LLMs\", arXiv 2510.10238).</p>"
-                              "<p>Stage 1 ranks (position, channel) entries by mean |activation| × sensitivity to noise; "
-                              "stage 2 masks ranking prefixes until log10 perplexity rises by ε.</p><p>GPL-3.0-or-later.</p>")
+                              "<p>Stage 1 adds Gaussian noise α·N(0, I) to the input embeddings K times and ranks every "
+                              "(layer, module, position, channel) entry by the mean over the K passes of |clean − noisy| "
+                              "output; stage 2 zeroes the channels of the top-n entries at every position, n = Δn, 2Δn, …, "
+                              "until log10 perplexity rises by ε.</p><p>GPL-3.0-or-later.</p>")
                                .arg(QString::fromStdString(achilles::app_version())));
     });
 }
 
+QString MainWindow::layoutKey() const {
+    // A layout belongs to the screen size and scale factor it was saved under: a window laid out at
+    // QT_SCALE_FACTOR=2 does not fit the next normal start, and the other way round.
+    const QScreen* sc = screen();
+    const QRect avail = sc ? sc->availableGeometry() : QRect(0, 0, 1600, 1000);
+    const double dpr = sc ? sc->devicePixelRatio() : 1.0;
+    return QStringLiteral("%1x%2@%3").arg(avail.width()).arg(avail.height()).arg(dpr, 0, 'g', 4);
+}
+
 void MainWindow::restoreLayout() {
     QSettings s;
-    const QByteArray geo = s.value(QStringLiteral("window/geometry")).toByteArray();
+    const bool sameScreen = s.value(QStringLiteral("window/layout_key")).toString() == layoutKey();
+    const QByteArray geo = sameScreen ? s.value(QStringLiteral("window/geometry")).toByteArray() : QByteArray();
     if (geo.isEmpty() || !restoreGeometry(geo)) {
         const QRect avail = screen() ? screen()->availableGeometry() : QRect(0, 0, 1600, 1000);
         resize(std::min(1500, avail.width() - 40), std::min(940, avail.height() - 40));
     }
-    const QByteArray st = s.value(QStringLiteral("window/state")).toByteArray();
+    const QByteArray st = sameScreen ? s.value(QStringLiteral("window/state")).toByteArray() : QByteArray();
     if (!st.isEmpty()) restoreState(st, kLayoutVersion);
     else freshLayout_ = true;
 }
@@ -305,15 +357,22 @@ void MainWindow::closeEvent(QCloseEvent* e) {
     QSettings s;
     s.setValue(QStringLiteral("window/geometry"), saveGeometry());
     s.setValue(QStringLiteral("window/state"), saveState(kLayoutVersion));
+    s.setValue(QStringLiteral("window/layout_key"), layoutKey());
     e->accept();
 }
 
 bool MainWindow::maybeSave() {
-    if (!dirty_ || !wb_->result()) return true;
-    const auto b = QMessageBox::question(this, tr("Unsaved session"), tr("Save the current session first?"),
-                                         QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel);
-    if (b == QMessageBox::Cancel) return false;
-    if (b == QMessageBox::Save) {
+    if (!dirty_) return true;  // the title shows "*" exactly when this asks
+    QMessageBox box(QMessageBox::Question, tr("Unsaved session"), tr("Save the current session first?"), QMessageBox::NoButton, this);
+    box.setObjectName(QStringLiteral("unsavedDialog"));
+    QPushButton* save = box.addButton(tr("&Save"), QMessageBox::AcceptRole);
+    QPushButton* discard = box.addButton(tr("&Discard"), QMessageBox::DestructiveRole);
+    QPushButton* cancel = box.addButton(tr("&Cancel"), QMessageBox::RejectRole);
+    box.setDefaultButton(save);
+    box.setEscapeButton(cancel);
+    box.exec();
+    if (box.clickedButton() != save && box.clickedButton() != discard) return false;
+    if (box.clickedButton() == save) {
         QString f = sessionPath_.endsWith(QLatin1String(".achilles")) ? sessionPath_
                     : QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.achilles"), tr("Achilles session (*.achilles)"));
         if (f.isEmpty()) return false;
@@ -430,12 +489,14 @@ QJsonObject MainWindow::viewState() const {
             current = it.key();
     return QJsonObject{{"heatmap", heatmapPanel_->viewState()},
                        {"neurons", neuronsPanel_->viewState()},
+                       {"phase", phasePanel_->viewState()},
                        {"plot", current}};
 }
 
 void MainWindow::restoreViewState(const QJsonObject& v) {
     heatmapPanel_->restoreViewState(v.value("heatmap").toObject());
     neuronsPanel_->restoreViewState(v.value("neurons").toObject());
+    phasePanel_->restoreViewState(v.value("phase").toObject());
     if (!v.value("plot").toString().isEmpty()) showView(v.value("plot").toString());
 }
 
@@ -486,6 +547,23 @@ bool MainWindow::saveSessionFile(const QString& path) {
     }
 }
 
+QStringList MainWindow::exportAllFigures(const QString& dirPath, int width, int height, int dpi) {
+    if (!wb_->result()) throw Error("There are no figures to export yet: run a search first.");
+    const QDir dir(dirPath);
+    if (!QDir().mkpath(dir.absolutePath())) throw Error(dirPath.toStdString(), "", "cannot create this folder");
+    grabView(QStringLiteral("main"));  // lays out and replots every panel at the window size
+    const std::pair<QCustomPlot*, QString> plots[] = {{heatmapPanel_->plot(), QStringLiteral("heatmap")},
+                                                      {heatmapPanel_->drillPlot(), QStringLiteral("heatmap-drilldown")},
+                                                      {phasePanel_->plot(), QStringLiteral("phase-transition")}};
+    std::vector<std::pair<QCustomPlot*, QString>> all;
+    for (const auto& [plot, name] : plots)
+        for (const char* ext : {"png", "svg", "pdf"}) all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));
+    exportPlots(all, PlotExportOptions{width, height, dpi});  // all or nothing
+    QStringList files;
+    for (const auto& pp : all) files << pp.second;
+    return files;
+}
+
 void MainWindow::writeResultJson(const QString& path) {
     if (!wb_->result()) throw Error("There is no result to export yet: run a search first.");
     write_file_atomic(path.toStdString(), result_to_json(*wb_->result()));
@@ -504,25 +582,59 @@ void MainWindow::writeHtmlReport(const QString& path) {
 
 void MainWindow::openPath(const QString& path) {
     const QFileInfo fi(path);
-    if (fi.isDir()) modelPanel_->loadPath(path);
-    else if (maybeSave()) openSessionFileAsync(path);
+    if (fi.isDir()) {
+        modelPanel_->loadPath(path);
+        return;
+    }
+    // Say what is wrong with the file before asking to save anything: a session or a result is a
+    // JSON object, so its first non-blank byte is '{'.
+    QFile f(path);
+    QByteArray head;
+    if (f.open(QIODevice::ReadOnly)) head = f.read(4096).trimmed();
+    if (head.startsWith("\xef\xbb\xbf")) head = head.mid(3).trimmed();
+    if (!head.startsWith('{')) {
+        const QString suffix = fi.suffix().toLower();
+        if (suffix == QLatin1String("txt") || suffix == QLatin1String("md")) {  // a probe text
+            probePanel_->openFile(path);
+            return;
+        }
+        error(tr("Cannot open the session"),
+              f.isOpen() ? tr("%1 is not an Achilles session or result (those are JSON documents).").arg(path)
+                         : tr("%1 cannot be read: %2").arg(path, f.errorString()));
+        return;
+    }
+    if (maybeSave()) openSessionFileAsync(path);
 }
 
+namespace {
+bool hasLocalFile(const QMimeData* m) {
+    if (!m->hasUrls()) return false;
+    for (const QUrl& u : m->urls())
+        if (u.isLocalFile()) return true;
+    return false;
+}
+}  // namespace
+
+// Drops are copies: the source file is only read (a Move could make a file manager delete it).
 void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
-    if (e->mimeData()->hasUrls()) {
-        for (const QUrl& u : e->mimeData()->urls())
-            if (u.isLocalFile()) {
-                e->acceptProposedAction();
-                return;
-            }
-    }
+    if (!hasLocalFile(e->mimeData())) return;
+    e->setDropAction(Qt::CopyAction);
+    e->accept();
+}
+
+void MainWindow::dragMoveEvent(QDragMoveEvent* e) {
+    if (!hasLocalFile(e->mimeData())) return;
+    e->setDropAction(Qt::CopyAction);
+    e->accept();
 }
 
 void MainWindow::dropEvent(QDropEvent* e) {
     for (const QUrl& u : e->mimeData()->urls())
         if (u.isLocalFile()) {
-            openPath(u.toLocalFile());
-            e->acceptProposedAction();
+            e->setDropAction(Qt::CopyAction);
+            e->accept();
+            const QString path = u.toLocalFile();
+            QTimer::singleShot(0, this, [this, path] { openPath(path); });  // not inside the drag's event
             return;
         }
 }

@@ -49,12 +49,19 @@ public:
 
     void writeHtmlReport(const QString& path);   // export/report.h; throws Error
     void writeResultJson(const QString& path);   // throws Error
+    // Heatmap, drill-down and phase-transition plots as PNG, SVG and PDF into dir, all or nothing
+    // (headless --export-figures and File > Export > All figures). Returns the files; throws Error.
+    QStringList exportAllFigures(const QString& dir, int width = 1200, int height = 800, int dpi = 150);
     // The named view (main, heatmap, phase, neurons, generations, model, probe, search) as an image.
     QImage grabView(const QString& name);
     static QStringList viewNames();
     void showView(const QString& name);          // raise the dock
     // The dock layout of a first start (View > Reset layout), ignoring any saved one.
     void resetLayout();
+    // What is on screen is the state of a fresh start or of the last save/open: no "*" in the
+    // title (the command line's --demo text and model are not unsaved changes).
+    void markClean();
+    bool isDirty() const { return dirty_; }
 
 signals:
     // Every error and warning the window shows (a non-blocking message box and the status bar).
@@ -64,6 +71,7 @@ signals:
 protected:
     void closeEvent(QCloseEvent* e) override;
     void dragEnterEvent(QDragEnterEvent* e) override;
+    void dragMoveEvent(QDragMoveEvent* e) override;
     void dropEvent(QDropEvent* e) override;
     void showEvent(QShowEvent* e) override;
 
@@ -71,6 +79,7 @@ private:
     void buildDocks();
     void buildMenus();
     void restoreLayout();
+    QString layoutKey() const;  // available screen size and device pixel ratio
     void defaultLayout();
     void applyDefaultSizes();
     void error(const QString& title, const QString& message);

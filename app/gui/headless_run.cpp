@@ -92,19 +92,8 @@ void HeadlessRun::finish() {
     if (!plan_.figuresDir.isEmpty()) {
         // Publication figures for headless runs (./run.sh --headless): same renderer as the GUI's Export.
         if (!wb->result()) return fail(QStringLiteral("--export-figures needs a search result (--session FILE or --search)"));
-        const QDir dir(plan_.figuresDir);
-        if (!QDir().mkpath(dir.absolutePath())) return fail(QStringLiteral("cannot create ") + dir.absolutePath());
-        w_.grabView(QStringLiteral("main"));  // lays out and replots every panel at the window size
-        const std::pair<QCustomPlot*, QString> plots[] = {{w_.heatmapPanel()->plot(), QStringLiteral("heatmap")},
-                                                          {w_.heatmapPanel()->drillPlot(), QStringLiteral("heatmap-drilldown")},
-                                                          {w_.phasePanel()->plot(), QStringLiteral("phase-transition")}};
         try {
-            std::vector<std::pair<QCustomPlot*, QString>> all;
-            for (const auto& [plot, name] : plots)
-                for (const char* ext : {"png", "svg", "pdf"})
-                    all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));
-            exportPlots(all, PlotExportOptions{1200, 800, 150});  // all or nothing
-            for (const auto& pp : all) std::printf("%s\n", qPrintable(pp.second));
+            for (const QString& f : w_.exportAllFigures(plan_.figuresDir)) std::printf("%s\n", qPrintable(f));
         } catch (const std::exception& e) {
             return fail(QString::fromUtf8(e.what()));
         }

@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
         wb->setOptions(o);
     }
     if (!modelPath.isEmpty()) w.modelPanel()->loadPath(modelPath);
+    w.markClean();  // the command line's model and text are the starting state, not unsaved changes
 
     if (!headless) return app.exec();
 

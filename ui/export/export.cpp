@@ -8,6 +8,7 @@
 #include <QAbstractItemModel>
 #include <QBuffer>
 #include <QDialog>
+#include <QLabel>
 #include <QDialogButtonBox>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -15,10 +16,77 @@
 #include <QSpinBox>
 #include <QSvgGenerator>
 #include <qcustomplot.h>
+#include <cmath>
 
 namespace achilles::ui {
 
+namespace {
+// Items marked as UI-only (the heatmap's selection rectangle) are hidden while a plot is exported.
+struct HideUiOnlyItems {
+    std::vector<QCPAbstractItem*> hidden;
+    explicit HideUiOnlyItems(QCustomPlot* p) {
+        for (int i = 0; i < p->itemCount(); ++i)
+            if (QCPAbstractItem* it = p->item(i); it->visible() && it->property(kUiOnlyProperty).toBool()) {
+                it->setVisible(false);
+                hidden.push_back(it);
+            }
+    }
+    ~HideUiOnlyItems() {
+        for (QCPAbstractItem* it : hidden) it->setVisible(true);
+    }
+};
+
+// SVG and PDF draw colour maps as one filled rectangle per cell instead of QCPColorMap's bitmap
+// (sharp at any zoom); maps with more data cells than kMaxVectorCells stay bitmaps.
+constexpr int kMaxVectorCells = 40000;
+struct VectorCells {
+    QCustomPlot* plot;
+    std::vector<QCPAbstractItem*> added;
+    std::vector<QCPColorMap*> hidden;
+    explicit VectorCells(QCustomPlot* p) : plot(p) {
+        for (int i = 0; i < p->plottableCount(); ++i) {
+            auto* m = qobject_cast<QCPColorMap*>(p->plottable(i));
+            if (!m || !m->visible()) continue;
+            QCPColorMapData* d = m->data();
+            const int nx = d->keySize(), ny = d->valueSize();
+            int cells = 0;
+            for (int x = 0; x < nx; ++x)
+                for (int y = 0; y < ny; ++y) cells += std::isfinite(d->cell(x, y)) ? 1 : 0;
+            if (cells == 0 || cells > kMaxVectorCells) continue;
+            const QCPRange kr = d->keyRange(), vr = d->valueRange();
+            const double dx = nx > 1 ? kr.size() / (nx - 1) : 1.0, dy = ny > 1 ? vr.size() / (ny - 1) : 1.0;
+            QCPColorGradient g = m->gradient();
+            const bool log = m->dataScaleType() == QCPAxis::stLogarithmic;
+            for (int x = 0; x < nx; ++x)
+                for (int y = 0; y < ny; ++y) {
+                    const double v = d->cell(x, y);
+                    if (!std::isfinite(v)) continue;
+                    const double key = kr.lower + x * dx, value = vr.lower + y * dy;
+                    auto* r = new QCPItemRect(p);
+                    r->setLayer(m->layer());
+                    r->setClipAxisRect(m->keyAxis()->axisRect());
+                    for (QCPItemPosition* pos : {r->topLeft, r->bottomRight}) pos->setAxes(m->keyAxis(), m->valueAxis());
+                    r->topLeft->setCoords(key - dx / 2, value + dy / 2);
+                    r->bottomRight->setCoords(key + dx / 2, value - dy / 2);
+                    const QColor c = QColor::fromRgba(g.color(v, m->dataRange(), log));
+                    r->setPen(QPen(c, 0));  // hairline in the cell's colour: no seams between cells
+                    r->setBrush(c);
+                    added.push_back(r);
+                }
+            m->setVisible(false);
+            hidden.push_back(m);
+        }
+    }
+    ~VectorCells() {
+        for (QCPAbstractItem* it : added) plot->removeItem(it);
+        for (QCPColorMap* m : hidden) m->setVisible(true);
+    }
+};
+}  // namespace
+
 QByteArray plotToSvg(QCustomPlot* plot, int width, int height) {
+    const HideUiOnlyItems uiOnly(plot);
+    const VectorCells cells(plot);
     QBuffer buf;
     buf.open(QIODevice::WriteOnly);
     QSvgGenerator gen;
@@ -36,6 +104,7 @@ QByteArray plotToSvg(QCustomPlot* plot, int width, int height) {
 }
 
 namespace {
+
 // The bytes of one plot in the format of the path's suffix, rendered in memory so that the file
 // itself is written once, atomically, and never left empty or half-written.
 QByteArray renderPlot(QCustomPlot* plot, const QString& path, const PlotExportOptions& opt) {
@@ -44,6 +113,7 @@ QByteArray renderPlot(QCustomPlot* plot, const QString& path, const PlotExportOp
     if (opt.width < 16 || opt.height < 16 || opt.width > 20000 || opt.height > 20000)
         throw Error(file, "size", "must be between 16 and 20000");
     if (opt.dpi < 24 || opt.dpi > 1200) throw Error(file, "dpi", "must be between 24 and 1200");
+    const HideUiOnlyItems uiOnly(plot);
     QByteArray bytes;
     if (suffix == QLatin1String("png")) {
         const QImage img = plot->toPixmap(opt.width, opt.height, opt.dpi / 96.0).toImage();
@@ -62,6 +132,7 @@ QByteArray renderPlot(QCustomPlot* plot, const QString& path, const PlotExportOp
         pdf.setTitle(plot->objectName());
         pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
         pdf.setPageSize(QPageSize(QSizeF(opt.width, opt.height), QPageSize::Point));
+        const VectorCells cells(plot);
         QCPPainter painter;
         if (!painter.begin(&pdf)) throw Error(file, "", "the PDF could not be rendered");
         painter.setMode(QCPPainter::pmVectorized);
@@ -122,7 +193,8 @@ void exportCsv(const QAbstractItemModel* model, const QString& path) {
         QStringList row;
         for (int c = 0; c < cols; ++c) {
             const QModelIndex i = model->index(r, c);
-            QVariant v = model->data(i, Qt::DisplayRole);
+            QVariant v = model->data(i, kCsvRole);
+            if (!v.isValid()) v = model->data(i, Qt::DisplayRole);
             if (!v.isValid()) {
                 const QVariant cs = model->data(i, Qt::CheckStateRole);
                 if (cs.isValid()) v = cs.toInt() == Qt::Checked ? 1 : 0;
@@ -149,9 +221,24 @@ bool askPlotExportOptions(QWidget* parent, PlotExportOptions& opt) {
     dpi->setRange(24, 1200);
     dpi->setValue(opt.dpi);
     dpi->setToolTip(QObject::tr("PNG resolution: pixels = size × DPI / 96. SVG and PDF are vector."));
+    // The size is logical (1/96 inch units): a PNG gets size × DPI / 96 pixels, SVG and PDF keep it.
+    w->setSuffix(QObject::tr(" px @96 DPI"));
+    h->setSuffix(QObject::tr(" px @96 DPI"));
+    auto* out = new QLabel(&dlg);
+    out->setObjectName(QStringLiteral("pngSize"));
+    auto update = [=] {
+        out->setText(QObject::tr("PNG: %1 × %2 pixels · SVG/PDF: %3 × %4 pt")
+                         .arg(qRound(w->value() * dpi->value() / 96.0))
+                         .arg(qRound(h->value() * dpi->value() / 96.0))
+                         .arg(qRound(w->value() * 0.75))
+                         .arg(qRound(h->value() * 0.75)));
+    };
+    for (QSpinBox* s : {w, h, dpi}) QObject::connect(s, &QSpinBox::valueChanged, &dlg, update);
+    update();
     form->addRow(QObject::tr("Width"), w);
     form->addRow(QObject::tr("Height"), h);
     form->addRow(QObject::tr("DPI (PNG)"), dpi);
+    form->addRow(QObject::tr("Output"), out);
     auto* bb = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dlg);
     form->addRow(bb);
     QObject::connect(bb, &QDialogButtonBox::accepted, &dlg, &QDialog::accept);

@@ -26,7 +26,11 @@ void exportPlots(const std::vector<std::pair<QCustomPlot*, QString>>& plots, con
 // Writes bytes atomically and checked to the end (core's write_file_atomic); throws Error.
 void writeWhole(const QString& path, const QByteArray& bytes);
 QByteArray plotToSvg(QCustomPlot* plot, int width, int height);
-void exportCsv(const QAbstractItemModel* model, const QString& path);  // display text, header row
+// A plot item with this property set to true is drawn on screen only, never exported.
+inline constexpr const char* kUiOnlyProperty = "achillesUiOnly";
+// A model's exact value for CSV (full precision), where it differs from the display text.
+inline constexpr int kCsvRole = 0x0100 + 2;  // Qt::UserRole + 2
+void exportCsv(const QAbstractItemModel* model, const QString& path);  // kCsvRole or display text, header row
 QString csvField(const QString& s);
 
 // Asks for size and DPI; returns false when cancelled.

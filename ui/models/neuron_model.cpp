@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "models/neuron_model.h"
 #include <cmath>
+#include <climits>
 #include "workbench/workbench.h"
+#include "export/export.h"
 #include <QBrush>
 #include <QColor>
 
@@ -18,12 +20,14 @@ void NeuronTableModel::reload() {
     entries_.clear();
     critical_.clear();
     minimal_.clear();
+    channelRows_.clear();
     criticalReached_ = true;
     if (const auto& r = wb_->result()) {
         entries_ = r->ranking;
         critical_.insert(r->faithful.neurons.begin(), r->faithful.neurons.end());
         criticalReached_ = r->faithful.reached;
         if (r->minimal) minimal_.insert(r->minimal->neurons.begin(), r->minimal->neurons.end());
+        for (const RankedEntry& e : entries_) ++channelRows_[qMakePair(qMakePair(e.neuron.layer, int(e.neuron.module)), e.neuron.channel)];
     }
     endResetModel();
 }
@@ -61,6 +65,13 @@ QVariant NeuronTableModel::data(const QModelIndex& index, int role) const {
         default: return {};
         }
     }
+    if (role == kCsvRole && col == ColImportance) return QString::number(e.importance, 'g', 17);  // full precision
+    if (role == Qt::ToolTipRole && col == ColMask) {
+        const int shared = channelRows_.value(qMakePair(qMakePair(e.neuron.layer, int(e.neuron.module)), e.neuron.channel), 1);
+        return shared > 1 ? tr("Masks channel %1 at every position: the %2 rows of this channel are ticked together")
+                                .arg(qs(to_string(e.neuron))).arg(shared)
+                          : tr("Masks channel %1 at every position").arg(qs(to_string(e.neuron)));
+    }
     if (role == Qt::ToolTipRole)
         return tr("%1 at position %2, importance %3").arg(qs(to_string(e.neuron))).arg(e.position).arg(e.importance, 0, 'g', 8);
     if (role == Qt::TextAlignmentRole && col != ColModule && col != ColSet)
@@ -72,6 +83,7 @@ QVariant NeuronTableModel::data(const QModelIndex& index, int role) const {
 
 bool NeuronTableModel::setData(const QModelIndex& index, const QVariant& value, int role) {
     if (!index.isValid() || index.column() != ColMask || role != Qt::CheckStateRole) return false;
+    if (!(flags(index) & Qt::ItemIsUserCheckable)) return false;
     const Neuron n = entries_[size_t(index.row())].neuron;
     std::set<Neuron> next = wb_->masked();
     const bool on = value.toInt() == Qt::Checked;
@@ -84,7 +96,8 @@ bool NeuronTableModel::setData(const QModelIndex& index, const QVariant& value, 
 Qt::ItemFlags NeuronTableModel::flags(const QModelIndex& index) const {
     if (!index.isValid()) return Qt::NoItemFlags;
     Qt::ItemFlags f = Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemNeverHasChildren;
-    if (index.column() == ColMask) f |= Qt::ItemIsUserCheckable;
+    // Another model's table: its neurons are shown, never masked on the loaded model.
+    if (index.column() == ColMask && (!wb_->hasModel() || wb_->resultMatchesModel())) f |= Qt::ItemIsUserCheckable;
     return f;
 }
 
@@ -96,8 +109,10 @@ QVariant NeuronTableModel::headerData(int section, Qt::Orientation o, int role) 
     }
     if (role == Qt::ToolTipRole) {
         switch (section) {
-        case ColMask: return tr("Tick to zero this neuron (at every position) and re-evaluate perplexity");
-        case ColImportance: return tr("Stage-1 importance: mean |activation| × sensitivity to noise (the paper's score)");
+        case ColMask: return tr("Masking is per channel: a tick zeroes the channel at every position, so every row "
+                                "of that channel is ticked with it; perplexity is re-evaluated at once");
+        case ColImportance: return tr("Stage-1 importance: the mean over K noisy passes of |clean − noisy| output at this "
+                                      "position and channel (the paper's score)");
         case ColSet: return tr("Membership in the critical set found by stage 2 and in the minimal set");
         default: return {};
         }
@@ -112,7 +127,15 @@ NeuronFilterProxy::NeuronFilterProxy(QObject* parent) : QSortFilterProxyModel(pa
 }
 
 void NeuronFilterProxy::setText(const QString& text) {
+    if (text.trimmed() == text_) return;
     text_ = text.trimmed();
+    words_ = text_.split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    numbers_.clear();
+    for (const QString& w : words_) {
+        bool num = false;
+        const int v = w.toInt(&num);
+        numbers_.push_back(num ? v : INT_MIN);
+    }
     invalidateFilter();
 }
 
@@ -157,15 +180,14 @@ bool NeuronFilterProxy::filterAcceptsRow(int row, const QModelIndex& parent) con
     if (layer_ && e.neuron.layer != *layer_) return false;
     if (module_ && int(e.neuron.module) != *module_) return false;
     if (maskedOnly_ && m->data(m->index(row, NeuronTableModel::ColMask), Qt::CheckStateRole).toInt() != Qt::Checked) return false;
-    if (text_.isEmpty()) return true;
-    const QString label = qs(to_string(e.neuron));
-    for (const QString& tok : text_.split(QLatin1Char(' '), Qt::SkipEmptyParts)) {
-        bool num = false;
-        const int v = tok.toInt(&num);
-        if (num) {
-            if (e.neuron.channel != v && e.neuron.layer != v) return false;
-        } else if (!label.contains(tok, Qt::CaseInsensitive)) {
-            return false;
+    if (words_.isEmpty()) return true;
+    QString label;
+    for (size_t i = 0; i < numbers_.size(); ++i) {
+        if (numbers_[i] != INT_MIN) {
+            if (e.neuron.channel != numbers_[i] && e.neuron.layer != numbers_[i]) return false;
+        } else {
+            if (label.isEmpty()) label = qs(to_string(e.neuron));
+            if (!label.contains(words_[qsizetype(i)], Qt::CaseInsensitive)) return false;
         }
     }
     return true;

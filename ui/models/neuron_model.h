@@ -4,6 +4,8 @@
 // and a filter proxy (text, layer, module) used by the Neurons panel and the heatmap drill-down.
 #include "achilles/results.h"
 #include <QAbstractTableModel>
+#include <QHash>
+#include <QPair>
 #include <QSortFilterProxyModel>
 #include <optional>
 #include <set>
@@ -36,6 +38,9 @@ private:
     std::vector<RankedEntry> entries_;
     std::set<Neuron> critical_, minimal_;
     bool criticalReached_ = true;
+    QHash<QPair<QPair<int, int>, int>, int> channelRows_;  // rows per (layer, module, channel)
+public:
+    int rowsOfChannel(const Neuron& n) const { return channelRows_.value(qMakePair(qMakePair(n.layer, int(n.module)), n.channel), 0); }
 };
 
 class NeuronFilterProxy : public QSortFilterProxyModel {
@@ -43,6 +48,7 @@ class NeuronFilterProxy : public QSortFilterProxyModel {
 public:
     explicit NeuronFilterProxy(QObject* parent = nullptr);
     void setText(const QString& text);           // matches "L3", "down_proj", "L3.down_proj:7", channel
+    QString text() const { return text_; }
     void setCell(std::optional<int> layer, std::optional<int> module);
     void setMaskedOnly(bool on);
     std::optional<int> layer() const { return layer_; }
@@ -57,6 +63,8 @@ protected:
 
 private:
     QString text_;
+    QStringList words_;              // text_ split once per change, not once per row
+    std::vector<int> numbers_;       // per word: its number, or INT_MIN
     std::optional<int> layer_, module_;
     bool maskedOnly_ = false;
 };

@@ -2,6 +2,7 @@
 #include "panels/generations_panel.h"
 #include "workbench/workbench.h"
 #include "widgets/token_flow.h"
+#include "widgets/stale_banner.h"
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -54,10 +55,13 @@ GenerationsPanel::GenerationsPanel(Workbench* wb, QWidget* parent) : QWidget(par
     row1->addWidget(prompt_, 1);
     row1->addWidget(stop_);
     row1->addWidget(run_);
-    auto* row2 = new QHBoxLayout;
+    // Two rows of three settings: the panel fits beside the neuron table.
+    auto* row2 = new QGridLayout;
+    int slot = 0;
     auto add = [&](const QString& l, QWidget* w) {
-        row2->addWidget(new QLabel(l, this));
-        row2->addWidget(w);
+        row2->addWidget(new QLabel(l, this), slot / 3, (slot % 3) * 2);
+        row2->addWidget(w, slot / 3, (slot % 3) * 2 + 1);
+        ++slot;
     };
     add(tr("Decoding"), decoding_);
     add(tr("Seed"), seed_);
@@ -65,7 +69,7 @@ GenerationsPanel::GenerationsPanel(Workbench* wb, QWidget* parent) : QWidget(par
     add(tr("Top-k"), topK_);
     add(tr("Top-p"), topP_);
     add(tr("Max new"), maxNew_);
-    row2->addStretch();
+    row2->setColumnStretch(6, 1);
 
     auto* grid = new QGridLayout;
     for (int side = 0; side < 2; ++side) {
@@ -88,9 +92,11 @@ GenerationsPanel::GenerationsPanel(Workbench* wb, QWidget* parent) : QWidget(par
                               this);
     legend->setWordWrap(true);
     legend->setStyleSheet(QStringLiteral("color:#666"));
+    stale_ = new StaleBanner(this);
     auto* lay = new QVBoxLayout(this);
     lay->addLayout(row1);
     lay->addLayout(row2);
+    lay->addWidget(stale_);
     lay->addLayout(grid, 1);
     lay->addWidget(status_);
     lay->addWidget(legend);
@@ -132,8 +138,13 @@ GenerationsPanel::GenerationsPanel(Workbench* wb, QWidget* parent) : QWidget(par
         stop_->setEnabled(false);
         status_->setText(tr("Stopped."));
     });
+    connect(wb_, &Workbench::provenanceChanged, this, [this] { stale_->setReason(wb_->generationStaleReason()); });
     pull();
     enableSampling();
+}
+
+QString GenerationsPanel::staleText() const {
+    return stale_->isVisibleTo(const_cast<GenerationsPanel*>(this)) ? stale_->text() : QString();
 }
 
 void GenerationsPanel::setPrompt(const QString& p) {
@@ -231,7 +242,7 @@ void GenerationsPanel::updateDivergence() {
 void GenerationsPanel::rebuild() {
     pull();
     const GenerationState& g = wb_->generation();
-    labels_[1]->setText(tr("<b>Masked</b> (%1 neurons)").arg(wb_->masked().size()));
+    labels_[1]->setText(tr("<b>Masked</b> (%1 neurons)").arg(g.valid ? g.maskedCount : int(wb_->masked().size())));
     divergence_ = -1;
     for (int side = 0; side < 2; ++side) {
         const auto& steps = side == 0 ? g.original.steps : g.masked.steps;

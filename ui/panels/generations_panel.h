@@ -25,6 +25,7 @@ public:
     int firstDivergence() const { return divergence_; }  // -1: none (yet)
     GenerateOptions options() const;                     // from the widgets
     void setPrompt(const QString& p);
+    QString staleText() const;  // the banner over the continuations (empty when hidden)
 
 public slots:
     void generate();
@@ -45,6 +46,7 @@ private:
     QPushButton *run_, *stop_;
     QLabel *status_, *labels_[2];
     TokenFlowView* views_[2];
+    class StaleBanner* stale_;
     int divergence_ = -1;
     bool updating_ = false;
 };

@@ -3,6 +3,8 @@
 #include "workbench/workbench.h"
 #include "models/neuron_model.h"
 #include "plots/plot_style.h"
+#include "export/export.h"
+#include "widgets/stale_banner.h"
 #include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -124,6 +126,7 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     marker_->setPen(QPen(QColor(0, 120, 255), 3.0));
     marker_->setBrush(Qt::NoBrush);
     marker_->setVisible(false);
+    marker_->setProperty(kUiOnlyProperty, true);  // the selection is not part of an exported figure
     plot_->setMinimumSize(320, 260);
 
     drill_ = new QCustomPlot(this);
@@ -133,8 +136,18 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     drill_->xAxis->setLabel(tr("channel"));
     drill_->yAxis->setLabel(tr("layer"));
     drill_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    // Zoom and pan the channels only: the layers stay whole rows with integer ticks.
+    drill_->axisRect()->setRangeZoom(Qt::Horizontal);
+    drill_->axisRect()->setRangeDrag(Qt::Horizontal);
+    {
+        auto layerTicks = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);
+        layerTicks->setTickStep(1.0);
+        layerTicks->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        drill_->yAxis->setTicker(layerTicks);
+        drill_->yAxis->setSubTicks(false);
+    }
     drill_->setMinimumSize(300, 200);
-    drill_->setToolTip(tr("Drag to pan, mouse wheel to zoom"));
+    drill_->setToolTip(tr("Drag to pan and wheel to zoom the channels; double-click to reset"));
 
     drillLabel_ = new QLabel(tr("Click a heatmap cell to list its neurons."), this);
     drillLabel_->setWordWrap(true);
@@ -171,9 +184,12 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     split->addWidget(right);
     split->setStretchFactor(0, 1);
     split->setStretchFactor(1, 1);
+    stale_ = new StaleBanner(this);
     auto* lay = new QVBoxLayout(this);
     lay->addLayout(top);
+    lay->addWidget(stale_);
     lay->addWidget(split, 1);
+    connect(wb_, &Workbench::provenanceChanged, this, [this] { stale_->setReason(wb_->resultStaleReason()); });
 
     connect(metricBox_, &QComboBox::currentIndexChanged, this, [this] { rebuild(); });
     connect(topN_, &QSpinBox::valueChanged, this, [this] { rebuild(); });
@@ -217,19 +233,13 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
                                .arg(cellValue(l, m), 0, 'g', 5),
                            plot_);
     });
+    drill_->setMouseTracking(true);  // hover without a pressed button
     connect(drill_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
-        if (!selected_ || drillWidth_ <= 0) return;
-        const int c = int(std::lround(drill_->xAxis->pixelToCoord(e->position().x())));
-        const int l = int(std::lround(drill_->yAxis->pixelToCoord(e->position().y())));
-        if (c < 0 || c >= drillWidth_ || l < 0 || l >= layers_) return;
-        QToolTip::showText(e->globalPosition().toPoint(),
-                           tr("L%1.%2:%3\nmax importance %4")
-                               .arg(l)
-                               .arg(qs(module_name(kAllModules[size_t(selected_->second)])))
-                               .arg(c)
-                               .arg(drillValue(l, c), 0, 'g', 5),
-                           drill_);
+        const QString t = drillHoverText(e->position().x(), e->position().y());
+        if (t.isEmpty()) QToolTip::hideText();
+        else QToolTip::showText(e->globalPosition().toPoint(), t, drill_);
     });
+    connect(drill_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { resetDrillZoom(); });
     rebuild();
     rebuildDrill();
 }
@@ -402,6 +412,29 @@ void HeatmapPanel::restoreViewState(const QJsonObject& o) {
         rebuild();
         rebuildDrill();
     }
+}
+
+QString HeatmapPanel::drillHoverText(double px, double py) const {
+    if (!selected_ || drillWidth_ <= 0) return {};
+    const int c = int(std::lround(drill_->xAxis->pixelToCoord(px)));
+    const int l = int(std::lround(drill_->yAxis->pixelToCoord(py)));
+    if (c < 0 || c >= drillWidth_ || l < 0 || l >= layers_) return {};
+    const double v = drillValue(l, c);
+    return tr("L%1.%2:%3\nmax importance %4")
+        .arg(l)
+        .arg(qs(module_name(kAllModules[size_t(selected_->second)])))
+        .arg(c)
+        .arg(v > 0 ? QString::number(v, 'g', 6) : tr("— (not ranked)"));
+}
+
+void HeatmapPanel::resetDrillZoom() {
+    drill_->xAxis->setRange(-0.5, std::max(drillWidth_, 5) - 0.5);
+    drill_->yAxis->setRange(-0.5, std::max(layers_, drillWidth_ > 0 ? 1 : 5) - 0.5);
+    drill_->replot();
+}
+
+QString HeatmapPanel::staleText() const {
+    return stale_->isVisibleTo(const_cast<HeatmapPanel*>(this)) ? stale_->text() : QString();
 }
 
 }  // namespace achilles::ui

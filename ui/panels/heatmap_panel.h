@@ -40,6 +40,9 @@ public:
     std::optional<std::pair<int, int>> selectedCell() const { return selected_; }
     int drillRows() const;                            // neurons listed for the selected cell
     double drillValue(int layer, int channel) const;  // max importance in the drill-down map
+    QString staleText() const;
+    QString drillHoverText(double pixelX, double pixelY) const;  // the drill-down tooltip there
+    void resetDrillZoom();                                        // double-click: the whole map  // the banner over the maps (empty when hidden)
     QJsonObject viewState() const;
     void restoreViewState(const QJsonObject& o);
 
@@ -65,6 +68,7 @@ private:
     QCheckBox* log_;
     QTableView* table_;
     QLabel* drillLabel_;
+    class StaleBanner* stale_;
     std::vector<double> values_;  // layers * 9
     int layers_ = 0;
     std::optional<std::pair<int, int>> selected_;

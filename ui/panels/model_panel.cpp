@@ -99,6 +99,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         load_->setEnabled(false);
         cancel_->setEnabled(true);
         status_->setText(tr("Loading %1…").arg(describe(wb_->loadingPath())));
+        path_->setText(describe(wb_->loadingPath()));  // also when a session starts the load
     });
     connect(wb_, &Workbench::loadProgress, this, [this](double f, const QString& msg) {
         if (f >= 0) bar_->setValue(int(f * 1000));
@@ -109,6 +110,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         load_->setEnabled(true);
         cancel_->setEnabled(false);
         status_->setText(tr("Loaded %1.").arg(describe(wb_->modelPath())));
+        path_->setText(describe(wb_->modelPath()));  // the model actually loaded
         updateCard();
         emit modelChosen(wb_->modelPath());
     });
@@ -117,6 +119,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         load_->setEnabled(true);
         cancel_->setEnabled(false);
         status_->setText(wb_->hasModel() ? tr("Load failed; still using the previous model.") : tr("No model loaded."));
+        if (wb_->hasModel()) path_->setText(describe(wb_->modelPath()));
     });
     updateCard();
 }
@@ -146,6 +149,8 @@ void ModelPanel::setRecent(const QStringList& recent) {
     for (const QString& p : recent) recent_->addItem(describe(p), p);
     recent_->setCurrentIndex(-1);
 }
+
+QString ModelPanel::pathText() const { return path_->text(); }
 
 QString ModelPanel::cardText() const { return card_->toPlainText(); }
 

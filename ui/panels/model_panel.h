@@ -21,6 +21,7 @@ public:
     void loadPath(const QString& path);  // "default" or a folder; uses the chosen device/dtype
     void setRecent(const QStringList& recent);
     QString cardText() const;             // plain text of the model card
+    QString pathText() const;             // the model path field
     static QString describe(const QString& path);  // "Embedded default model" or the folder
 
 signals:

@@ -2,6 +2,7 @@
 #include "panels/neurons_panel.h"
 #include "workbench/workbench.h"
 #include "models/neuron_model.h"
+#include "widgets/stale_banner.h"
 #include <QCheckBox>
 #include <QEvent>
 #include <QHBoxLayout>
@@ -10,6 +11,7 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QTableView>
+#include <QTimer>
 #include <QUndoStack>
 #include <QVBoxLayout>
 #include <cmath>
@@ -53,6 +55,11 @@ NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* pare
 
     auto* bar = new QHBoxLayout;
     bar->addWidget(filter_, 1);
+    auto* perChannel = new QLabel(tr("Ticks mask channels"), this);
+    perChannel->setStyleSheet(QStringLiteral("color:#666"));
+    perChannel->setToolTip(tr("Masking is per channel: ticking a row zeroes its channel at every position, so all rows "
+                              "of the same layer, module and channel are ticked together"));
+    bar->addWidget(perChannel);
     bar->addWidget(maskedOnly_);
     bar->addWidget(exportCsv);
     auto* buttons = new QHBoxLayout;
@@ -61,9 +68,12 @@ NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* pare
     buttons->addWidget(clear_);
     buttons->addWidget(regen_);
     buttons->addStretch();
-    buttons->addWidget(ppl_);
+    ppl_->setWordWrap(true);  // its own row: the header names the model and the text
+    stale_ = new StaleBanner(this);
     auto* lay = new QVBoxLayout(this);
     lay->addLayout(buttons);
+    lay->addWidget(ppl_);
+    lay->addWidget(stale_);
     lay->addLayout(bar);
     lay->addWidget(view_, 1);
 
@@ -86,7 +96,16 @@ NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* pare
     emptyHint_ = empty;
     placeEmpty();
 
-    connect(filter_, &QLineEdit::textChanged, proxy_, &NeuronFilterProxy::setText);
+    // Filtering 100k rows takes a while: run it once typing pauses, never per keystroke.
+    auto* filterTimer = new QTimer(this);
+    filterTimer->setSingleShot(true);
+    filterTimer->setInterval(250);
+    connect(filter_, &QLineEdit::textChanged, filterTimer, qOverload<>(&QTimer::start));
+    connect(filterTimer, &QTimer::timeout, this, [this] { proxy_->setText(filter_->text()); });
+    connect(filter_, &QLineEdit::returnPressed, this, [this, filterTimer] {
+        filterTimer->stop();
+        proxy_->setText(filter_->text());
+    });
     connect(maskedOnly_, &QCheckBox::toggled, proxy_, &NeuronFilterProxy::setMaskedOnly);
     connect(critical_, &QPushButton::clicked, this, &NeuronsPanel::maskCritical);
     connect(minimal_, &QPushButton::clicked, this, &NeuronsPanel::maskMinimal);
@@ -102,18 +121,37 @@ NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* pare
     });
     auto updateButtons = [this] {
         const auto& r = wb_->result();
-        critical_->setEnabled(r && !r->faithful.neurons.empty());
-        minimal_->setEnabled(r && r->minimal && !r->minimal->neurons.empty());
+        // Another model's neurons are never masked on this one.
+        const bool own = !wb_->hasModel() || wb_->resultMatchesModel();
+        critical_->setEnabled(own && r && !r->faithful.neurons.empty());
+        minimal_->setEnabled(own && r && r->minimal && !r->minimal->neurons.empty());
         clear_->setEnabled(!wb_->masked().empty());
     };
     connect(wb_, &Workbench::resultChanged, this, updateButtons);
     connect(wb_, &Workbench::maskChanged, this, updateButtons);
+    connect(wb_, &Workbench::provenanceChanged, this, updateButtons);
+    connect(wb_, &Workbench::provenanceChanged, this, &NeuronsPanel::updateStale);
     connect(wb_, &Workbench::maskChanged, this, [this] {
         if (maskedOnly_->isChecked()) proxy_->setMaskedOnly(true);
     });
     updateButtons();
     updatePpl(wb_->pplOriginal(), wb_->pplMasked());
+    updateStale();
 }
+
+void NeuronsPanel::updateStale() {
+    QStringList reasons;
+    if (const QString r = wb_->resultStaleReason(); !r.isEmpty()) {
+        reasons << tr("Table: %1").arg(r);
+        if (!wb_->resultMatchesModel()) reasons << tr("Its neurons cannot be masked on this model; run a search.");
+    }
+    if (const QString m = wb_->masksStaleReason(); !m.isEmpty()) reasons << m;
+    stale_->setReason(reasons.join(QLatin1Char('\n')));
+    view_->viewport()->update();  // the mask column is not checkable for another model's table
+    updatePpl(wb_->pplOriginal(), wb_->pplMasked());
+}
+
+QString NeuronsPanel::staleText() const { return stale_->isVisibleTo(const_cast<NeuronsPanel*>(this)) ? stale_->text() : QString(); }
 
 void NeuronsPanel::maskCritical() {
     const auto& r = wb_->result();
@@ -137,14 +175,21 @@ void NeuronsPanel::updatePpl(double orig, double masked) {
         return;
     }
     const double d = masked > 0 ? std::log10(masked) - std::log10(orig) : 0;
-    const QString color = d >= (wb_->result() ? wb_->result()->options.epsilon : 3.0) ? QStringLiteral("#c00")
+    const QString stale = wb_->pplStaleReason();
+    const QString color = !stale.isEmpty() ? QStringLiteral("#888")
+                          : d >= (wb_->result() ? wb_->result()->options.epsilon : 3.0) ? QStringLiteral("#c00")
                           : d > 0.3 ? QStringLiteral("#c60") : QStringLiteral("#070");
-    ppl_->setText(tr("%1 masked · PPL %2 → <b style='color:%3'>%4</b> (Δ log10 %5)")
-                      .arg(wb_->masked().size())
-                      .arg(orig, 0, 'g', 5)
-                      .arg(color)
-                      .arg(masked, 0, 'g', 5)
-                      .arg(d, 0, 'f', 2));
+    // The header names the model and the text its numbers were computed on.
+    QString t = tr("%1 masked · PPL %2 → <b style='color:%3'>%4</b> (Δ log10 %5)")
+                    .arg(wb_->pplMaskCount())
+                    .arg(orig, 0, 'g', 5)
+                    .arg(color)
+                    .arg(masked, 0, 'g', 5)
+                    .arg(d, 0, 'f', 2);
+    if (wb_->pplProvenance().hasModel())
+        t += QStringLiteral("<br><span style='color:#555'>%1</span>").arg(wb_->pplProvenance().describe().toHtmlEscaped());
+    if (!stale.isEmpty()) t += QStringLiteral("<br><b style='color:#a40'>%1</b>").arg(stale.toHtmlEscaped());
+    ppl_->setText(t);
 }
 
 QString NeuronsPanel::pplText() const { return ppl_->text(); }
@@ -159,6 +204,7 @@ QJsonObject NeuronsPanel::viewState() const {
 
 void NeuronsPanel::restoreViewState(const QJsonObject& o) {
     filter_->setText(o.value("filter").toString());
+    proxy_->setText(filter_->text());  // at once, not after the typing pause
     maskedOnly_->setChecked(o.value("masked_only").toBool());
     regen_->setChecked(o.value("regenerate").toBool());
     view_->sortByColumn(o.value("sort_column").toInt(NeuronTableModel::ColRank),

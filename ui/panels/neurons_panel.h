@@ -23,6 +23,7 @@ public:
     QTableView* view() const { return view_; }
     NeuronFilterProxy* proxy() const { return proxy_; }
     QString pplText() const;
+    QString staleText() const;  // the banner over the table (empty when hidden)
     void maskCritical();
     void maskMinimal();
     void clearMasks();
@@ -47,6 +48,8 @@ private:
     QPushButton *critical_, *minimal_, *clear_;
     QLabel* ppl_;
     QLabel* emptyHint_ = nullptr;
+    class StaleBanner* stale_ = nullptr;
+    void updateStale();
 };
 
 }  // namespace achilles::ui

@@ -2,6 +2,7 @@
 #include "panels/phase_panel.h"
 #include "workbench/workbench.h"
 #include "plots/plot_style.h"
+#include "widgets/stale_banner.h"
 #include <QCheckBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -62,9 +63,12 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     top->addWidget(logX_);
     top->addWidget(fit);
     top->addWidget(exportBtn);
+    stale_ = new StaleBanner(this);
     auto* lay = new QVBoxLayout(this);
     lay->addLayout(top);
+    lay->addWidget(stale_);
     lay->addWidget(plot_, 1);
+    connect(wb_, &Workbench::provenanceChanged, this, [this] { stale_->setReason(wb_->searching() ? QString() : wb_->resultStaleReason()); });
 
     connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("phase")); });
     connect(fit, &QPushButton::clicked, this, [this] { rescale(); placeLabels(); plot_->replot(); });
@@ -99,6 +103,13 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     });
     rebuild();
 }
+
+bool PhasePanel::nstarVisible() const { return nstar_->visible() || nstarLabel_->visible(); }
+QString PhasePanel::staleText() const { return stale_->isVisibleTo(const_cast<PhasePanel*>(this)) ? stale_->text() : QString(); }
+bool PhasePanel::logX() const { return logX_->isChecked(); }
+void PhasePanel::setLogX(bool on) { logX_->setChecked(on); }
+QJsonObject PhasePanel::viewState() const { return QJsonObject{{"log_x", logX_->isChecked()}}; }
+void PhasePanel::restoreViewState(const QJsonObject& o) { logX_->setChecked(o.value("log_x").toBool(false)); }
 
 int PhasePanel::curvePoints() const { return curve_->data()->size(); }
 int PhasePanel::baselineGraphs() const { return int(baselines_.size()); }

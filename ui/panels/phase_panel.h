@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
 // log10 PPL against the number of masked ranking entries: the paper's phase transition.
+#include <QJsonObject>
 #include <QWidget>
 
 class QCustomPlot;
@@ -28,6 +29,12 @@ public:
     QRectF thresholdLabelRect() const;
     QRectF originalLabelRect() const;
     double nstarPixelX() const;
+    bool nstarVisible() const;
+    QString staleText() const;  // the banner over the plot (empty when hidden)
+    bool logX() const;
+    void setLogX(bool on);
+    QJsonObject viewState() const;
+    void restoreViewState(const QJsonObject& o);
 
 public slots:
     void rebuild();
@@ -50,6 +57,7 @@ private:
     QCPItemText* epsLabel_;
     QCPItemText* origLabel_;
     QCheckBox* logX_;
+    class StaleBanner* stale_;
     std::vector<QCPGraph*> baselines_;
     std::vector<QCPErrorBars*> errorBars_;
 };

@@ -6,7 +6,10 @@
 #include "panels/option_form.h"
 #include "workbench/token_ids.h"
 #include "widgets/token_flow.h"
+#include <QDropEvent>
 #include <QFile>
+#include <QMimeData>
+#include <QUrl>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -34,6 +37,7 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     edit_->setPlaceholderText(tr("Probe text: a paragraph of ordinary text. The search finds the neurons whose "
                                  "masking makes the model fail on it. Models without a tokenizer take \"ids: 1 5 9 …\"."));
     edit_->setTabChangesFocus(true);
+    edit_->viewport()->installEventFilter(this);
     count_ = new QLabel(tr("no model"), this);
     auto* open = new QPushButton(tr("Load text…"), this);
     open->setToolTip(tr("Replace the probe text with a UTF-8 text file"));
@@ -149,6 +153,26 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
 }
 
 ProbePanel::~ProbePanel() = default;
+
+// A local file dropped on the editor is loaded (the editor's own drop would insert its URL). Copy,
+// never Move: the source is only read.
+bool ProbePanel::eventFilter(QObject* o, QEvent* e) {
+    const QEvent::Type t = e->type();
+    if (t != QEvent::DragEnter && t != QEvent::DragMove && t != QEvent::Drop) return QWidget::eventFilter(o, e);
+    auto* de = static_cast<QDropEvent*>(e);
+    QString file;
+    if (de->mimeData()->hasUrls())
+        for (const QUrl& u : de->mimeData()->urls())
+            if (u.isLocalFile()) {
+                file = u.toLocalFile();
+                break;
+            }
+    if (file.isEmpty()) return QWidget::eventFilter(o, e);  // dragged text: the editor inserts it
+    de->setDropAction(Qt::CopyAction);
+    de->accept();
+    if (t == QEvent::Drop) QTimer::singleShot(0, this, [this, file] { openFile(file); });
+    return true;
+}
 
 void ProbePanel::loadFile(const QString& path) {
     constexpr qint64 kMaxBytes = 8 << 20;

@@ -40,6 +40,9 @@ public:
 
 signals:
     void tokenized(int count);
+protected:
+    bool eventFilter(QObject* o, QEvent* e) override;
+signals:
     void errorOccurred(const QString& title, const QString& message);
 
 private:

@@ -139,16 +139,38 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
     });
     connect(wb_, &Workbench::searchFailed, this, [this, done](const QString& m) {
         done();
+        for (auto it = stages_.begin(); it != stages_.end(); ++it)
+            if (it->bar->value() < 1000) it->label->setText(tr("<b>%1</b> failed").arg(it.key().toHtmlEscaped()));
         appendLog(tr("Search failed: %1").arg(m));
         summary_->setText(tr("<span style='color:#b00'>Search failed: %1</span>").arg(m.toHtmlEscaped()));
         QTimer::singleShot(0, this, [this] { scroll_->ensureWidgetVisible(summary_, 0, 40); });
     });
     connect(wb_, &Workbench::searchCancelled, this, [this, done] {
         done();
+        for (auto it = stages_.begin(); it != stages_.end(); ++it)  // no ETA for a run that is over
+            if (it->bar->value() < 1000) it->label->setText(tr("<b>%1</b> cancelled").arg(it.key().toHtmlEscaped()));
         appendLog(tr("Search cancelled."));
         summary_->setText(tr("Search cancelled."));
     });
     connect(wb_, &Workbench::modelLoaded, this, [this] { run_->setEnabled(!wb_->searching()); });
+}
+
+double SearchPanel::etaSeconds(const std::vector<std::pair<double, double>>& r, double window) {
+    if (r.size() < 2) return -1;
+    const auto& [t1, f1] = r.back();
+    if (f1 >= 1.0) return 0;
+    // the oldest report inside the window (at least two reports apart)
+    size_t i = r.size() - 2;
+    while (i > 0 && t1 - r[i - 1].first <= window) --i;
+    const double dt = t1 - r[i].first, df = f1 - r[i].second;
+    if (dt <= 0 || df <= 0) return -1;
+    return (1.0 - f1) * dt / df;
+}
+
+QStringList SearchPanel::stageTexts() const {
+    QStringList l;
+    for (const auto& s : stages_) l << s.label->text();
+    return l;
 }
 
 void SearchPanel::setOptions(const SearchOptions& o) {
@@ -203,9 +225,12 @@ void SearchPanel::onProgress(const QString& stage, double f, const QString& msg)
     }
     it->bar->setValue(int(std::clamp(f, 0.0, 1.0) * 1000));
     const double el = it->clock.elapsed() / 1000.0;
+    it->reports.emplace_back(el, f);
+    if (it->reports.size() > 4096) it->reports.erase(it->reports.begin(), it->reports.begin() + 2048);
     QString eta;
+    const double left = etaSeconds(it->reports);
     if (f >= 1.0) eta = tr("done in %1").arg(duration(el));
-    else if (f > 0.01 && el > 0.5) eta = tr("ETA %1").arg(duration(el * (1 - f) / f));
+    else if (f > 0.01 && el > 0.5 && left >= 0) eta = tr("ETA %1").arg(duration(left));
     it->label->setText(QStringLiteral("<b>%1</b> %2").arg(stage.toHtmlEscaped(), eta));
 }
 

@@ -6,6 +6,8 @@
 #include <QElapsedTimer>
 #include <QMap>
 #include <QWidget>
+#include <utility>
+#include <vector>
 
 class QScrollArea;
 class QDoubleSpinBox;
@@ -35,12 +37,17 @@ public:
     QPushButton* runButton() const { return run_; }
     QPushButton* cancelButton() const { return cancel_; }
     int stageBars() const { return int(stages_.size()); }
+    QStringList stageTexts() const;  // the label over each stage's bar
+    // Seconds left from (seconds, fraction) reports: the rate measured over the last few seconds
+    // (a slow start, such as stage 2's first forwards, does not inflate it). Negative: unknown.
+    static double etaSeconds(const std::vector<std::pair<double, double>>& reports, double window = 5.0);
 
 private:
     struct Stage {
         QProgressBar* bar;
         QLabel* label;
         QElapsedTimer clock;
+        std::vector<std::pair<double, double>> reports;  // (seconds, fraction)
     };
     void onProgress(const QString& stage, double f, const QString& msg);
     void appendLog(const QString& line);

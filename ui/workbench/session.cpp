@@ -124,6 +124,24 @@ void readSessionParts(const QJsonObject& s, const std::string& file, SessionStat
         st.generation.masked = generateResultFromJson(g.value("masked").toObject());
     }
     st.view = s.value("view").toObject();
+    const QJsonObject prov = s.value("provenance").toObject();
+    // Sessions before "provenance": everything belongs to the session's model.
+    if (!s.value("provenance").isObject()) st.pplModel = st.masksModel = st.generation.model = st.fingerprint;
+    if (prov.value("masks").isObject()) st.masksModel = fingerprintFromJson(prov.value("masks").toObject());
+    if (prov.value("ppl").isObject()) {
+        const QJsonObject p = prov.value("ppl").toObject();
+        if (p.value("model").isObject()) st.pplModel = fingerprintFromJson(p.value("model").toObject());
+        if (p.value("ids").isArray()) {
+            for (auto v : p.value("ids").toArray()) st.pplIds.push_back(v.toInt());
+            st.pplIdsKnown = true;
+        }
+        st.pplMaskCount = p.value("masked").toInt(-1);
+    }
+    if (prov.value("generation").isObject()) {
+        const QJsonObject g = prov.value("generation").toObject();
+        if (g.value("model").isObject()) st.generation.model = fingerprintFromJson(g.value("model").toObject());
+        st.generation.maskedCount = g.value("masked").toInt();
+    }
 }
 
 // The shape of the model a session names, when its folder (or the default model) is at hand:
@@ -165,6 +183,21 @@ QJsonObject sessionToJson(const SessionState& st) {
                                   {"original", generateResultToJson(g.original)},
                                   {"masked", generateResultToJson(g.masked)}};
     s["view"] = st.view;
+    QJsonObject prov;
+    if (st.masksModel) prov["masks"] = fingerprintToJson(*st.masksModel);
+    QJsonObject ppl;
+    if (st.pplModel) ppl["model"] = fingerprintToJson(*st.pplModel);
+    if (st.pplIdsKnown) {
+        QJsonArray ids;
+        for (int id : st.pplIds) ids.append(id);
+        ppl["ids"] = ids;
+    }
+    if (st.pplMaskCount >= 0) ppl["masked"] = st.pplMaskCount;
+    prov["ppl"] = ppl;
+    QJsonObject gen{{"masked", g.maskedCount}};
+    if (g.model) gen["model"] = fingerprintToJson(*g.model);
+    prov["generation"] = gen;
+    s["provenance"] = prov;
     return s;
 }
 
@@ -178,6 +211,9 @@ SessionState sessionFromJson(const QJsonObject& s, const QString& sourceName) {
         st.options = st.result->options;
         st.modelPath = qs(st.result->model.path);
         st.fingerprint = st.result->model;
+        st.pplModel = st.masksModel = st.fingerprint;
+        st.pplIds = st.result->ids;
+        st.pplIdsKnown = true;
     } else if (schema == QLatin1String(kSessionSchema)) {
         readSessionParts(s, file, st);
     } else {

@@ -25,6 +25,8 @@ struct GenerationState {
     GenerateOptions options;
     GenerateResult original, masked;
     bool valid = false;  // both sides complete
+    std::optional<ModelFingerprint> model;  // the model that generated them
+    int maskedCount = 0;                    // neurons masked on the masked side
 };
 
 // A session's content. Also what an achilles-cli result document opens as.
@@ -37,6 +39,12 @@ struct SessionState {
     QJsonObject view;
     std::optional<ModelFingerprint> fingerprint;
     double pplOriginal = 0, pplMasked = 0;
+    // What the PPL and the masks were computed on ("provenance" in the document; older sessions:
+    // the session's fingerprint and, for the PPL, the result's ids when the text is the result's).
+    std::optional<ModelFingerprint> pplModel, masksModel;
+    std::vector<int> pplIds;
+    bool pplIdsKnown = false;
+    int pplMaskCount = -1;
 };
 
 // The document without its result ("result": null); the result is added by writeSessionFile,

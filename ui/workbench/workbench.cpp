@@ -6,6 +6,7 @@
 #include <QFileInfo>
 #include <QPointer>
 #include <QStringList>
+#include <QTimer>
 #include <QUndoStack>
 
 namespace achilles::ui {
@@ -30,6 +31,16 @@ Workbench::Workbench(QObject* parent) : QObject(parent), jobs_(new JobRunner(thi
     qRegisterMetaType<achilles::CurvePoint>();
     qRegisterMetaType<achilles::TokenStep>();
     connect(jobs_, &JobRunner::busyChanged, this, &Workbench::busyChanged);
+    provenanceTimer_ = new QTimer(this);
+    provenanceTimer_->setSingleShot(true);
+    provenanceTimer_->setInterval(150);  // probe edits: re-check after typing pauses
+    connect(provenanceTimer_, &QTimer::timeout, this, &Workbench::provenanceChanged);
+    connect(this, &Workbench::textChanged, provenanceTimer_, qOverload<>(&QTimer::start));
+    connect(this, &Workbench::optionsChanged, provenanceTimer_, qOverload<>(&QTimer::start));
+    for (auto sig : {&Workbench::modelLoaded, &Workbench::resultChanged, &Workbench::maskChanged,
+                     &Workbench::generationFinished, &Workbench::searchStarted})
+        connect(this, sig, this, &Workbench::provenanceChanged);
+    connect(this, &Workbench::pplChanged, this, &Workbench::provenanceChanged);
     setUpJobs();
 }
 
@@ -47,13 +58,28 @@ void Workbench::setUpJobs() {
         info_ = engine_->info();
         loadOptions_ = pendingLoad_;  // only a successful load replaces the model
         modelPath_ = qs(loadOptions_.path);
-        if (expectedFp_ && !(*expectedFp_ == info_.fingerprint))
+        const bool fromSession = pendingLoadFromSession_;
+        pendingLoadFromSession_ = false;
+        if (fromSession && expectedFp_ && !sameModel(*expectedFp_, info_.fingerprint))
             emit modelMismatch(tr("The loaded model does not match the session's model fingerprint "
-                                  "(session: %1, loaded: %2). Results shown come from the session's model.")
+                                  "(session: %1, loaded: %2). The session's results belong to its model: they "
+                                  "are marked stale, and its masks are not applied.")
                                    .arg(qs(expectedFp_->path), qs(info_.fingerprint.path)));
+        if (!masksApplicable()) undo_->clear();  // the undo steps hold another model's masks
         emit modelLoaded();
         emit message(tr("Model loaded: %1").arg(qs(info_.architecture)));
-        if (!masked_.empty()) evaluateMask();
+        const Provenance cur = current();
+        if (!masked_.empty() && masksApplicable()) {
+            if (!pplProv_.matches(cur) || pplMaskCount_ != int(masked_.size())) evaluateMask();
+        } else if (masked_.empty() && result_ && resultProvenance().matches(cur) && !pplProv_.matches(cur)) {
+            pplProv_ = resultProvenance();
+            pplOrig_ = pplMasked_ = result_->ppl_orig;
+            pplMaskCount_ = 0;
+            emit pplChanged(pplOrig_, pplMasked_);
+        }
+        if (result_ && !resultMatchesModel())
+            emit message(tr("The result on screen belongs to %1; run a search for %2.")
+                             .arg(resultProvenance().modelName(), cur.modelName()));
     });
     load_.onFailed([this](const QString& m) { emit modelFailed(m); });
     load_.onCancelled([this] { emit modelFailed(tr("Loading was cancelled.")); });
@@ -63,6 +89,9 @@ void Workbench::setUpJobs() {
         result_ = std::move(r);
         liveCurve_ = result_->curve;
         pplOrig_ = pplMasked_ = result_->ppl_orig;
+        pplProv_ = resultProvenance();
+        pplMaskCount_ = 0;
+        maskModel_ = result_->model;
         masked_.clear();
         undo_->clear();
         emit searchFinished();
@@ -76,6 +105,8 @@ void Workbench::setUpJobs() {
     ppl_.onFinished([this](std::pair<double, double> p) {
         pplOrig_ = p.first;
         pplMasked_ = p.second;
+        pplProv_ = pendingPplProv_;
+        pplMaskCount_ = pendingPplMaskCount_;
         emit pplChanged(pplOrig_, pplMasked_);
         if (autoRegenerate_) generate();
     });
@@ -85,6 +116,8 @@ void Workbench::setUpJobs() {
         gen_.original = std::move(p.first);
         gen_.masked = std::move(p.second);
         gen_.valid = true;
+        gen_.model = pendingGenModel_;
+        gen_.maskedCount = pendingGenMaskCount_;
         emit generationFinished();
     });
     gen_job_.onFailed([this](const QString& m) { emit generationFailed(m); });
@@ -107,6 +140,8 @@ void Workbench::cancelModelWork() {
 
 void Workbench::loadModel(const LoadOptions& opt) {
     pendingLoad_ = opt;
+    pendingLoadFromSession_ = loadFromSession_;
+    loadFromSession_ = false;
     cancelModelWork();
     emit modelLoading();
     load_.run([opt](Progress& p) { return std::shared_ptr<const Engine>(Engine::load(opt, p)); });
@@ -155,7 +190,6 @@ void Workbench::runSearch() {
     }
     liveCurve_.clear();
     QPointer<Workbench> self(this);
-    emit searchStarted();
     search_.run([eng = engine_, text = text_.toStdString(), ids, opt = options_, self](Progress& p) {
         // Parse the evaluation dataset first: a bad file fails now, not after the whole search.
         if (!opt.eval_dataset.empty() && load_dataset_texts(opt.eval_dataset, opt.eval_max_samples).empty())
@@ -172,17 +206,34 @@ void Workbench::runSearch() {
         if (r.app_version.empty()) r.app_version = achilles::app_version();
         return r;
     });
+    emit searchStarted();  // searching() is true now: views start from an empty plot
 }
 
 void Workbench::setResult(std::optional<SearchResult> r) {
     result_ = std::move(r);
     liveCurve_ = result_ ? result_->curve : std::vector<CurvePoint>{};
-    if (result_) pplOrig_ = pplMasked_ = result_->ppl_orig;
+    if (result_) {
+        pplOrig_ = pplMasked_ = result_->ppl_orig;
+        pplProv_ = resultProvenance();
+        pplMaskCount_ = 0;
+        if (masked_.empty()) maskModel_ = result_->model;
+    }
     emit resultChanged();
 }
 
 void Workbench::requestMask(const std::set<Neuron>& next, const QString& description) {
     if (next == masked_) return;
+    if (engine_ && result_ && !resultMatchesModel()) {
+        emit message(tr("These neurons belong to %1, not to the loaded %2: run a search for this model to mask its neurons.")
+                         .arg(resultProvenance().modelName(), current().modelName()));
+        return;
+    }
+    if (engine_ && !masksApplicable() && !next.empty()) {
+        emit message(masksStaleReason());
+        return;
+    }
+    if (engine_) maskModel_ = info_.fingerprint;
+    else if (result_) maskModel_ = result_->model;
     undo_->push(new MaskCommand(this, masked_, next, description));  // push() calls redo()
 }
 
@@ -194,14 +245,23 @@ void Workbench::setMaskedDirect(const std::set<Neuron>& next) {
 
 void Workbench::evaluateMask() {
     if (!engine_) return;
+    if (!masksApplicable()) {  // never across a model mismatch
+        emit message(masksStaleReason());
+        emit provenanceChanged();
+        return;
+    }
     std::vector<int> ids;
     try {
-        ids = (result_ && !result_->ids.empty()) ? result_->ids : probeIds();
+        ids = probeIds();  // the probe as it is now, not the result's
     } catch (const std::exception& e) {
         emit pplFailed(QString::fromUtf8(e.what()));
         return;
     }
-    const double known = (result_ && result_->ids == ids && result_->model == info_.fingerprint) ? result_->ppl_orig : 0.0;
+    Provenance prov{info_.fingerprint, ids, text_};
+    const double known = (result_ && resultProvenance().matches(prov)) ? result_->ppl_orig
+                         : (pplProv_.matches(prov) && pplOrig_ > 0) ? pplOrig_ : 0.0;
+    pendingPplProv_ = std::move(prov);
+    pendingPplMaskCount_ = int(masked_.size());
     emit pplEvaluating();
     ppl_.run([eng = engine_, ids, mask = maskOf(masked_), known](Progress& p) {
         validate_mask(mask, eng->info().shape);
@@ -230,6 +290,12 @@ void Workbench::generate() {
         emit generationFailed(QString::fromUtf8(e.what()));
         return;
     }
+    if (!masksApplicable()) {  // never across a model mismatch
+        emit generationFailed(masksStaleReason());
+        return;
+    }
+    pendingGenModel_ = info_.fingerprint;
+    pendingGenMaskCount_ = int(masked_.size());
     gen_.valid = false;
     gen_.original = {};
     gen_.masked = {};
@@ -269,6 +335,11 @@ SessionState Workbench::sessionState(const QJsonObject& viewState) const {
     st.view = viewState;
     st.pplOriginal = pplOrig_;
     st.pplMasked = pplMasked_;
+    st.pplModel = pplProv_.model;
+    st.pplIds = pplProv_.ids;
+    st.pplIdsKnown = pplProv_.hasModel();
+    st.pplMaskCount = pplMaskCount_;
+    st.masksModel = maskModel_;
     return st;
 }
 
@@ -313,10 +384,15 @@ QJsonObject Workbench::applySession(SessionState st, bool loadModelToo) {
     result_ = std::move(st.result);
     liveCurve_ = result_ ? result_->curve : std::vector<CurvePoint>{};
     masked_ = st.masks;
+    maskModel_ = st.masksModel;
     undo_->clear();
     gen_ = std::move(st.generation);
     pplOrig_ = st.pplOriginal > 0 ? st.pplOriginal : (result_ ? result_->ppl_orig : 0);
     pplMasked_ = st.pplMasked > 0 ? st.pplMasked : pplOrig_;
+    pplProv_ = Provenance{st.pplModel, {}, text_};
+    if (st.pplIdsKnown) pplProv_.ids = st.pplIds;
+    else if (result_ && qs(result_->text) == text_) pplProv_.ids = result_->ids;  // older sessions
+    pplMaskCount_ = st.pplMaskCount >= 0 ? st.pplMaskCount : int(masked_.size());
     emit textChanged();
     emit optionsChanged();
     emit resultChanged();
@@ -332,13 +408,14 @@ QJsonObject Workbench::applySession(SessionState st, bool loadModelToo) {
     if (loadModelToo && !modelPath.isEmpty()) {
         const bool same = engine_ && (modelPath_ == modelPath || qs(info_.fingerprint.path) == modelPath);
         if (same) {
-            if (st.fingerprint && !(*st.fingerprint == info_.fingerprint))
+            if (st.fingerprint && !sameModel(*st.fingerprint, info_.fingerprint))
                 emit modelMismatch(tr("The loaded model does not match the session's model fingerprint."));
         } else if (modelPath == QLatin1String("default") || QFileInfo(modelPath).isDir()) {
             LoadOptions lo;
             lo.path = modelPath.toStdString();
             lo.device = st.device.toStdString();
             lo.dtype = st.dtype.toStdString();
+            loadFromSession_ = true;
             loadModel(lo);
         } else {
             emit modelMismatch(tr("The session's model folder %1 was not found. The saved results are shown; "
@@ -346,6 +423,68 @@ QJsonObject Workbench::applySession(SessionState st, bool loadModelToo) {
         }
     }
     return st.view;
+}
+
+// ---------------------------------------------------------------- provenance
+
+Provenance Workbench::current() const {
+    Provenance p;
+    p.text = text_;
+    if (!engine_) return p;
+    p.model = info_.fingerprint;
+    if (idsCacheEngine_ != engine_.get() || idsCacheText_ != text_ || idsCacheMax_ != options_.max_tokens) {
+        try {
+            idsCache_ = probeIds();
+        } catch (const std::exception&) {
+            idsCache_.clear();
+        }
+        idsCacheEngine_ = engine_.get();
+        idsCacheText_ = text_;
+        idsCacheMax_ = options_.max_tokens;
+    }
+    p.ids = idsCache_;
+    return p;
+}
+
+Provenance Workbench::resultProvenance() const {
+    if (!result_) return {};
+    return Provenance{result_->model, result_->ids, qs(result_->text)};
+}
+
+bool Workbench::resultMatchesModel() const { return engine_ && result_ && sameModel(result_->model, info_.fingerprint); }
+
+bool Workbench::masksApplicable() const {
+    if (masked_.empty()) return true;
+    if (!engine_) return false;
+    return maskModel_ && sameModel(*maskModel_, info_.fingerprint);
+}
+
+QString Workbench::staleReason(const Provenance& p, bool probeMatters) const {
+    if (!engine_ || !p.hasModel()) return {};
+    const Provenance cur = current();
+    if (!p.sameModel(cur))
+        return tr("Stale: computed on %1; the loaded model is %2.").arg(probeMatters ? p.describe() : p.modelName(), cur.modelName());
+    if (probeMatters && p.ids != cur.ids)
+        return tr("Stale: computed on %1; the probe text is now %2.").arg(p.probeName(), cur.probeName());
+    return {};
+}
+
+QString Workbench::resultStaleReason() const { return result_ ? staleReason(resultProvenance(), true) : QString(); }
+
+QString Workbench::pplStaleReason() const { return pplOrig_ > 0 ? staleReason(pplProv_, true) : QString(); }
+
+QString Workbench::masksStaleReason() const {
+    if (masksApplicable()) return {};
+    return tr("The %1 masked neuron(s) belong to %2, not to the loaded %3: they are not applied.")
+        .arg(masked_.size())
+        .arg(maskModel_ ? modelNameOf(*maskModel_) : tr("another model"), engine_ ? modelNameOf(info_.fingerprint) : tr("(none)"));
+}
+
+QString Workbench::generationStaleReason() const {
+    if (!gen_.model || (gen_.original.steps.empty() && gen_.masked.steps.empty())) return {};
+    Provenance p;
+    p.model = gen_.model;
+    return staleReason(p, false);
 }
 
 }  // namespace achilles::ui

@@ -8,6 +8,7 @@
 #include "achilles/results.h"
 #include "achilles/search.h"
 #include "jobs/job_runner.h"
+#include "workbench/provenance.h"
 #include "workbench/session.h"
 #include <QJsonObject>
 #include <QObject>
@@ -17,6 +18,7 @@
 #include <set>
 
 class QUndoStack;
+class QTimer;
 
 namespace achilles::ui {
 
@@ -95,6 +97,23 @@ public:
     // Encodes the probe text the way the search does ("ids: ..." is used as given). Throws Error.
     std::vector<int> probeIds() const;
 
+    // --- provenance (workbench/provenance.h): what each value was computed on ---
+    // The loaded model and the current probe ids (empty ids when the text cannot be encoded).
+    Provenance current() const;
+    Provenance resultProvenance() const;                 // of the result (no model when none)
+    const Provenance& pplProvenance() const { return pplProv_; }
+    int pplMaskCount() const { return pplMaskCount_; }    // neurons masked in pplMasked()
+    std::optional<ModelFingerprint> maskModel() const { return maskModel_; }
+    // A loaded model and a result of that model (the probe may differ).
+    bool resultMatchesModel() const;
+    // The masks belong to the loaded model (or there are none): only then are they applied.
+    bool masksApplicable() const;
+    // Empty when the value matches the loaded model (and probe); otherwise what it belongs to.
+    QString resultStaleReason() const;
+    QString pplStaleReason() const;
+    QString masksStaleReason() const;
+    QString generationStaleReason() const;
+
 signals:
     void modelLoading();
     void loadProgress(double fraction, const QString& message);
@@ -126,10 +145,14 @@ signals:
     void sessionSaved(const QString& path);
     void sessionSaveFailed(const QString& path, const QString& message);
     void message(const QString& text);  // status-bar text
+    // Something a value is compared with changed (model, probe text, result, masks, PPL,
+    // generations): views re-check the stale reasons. Probe edits arrive debounced.
+    void provenanceChanged();
 
 private:
     using GenPair = std::pair<GenerateResult, GenerateResult>;
     void evaluateMask();
+    QString staleReason(const Provenance& p, bool probeMatters) const;
     void cancelModelWork();  // search, perplexity and generation of the current engine
     void setUpJobs();
     JobRunner* jobs_;
@@ -147,6 +170,18 @@ private:
     bool autoRegenerate_ = false;
     GenerationState gen_;
     std::optional<ModelFingerprint> expectedFp_;
+    std::optional<ModelFingerprint> maskModel_;  // the model the masks were chosen on
+    Provenance pplProv_, pendingPplProv_;
+    int pplMaskCount_ = 0, pendingPplMaskCount_ = 0;
+    std::optional<ModelFingerprint> pendingGenModel_;
+    int pendingGenMaskCount_ = 0;
+    bool loadFromSession_ = false, pendingLoadFromSession_ = false;
+    QTimer* provenanceTimer_ = nullptr;
+    // probeIds() of the last (text, engine, max_tokens), for current()
+    mutable QString idsCacheText_;
+    mutable const Engine* idsCacheEngine_ = nullptr;
+    mutable int idsCacheMax_ = -1;
+    mutable std::vector<int> idsCache_;
     bool pendingSessionLoadModel_ = true;
     QString pendingSessionPath_, pendingSavePath_;
     JobTracker<std::shared_ptr<const Engine>> load_{jobs_, Lane::model};
