@@ -22,5 +22,6 @@ void register_generate(CLI::App& app, Globals& g, Runner& run);
 void register_search(CLI::App& app, Globals& g, Runner& run);
 void register_bench(CLI::App& app, Globals& g, Runner& run);
 void register_train(CLI::App& app, Globals& g, Runner& run);
+void register_eval(CLI::App& app, Globals& g, Runner& run);
 
 }  // namespace achilles::cli
