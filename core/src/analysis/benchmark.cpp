@@ -407,7 +407,13 @@ std::string gen_prompt(const BenchItem& item) {
     std::string p = "The following is a multiple choice question. Think step by step and then finish your answer "
                     "with \"The answer is (X)\" where X is the correct letter choice.\n\nQuestion: " +
                     item.question + "\nOptions:\n";
-    for (int i = 0; i < n; ++i) p += "(" + letter(i) + ") " + item.choices[static_cast<size_t>(i)] + "\n";
+    for (int i = 0; i < n; ++i) {
+        p += '(';
+        p += static_cast<char>('A' + i);
+        p += ") ";
+        p += item.choices[static_cast<size_t>(i)];
+        p += '\n';
+    }
     p += "Answer:";
     return p;
 }
