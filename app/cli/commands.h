@@ -23,5 +23,6 @@ void register_search(CLI::App& app, Globals& g, Runner& run);
 void register_bench(CLI::App& app, Globals& g, Runner& run);
 void register_train(CLI::App& app, Globals& g, Runner& run);
 void register_compare(CLI::App& app, Globals& g, Runner& run);
+void register_eval(CLI::App& app, Globals& g, Runner& run);
 
 }  // namespace achilles::cli

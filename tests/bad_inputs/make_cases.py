@@ -207,6 +207,31 @@ ds("jsonl_duplicate", "d.jsonl", "{\"text\": \"a\", \"text\": \"b\"}\n", [":1", 
 ds("jsonl_no_text", "d.jsonl", "{\"t\": \"a\"}\n", [":1", "text"])
 ds("empty", "d.txt", "\n\n", ["no usable samples"])
 
+# ---------------------------------------------------------------- benchmarks (eval --bench)
+def bench(name, fname, text, msg):
+    case("bench_" + name, ["eval", "--model", "$M", "--bench", "$D/" + fname], [fname] + msg, model=L3,
+         files={"$D/" + fname: text})
+BQ = '{"question": "q?", "choices": ["a", "b"], "answer": 0}\n'
+bench("jsonl_missing_answer", "b.jsonl", '{"question": "q?", "choices": ["a", "b"]}\n', [":1", "'answer'", "missing"])
+bench("jsonl_answer_range", "b.jsonl", BQ + '{"question": "q?", "choices": ["a", "b"], "answer": 5}\n', [":2", "'answer'", "out of range"])
+bench("jsonl_one_choice", "b.jsonl", '{"question": "q?", "choices": ["a"], "answer": 0}\n', [":1", "'choices'", "fewer than 2 choices"])
+bench("jsonl_bad_utf8", "b.jsonl", '{"question": "q{{hex:C3 28}}", "choices": ["a", "b"], "answer": 0}\n', [":1", "'question'", "not valid UTF-8"])
+bench("jsonl_deep", "b.jsonl", '{"question": {{deep:100000}}}\n', [":1", "deeper than 64"])
+bench("jsonl_1e400", "b.jsonl", '{"question": "q?", "choices": ["a", "b"], "answer": 1e400}\n', [":1", "out of range"])
+bench("jsonl_arc_key", "b.jsonl", '{"question": "q?", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "Z"}\n',
+      [":1", "'answerKey'", "not one of the labels"])
+bench("jsonl_many_choices", "b.jsonl", '{"question": "q?", "choices": [{{rep:"x",:99999}}"x"], "answer": 0}\n', [":1", "100000 choices"])
+bench("empty", "b.jsonl", "", ["no questions"])
+bench("csv_answer_range", "m.csv", "q?,a,b,c,d,E\n", [":1", "'answer'", "out of range"])
+bench("csv_columns", "m.csv", "q?,a,b,c,d,A\nq?,a,b,A\n", [":2", "4 columns, expected 6"])
+bench("csv_unclosed_quote", "m.csv", '"q?,a,b,c,d,A\n', [":1", "not closed"])
+bench("csv_bad_utf8", "m.csv", "q?,a,b{{hex:FF}},c,d,A\n", [":1", "'B'", "not valid UTF-8"])
+case("bench_no_tokenizer", ["eval", "--model", "$M", "--bench", "$D/b.jsonl"], ["tokenizer"], model=L3, files={"$D/b.jsonl": BQ})
+case("bench_method_unknown", ["eval", "--model", "$M", "--bench", "$D/b.jsonl", "--method", "logit"], ["--method", "ll, gen or both"],
+     model=L3, files={"$D/b.jsonl": BQ})
+case("bench_missing", ["eval", "--model", "$M", "--bench", "$D/none.jsonl"], ["none.jsonl"], model=L3, files={"$D/x": ""})
+case("bench_dev_zero", ["eval", "--model", "$M", "--bench", "/dev/zero"], ["/dev/zero"], model=L3)
+
 # ---------------------------------------------------------------- ppl / generate arguments
 case("ppl_ids_beyond_context", ["ppl", "--model", "$M", "--ids", "{{rep:5,:59999}}5"], ["--ids", "60000 ids exceed the model's context of 64"], model=L3)
 case("ppl_ids_outside_vocab", ["ppl", "--model", "$M", "--ids", "1,2,999"], ["--ids", "outside the vocabulary"], model=L3)
