@@ -200,14 +200,13 @@ void write_file_atomic(const std::string& path, std::string_view contents) {
 }
 
 void write_file_atomic(const std::string& path, std::span<const std::string_view> parts) {
-    Temp t = write_temp(path, parts);
-    if (::rename(t.path.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        discard(t);
-        throw Error(path, "", std::string("cannot rename into place: ") + std::strerror(e));
-    }
-    unregister_temp(t.slot);
-    fsync_dir_of(path);
+    size_t i = 0;
+    write_file_atomic_chunks(path, [&](std::string& chunk) {
+        if (i >= parts.size()) return false;
+        chunk.assign(parts[i].data(), parts[i].size());
+        ++i;
+        return true;
+    });
 }
 
 void write_file_atomic_chunks(const std::string& path, const std::function<bool(std::string&)>& next) {
