@@ -13,7 +13,7 @@ namespace {
 struct PplOpts {
     ModelOpts m;
     TextInput input;
-    std::string dataset, mask;
+    std::string dataset, mask, weight_edit, calibrate_ids, calibrate_text;
     int max_tokens = 512;
     int max_samples = 0;
 };
@@ -28,7 +28,15 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
     add_text_input(sub, o->input, {d});
     sub->add_option("--max-tokens", o->max_tokens, "truncate each sample to this many tokens")->capture_default_str();
     sub->add_option("--max-samples", o->max_samples, "dataset: at most this many samples (0: all)");
-    sub->add_option("--mask", o->mask, "mask spec: L3.down_proj:7,L0.o_proj:12 or a JSON file/array");
+    sub->add_option("--mask", o->mask,
+                    "mask spec: L3.down_proj:7,L0.o_proj:12 or a JSON file/array; a mode per entry: "
+                    "=zero (default), =mean, =scale:S, =clamp:P (e.g. L1.down_proj:5@0=mean)");
+    sub->add_option("--weight-edit", o->weight_edit,
+                    "scale single weights for this run only, e.g. L1.down_proj[2070,431]*0 (W[row,col], [out,in])");
+    auto* ci = sub->add_option("--calibrate-ids", o->calibrate_ids,
+                               "mean/clamp statistics from these ids (default: the ids being scored)");
+    sub->add_option("--calibrate-text", o->calibrate_text, "mean/clamp statistics from [BOS] + this UTF-8 file's tokens")
+        ->excludes(ci);
     on_run(sub, run, [&g, o, sub] {
         require_one_of(sub, {"--text", "--text-file", "--ids", "--dataset"});
         if (o->max_tokens < 2) throw Error("command line", "--max-tokens", "must be at least 2");
@@ -42,6 +50,19 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
         CliProgress progress(g.quiet);
         auto engine = load_engine(o->m, progress);
         validate_mask(mask, engine->info().shape);
+        const std::vector<WeightEdit> edits = o->weight_edit.empty() ? std::vector<WeightEdit>{} : parse_weight_edits(o->weight_edit);
+        validate_weight_edits(edits, engine->info().shape);
+        if (!o->calibrate_ids.empty() || !o->calibrate_text.empty()) {
+            if (!mask_needs_stats(mask))
+                throw Error("command line", o->calibrate_ids.empty() ? "--calibrate-text" : "--calibrate-ids",
+                            "the mask has no mean or clamp entry to calibrate");
+            std::vector<int> cal;
+            if (!o->calibrate_ids.empty()) cal = parse_int_list(o->calibrate_ids, "--calibrate-ids");
+            else cal = engine->encode_for_ppl(read_text_file(o->calibrate_text), o->max_tokens);
+            mask = engine->calibrate(cal, mask, progress);
+        }
+        if (!edits.empty() && !o->dataset.empty())
+            throw Error("command line", "--weight-edit", "applies to one text or ids, not to a dataset");
         int max_tokens = o->max_tokens;
         const int64_t ctx = model_context(*engine);
         if (ctx > 0 && max_tokens > ctx) {
@@ -78,7 +99,7 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
             if (ids.size() < 2)
                 throw Error("command line", in.has_ids ? "--ids" : "text",
                             "perplexity needs at least 2 tokens (got " + std::to_string(ids.size()) + ")");
-            PplResult r = engine->perplexity(ids, mask, progress);
+            PplResult r = engine->perplexity(ids, mask, edits, progress);
             progress.finish();
             j["ppl"] = r.ppl;
             j["nll"] = r.nll;

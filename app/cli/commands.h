@@ -24,5 +24,6 @@ void register_bench(CLI::App& app, Globals& g, Runner& run);
 void register_train(CLI::App& app, Globals& g, Runner& run);
 void register_compare(CLI::App& app, Globals& g, Runner& run);
 void register_eval(CLI::App& app, Globals& g, Runner& run);
+void register_mechanism(CLI::App& app, Globals& g, Runner& run);  // massive, sinks, lens, trace
 
 }  // namespace achilles::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     register_train(app, g, run);
     register_compare(app, g, run);
     register_eval(app, g, run);
+    register_mechanism(app, g, run);
     // A first word that is neither a flag nor a command: say so plainly.
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];

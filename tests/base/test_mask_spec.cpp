@@ -48,7 +48,103 @@ private slots:
     void roundTrips();
     void parseErrors();
     void validateRanges();
+    void ablationModes();
+    void ablationErrors();
+    void weightEdits();
 };
+
+void TestMaskSpec::ablationModes() {
+    MaskSpec m = parse_mask_spec("L1.down_proj:5@0=mean, L2.act_fn:3=scale:0.5, L0.q_proj:1@2;4=clamp:95, L3.o_proj:2=zero");
+    QCOMPARE(int(m.size()), 4);
+    QCOMPARE(m[0].mode, Ablation::mean);
+    QCOMPARE(m[0].positions, std::vector<int>{0});
+    QVERIFY(m[0].needs_stats());
+    QCOMPARE(m[1].mode, Ablation::scale);
+    QCOMPARE(m[1].factor, 0.5);
+    QVERIFY(!m[1].needs_stats());
+    QCOMPARE(m[2].mode, Ablation::clamp);
+    QCOMPARE(m[2].percentile, 95.0);
+    QCOMPARE(m[2].positions, (std::vector<int>{2, 4}));
+    QCOMPARE(m[3].mode, Ablation::zero);
+    QVERIFY(mask_needs_stats(m));
+    // inline and JSON round trips keep the modes
+    QCOMPARE(mask_spec_to_inline(m), std::string("L1.down_proj:5@0=mean,L2.act_fn:3=scale:0.5,L0.q_proj:1@2;4=clamp:95,L3.o_proj:2"));
+    QVERIFY(parse_mask_spec(mask_spec_to_inline(m)) == m);
+    QVERIFY(parse_mask_spec(mask_spec_to_json(m)) == m);
+    // statistics given in JSON are used as they are
+    MaskSpec j = parse_mask_spec(R"([{"layer":1,"module":"down_proj","channel":5,"mode":"mean","mean":-2.5},)"
+                                 R"({"layer":1,"module":"up_proj","channel":5,"mode":"clamp","percentile":90,"lo":-1,"hi":2}])");
+    QVERIFY(!mask_needs_stats(j));
+    QCOMPARE(*j[0].lo, -2.5);
+    QCOMPARE(*j[0].hi, -2.5);
+    QCOMPARE(*j[1].lo, -1.0);
+    QCOMPARE(*j[1].hi, 2.0);
+    QVERIFY(parse_mask_spec(mask_spec_to_json(j)) == j);
+    // a factor that prints short and reads back exactly
+    QCOMPARE(mask_spec_to_inline(parse_mask_spec("L0.up_proj:1=scale:0.1")), std::string("L0.up_proj:1=scale:0.1"));
+    QCOMPARE(parse_mask_spec("L0.up_proj:1=scale:3")[0].factor, 3.0);
+}
+
+void TestMaskSpec::ablationErrors() {
+    expect_error("L1.down_proj:5=avg", "mode", "avg");
+    expect_error("L1.down_proj:5=scale", "factor");
+    expect_error("L1.down_proj:5=scale:abc", "factor");
+    expect_error("L1.down_proj:5=scale:nan", "factor");
+    expect_error("L1.down_proj:5=scale:1e7", "factor", "out of range");
+    expect_error("L1.down_proj:5=clamp:30", "percentile", "[50, 100]");
+    expect_error("L1.down_proj:5=clamp:101", "percentile");
+    expect_error("L1.down_proj:5=mean:3", "mode");
+    expect_error(R"([{"layer":1,"module":"down_proj","channel":5,"mode":"scale"}])", "factor", "missing");
+    expect_error(R"([{"layer":1,"module":"down_proj","channel":5,"mode":"clamp","percentile":"95"}])", "percentile");
+    expect_error(R"([{"layer":1,"module":"down_proj","channel":5,"mode":3}])", "mode");
+    expect_error(R"([{"layer":1,"module":"down_proj","channel":5,"mode":"mean","mean":"x"}])", "mean");
+    expect_error(R"([{"layer":1,"module":"down_proj","channel":5,"mode":"clamp","percentile":90,"lo":1}])", "hi", "missing");
+    expect_error(R"([{"layer":1,"module":"down_proj","channel":5,"mode":"clamp","percentile":90,"lo":3,"hi":1}])", "lo");
+}
+
+void TestMaskSpec::weightEdits() {
+    auto e = parse_weight_edits("L1.down_proj[63,171]*0, L0.q_proj[2,3]*0.5,L2.o_proj[1,0]");
+    QCOMPARE(int(e.size()), 3);
+    QCOMPARE(e[0], (WeightEdit{1, Module::down_proj, 63, 171, 0.0}));
+    QCOMPARE(e[1], (WeightEdit{0, Module::q_proj, 2, 3, 0.5}));
+    QCOMPARE(e[2].factor, 0.0);  // no factor: zeroed
+    QCOMPARE(to_string(e[1]), std::string("L0.q_proj[2,3]*0.5"));
+    QVERIFY(parse_weight_edits(to_string(e[1])) == std::vector<WeightEdit>{e[1]});
+    const ModelShape s = shape();
+    validate_weight_edits(e, s);
+    QCOMPARE(module_input_width(Module::down_proj, s), 172);
+    QCOMPARE(module_input_width(Module::o_proj, s), 64);
+    QCOMPARE(module_input_width(Module::k_proj, s), 64);
+    auto bad_parse = [](const std::string& spec, const std::string& field) {
+        try {
+            parse_weight_edits(spec);
+        } catch (const Error& err) {
+            QVERIFY2(err.field() == field, err.what());
+            return;
+        }
+        QFAIL(("no Error for '" + spec + "'").c_str());
+    };
+    bad_parse("L1.act_fn[1,2]*0", "module");
+    bad_parse("L1.down_proj[1]*0", "row");
+    bad_parse("L1.down_proj[1,x]*0", "col");
+    bad_parse("L1.down_proj[1,2]*y", "factor");
+    bad_parse("L1.down_proj[1,2]*1e9", "factor");
+    bad_parse("L1.down_proj[1,2]/2", "factor");
+    bad_parse("down_proj[1,2]", "layer");
+    auto bad_range = [&](const std::string& spec, const std::string& field) {
+        try {
+            validate_weight_edits(parse_weight_edits(spec), s);
+        } catch (const Error& err) {
+            QVERIFY2(err.field() == field, err.what());
+            return;
+        }
+        QFAIL(("no Error for '" + spec + "'").c_str());
+    };
+    bad_range("L4.down_proj[0,0]", "layer");
+    bad_range("L1.down_proj[64,0]", "row");
+    bad_range("L1.down_proj[0,172]", "col");
+    bad_range("L1.o_proj[0,64]", "col");
+}
 
 void TestMaskSpec::moduleNames() {
     const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",

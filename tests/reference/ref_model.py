@@ -8,7 +8,13 @@ C++ engine and computed entirely in float64 with torch 1.13. Run with /usr/bin/p
 Model(config_dict, weights: dict name -> float64 tensor)
   .forward(ids [B,T] LongTensor, record=None, mask=None) -> float64 logits [B,T,V]
 record: dict that receives (layer, module) -> output tensor [B,T,C]
-mask: list of (layer, module, channel, positions-or-None) zeroed at the sites.
+mask: list of (layer, module, channel, positions-or-None) zeroed at the sites; an optional fifth
+      element, a dict {"mode": "zero"|"mean"|"scale"|"clamp", "factor": s, "mean": v, "lo": a,
+      "hi": b} with the statistics already resolved, ablates by that mode instead (apply()).
+extra: optional dict that receives, per layer l, (l, "residual") the residual stream after block l,
+       (l, "attn") the attention probabilities [B, heads, T, S], (l, "down_proj_input")
+       act_fn(gate) * up and (l, "mlp_input") the MLP's input (mechanism analyses, issue 9).
+Model.final(h): final norm + head (+ soft-capping) on any residual h (the logit lens).
 """
 import math
 import torch
@@ -21,6 +27,20 @@ def _rms(x, w, eps, gemma):
     var = (x * x).mean(dim=-1, keepdim=True)
     n = x / torch.sqrt(var + eps)
     return n * (1.0 + w) if gemma else n * w
+
+
+def apply(v, mode):
+    """One ablation of the values v of a masked channel (a tensor), statistics resolved in mode."""
+    m = (mode or {}).get("mode", "zero")
+    if m == "zero":
+        return torch.zeros_like(v)
+    if m == "scale":
+        return v * mode["factor"]
+    if m == "mean":
+        return torch.full_like(v, mode["mean"])
+    if m == "clamp":
+        return v.clamp(mode["lo"], mode["hi"])
+    raise ValueError(m)
 
 
 class Model:
@@ -135,7 +155,7 @@ class Model:
         return self.w.get(name)
 
     # ---- forward
-    def forward(self, ids, record=None, mask=None, past=None):
+    def forward(self, ids, record=None, mask=None, past=None, extra=None):
         """past: optional dict used as a KV cache {'k': [..], 'v': [..], 'len': n}."""
         B, T = ids.shape
         start = past["len"] if past is not None else 0
@@ -151,15 +171,16 @@ class Model:
 
         def site(layer, name, t):
             if mask:
-                for (ml, mm, ch, positions) in mask:
+                for entry in mask:
+                    (ml, mm, ch, positions), mode = entry[:4], (entry[4] if len(entry) > 4 else None)
                     if ml == layer and mm == name:
                         t = t.clone()
                         if positions is None:
-                            t[..., ch] = 0.0
+                            t[..., ch] = apply(t[..., ch], mode) if mode else 0.0
                         else:
                             for p in positions:
                                 if start <= p < S:
-                                    t[:, p - start, ch] = 0.0
+                                    t[:, p - start, ch] = apply(t[:, p - start, ch], mode) if mode else 0.0
             if record is not None:
                 record[(layer, name)] = t.clone()
             return t
@@ -206,6 +227,8 @@ class Model:
                 allowed = allowed & ((qi - kj) < win)
             sc = sc.masked_fill(~allowed, float("-inf"))
             pr = torch.softmax(sc, dim=-1)
+            if extra is not None:
+                extra[(l, "attn")] = pr.clone()
             a = (pr @ v2).transpose(1, 2).reshape(B, T, self.nh * self.hd)
             o = a @ self.g(p + "self_attn.o_proj.weight").T
             ob = self.gb(p + "self_attn.o_proj.bias")
@@ -233,6 +256,9 @@ class Model:
             gate = site(l, "gate_proj", gate)
             up = site(l, "up_proj", up)
             a = site(l, "act_fn", self.act(gate)) * up  # mlp.act_fn output, as the paper hooks it
+            if extra is not None:
+                extra[(l, "mlp_input")] = x.clone()
+                extra[(l, "down_proj_input")] = a.clone()
             d = a @ self.g(p + "mlp.down_proj.weight").T
             db = self.gb(p + "mlp.down_proj.bias")
             if db is not None:
@@ -241,8 +267,14 @@ class Model:
             if self.mt == "gemma2":
                 d = _rms(d, self.g(p + "post_feedforward_layernorm.weight"), self.eps, True)
             h = h + d
+            if extra is not None:
+                extra[(l, "residual")] = h.clone()
         if past is not None:
             past["len"] = S
+        return self.final(h)
+
+    def final(self, h):
+        """Final norm, head and soft-capping of a residual stream h [B, T, H] -> logits."""
         h = _rms(h, self.g("model.norm.weight"), self.eps, self.gemma)
         head = self.g("model.embed_tokens.weight") if self.tied else self.g("lm_head.weight")
         logits = h @ head.T

@@ -92,6 +92,15 @@ public:
     // exp(mean next-token cross-entropy) over ids exactly as given, with the mask applied.
     // Cancellable inside the forward (throws Cancelled).
     PplResult perplexity(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const;
+    // The same with single weights scaled for this call only: the edited linears' outputs are
+    // corrected in the forward; the weights themselves (and the files) are never changed, so the
+    // engine stays shareable between threads.
+    PplResult perplexity(const std::vector<int>& ids, const MaskSpec& mask, const std::vector<WeightEdit>& edits,
+                         Progress& progress) const;
+
+    // Fills the statistics of the mask's mean/clamp entries from a clean forward over ids (all
+    // positions): a dataset sample or another probe. Entries that have them are kept as they are.
+    MaskSpec calibrate(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const;
 
     // KV-cached decoding; on_token is called after each new token (streaming).
     GenerateResult generate(const std::vector<int>& prompt, const GenerateOptions& opt,

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace achilles {
@@ -36,17 +37,39 @@ struct Neuron {
 };
 std::string to_string(const Neuron& n);  // "L3.down_proj:7"
 
-// A neuron to zero, at every position (positions empty) or only at the listed positions.
+// How a masked channel is ablated. zero is the paper's; the others separate "information removed"
+// from "pushed off-distribution":
+//   mean   the channel's mean clean value over the calibration positions,
+//   scale  the value times `factor`,
+//   clamp  the value clipped to [q(1 - p/100), q(p/100)] of its clean values (p = percentile),
+//          quantiles with linear interpolation (numpy's default).
+enum class Ablation : uint8_t { zero, mean, scale, clamp };
+std::string_view ablation_name(Ablation a);
+
+// A neuron to ablate, at every position (positions empty) or only at the listed positions.
+// mean and clamp need statistics of the clean values: `lo`/`hi` (mean: lo == hi). When they are
+// absent the engine measures them on the ids it scores (the probe's positions), or
+// Engine::calibrate() fills them from other ids (a dataset sample).
 struct MaskEntry {
+    MaskEntry() = default;
+    MaskEntry(Neuron n, std::vector<int> pos = {}) : neuron(n), positions(std::move(pos)) {}  // zeroed
     Neuron neuron;
     std::vector<int> positions;
+    Ablation mode = Ablation::zero;
+    double factor = 1.0;       // scale
+    double percentile = 0.0;   // clamp, 50..100
+    std::optional<double> lo, hi;
     bool operator==(const MaskEntry&) const = default;
+    bool needs_stats() const { return (mode == Ablation::mean || mode == Ablation::clamp) && !(lo && hi); }
 };
 using MaskSpec = std::vector<MaskEntry>;
+bool mask_needs_stats(const MaskSpec& spec);
 
 // Parses a mask spec: the inline form "L3.down_proj:7,L0.o_proj:12" (optionally
-// "L3.down_proj:7@0;5" for positions 0 and 5), a JSON array [{"layer":3,"module":"down_proj","channel":7},...]
-// or the path of a file holding such JSON. Throws achilles::Error naming the bad entry.
+// "L3.down_proj:7@0;5" for positions 0 and 5, and "=mean", "=scale:0.5", "=clamp:95" or "=zero"
+// for the ablation mode), a JSON array [{"layer":3,"module":"down_proj","channel":7,
+// "mode":"scale","factor":0.5},...] or the path of a file holding such JSON. Throws
+// achilles::Error naming the bad entry.
 MaskSpec parse_mask_spec(std::string_view spec);
 std::string mask_spec_to_json(const MaskSpec& spec);   // compact JSON array
 std::string mask_spec_to_inline(const MaskSpec& spec);
@@ -59,5 +82,21 @@ struct ModelShape {
 };
 // Throws Error if any entry is out of range for the model.
 void validate_mask(const MaskSpec& spec, const ModelShape& shape);
+
+// One weight of a linear layer scaled by `factor` (0 zeroes it) for one evaluation, in memory
+// only: W[row, col] in Hugging Face's [out, in] layout. Inline form "L1.down_proj[2070,431]*0".
+struct WeightEdit {
+    int layer = 0;
+    Module matrix = Module::down_proj;  // a linear module: q/k/v/o_proj, gate_proj, up_proj, down_proj
+    int row = 0, col = 0;
+    double factor = 0.0;
+    bool operator==(const WeightEdit&) const = default;
+};
+std::vector<WeightEdit> parse_weight_edits(std::string_view spec);
+std::string to_string(const WeightEdit& e);
+// In-features of a linear module's weight (its input width); 0 for act_fn and the norm.
+int module_input_width(Module m, const ModelShape& shape);
+// Throws Error naming the edit when its matrix is not linear or its row/col is out of range.
+void validate_weight_edits(const std::vector<WeightEdit>& edits, const ModelShape& shape);
 
 }  // namespace achilles

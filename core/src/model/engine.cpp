@@ -161,14 +161,44 @@ std::vector<int> Engine::encode_for_ppl(std::string_view text, int max_tokens) c
     return ids;
 }
 
-PplResult Engine::perplexity(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const {
-    validate_mask(mask, impl_->info.shape);
-    if (ids.size() < 2) throw Error("perplexity", "ids", "at least 2 tokens are needed to score a text");
-    const int V = impl_->info.vocab;
+namespace {
+void check_ids(const std::vector<int>& ids, int V, size_t min_count) {
+    if (ids.size() < min_count)
+        throw Error("perplexity", "ids", "at least " + std::to_string(min_count) + " tokens are needed to score a text");
     for (int id : ids)
         if (id < 0 || id >= V)
             throw Error("perplexity", "ids", "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                                                  std::to_string(V) + ")");
+}
+}  // namespace
+
+PplResult Engine::perplexity(const std::vector<int>& ids, const MaskSpec& mask, const std::vector<WeightEdit>& edits,
+                             Progress& progress) const {
+    validate_weight_edits(edits, impl_->info.shape);
+    if (edits.empty()) return perplexity(ids, mask, progress);
+    validate_mask(mask, impl_->info.shape);
+    check_ids(ids, impl_->info.vocab, 2);
+    const Transformer& model = *impl_->model;
+    const Hooks before = make_weight_edit_hooks(model, edits);
+    SequenceNll s = score_sequence(model, ids_tensor(model, ids), mask, progress, &before);
+    PplResult r;
+    r.tokens = int(ids.size());
+    r.nll = std::move(s.nll);
+    r.ppl = s.ppl;
+    return r;
+}
+
+MaskSpec Engine::calibrate(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const {
+    validate_mask(mask, impl_->info.shape);
+    check_ids(ids, impl_->info.vocab, 1);
+    progress.check();
+    const Transformer& model = *impl_->model;
+    return resolve_mask_stats(model, ids_tensor(model, ids), mask);
+}
+
+PplResult Engine::perplexity(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const {
+    validate_mask(mask, impl_->info.shape);
+    check_ids(ids, impl_->info.vocab, 2);
     const Transformer& model = *impl_->model;
     SequenceNll s = score_sequence(model, ids_tensor(model, ids), mask, progress);
     PplResult r;
@@ -181,7 +211,10 @@ PplResult Engine::perplexity(const std::vector<int>& ids, const MaskSpec& mask, 
 GenerateResult Engine::generate(const std::vector<int>& prompt, const GenerateOptions& opt, const MaskSpec& mask,
                                 Progress& progress, const std::function<void(const TokenStep&)>& on_token) const {
     validate_mask(mask, impl_->info.shape);
-    Hooks hooks = make_mask_hooks(mask);
+    // mean/clamp ablations without statistics are calibrated on the prompt.
+    Hooks hooks = make_mask_hooks(mask_needs_stats(mask) && !prompt.empty()
+                                      ? resolve_mask_stats(*impl_->model, ids_tensor(*impl_->model, prompt), mask)
+                                      : mask);
     return generate_tokens(*impl_->model, impl_->tokenizer.get(), impl_->eos_ids, prompt, opt,
                            hooks.empty() ? nullptr : &hooks, progress, on_token);
 }

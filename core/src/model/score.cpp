@@ -13,10 +13,13 @@ at::Tensor ids_tensor(const Transformer& model, const std::vector<int>& ids) {
         .to(model.device());
 }
 
-SequenceNll score_sequence(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress) {
+SequenceNll score_sequence(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress,
+                           const Hooks* before) {
     progress.check();
     c10::InferenceMode guard;
-    Hooks hooks = make_mask_hooks(mask);
+    // mean/clamp ablations without statistics are calibrated on the ids being scored.
+    Hooks hooks = make_mask_hooks(mask_needs_stats(mask) ? resolve_mask_stats(model, ids, mask) : mask);
+    if (before) hooks = compose(*before, std::move(hooks));
     // Cancellation inside the forward: a cheap check at each site.
     auto inner = hooks.site;
     hooks.site = [&progress, inner](int l, Module m, at::Tensor& out) {

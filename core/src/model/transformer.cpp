@@ -9,8 +9,11 @@
 #include "model/placement.h"
 #include <torch/cuda.h>
 #include <torch/version.h>
+#include <c10/core/InferenceMode.h>
+#include <algorithm>
 #include <cmath>
 #include <dlfcn.h>
+#include <tuple>
 #include <map>
 #include <numbers>
 #include <set>
@@ -383,7 +386,7 @@ struct Transformer::Impl::Pass {
     const Hooks* hooks;
     KVCache* cache;
     int64_t B = 0, T = 0, past = 0, S = 0;
-    bool site_hooks = false;
+    bool site_hooks = false, linear_inputs = false;
     at::Tensor cos_cpu, sin_cpu;
     std::map<int, at::Tensor> mask_cpu;  // window -> mask (true = masked), undefined when none is
     struct DevTables {
@@ -401,6 +404,7 @@ struct Transformer::Impl::Pass {
         past = cache ? cache->length : 0;
         S = past + T;
         site_hooks = hooks && hooks->site;
+        linear_inputs = hooks && hooks->linear_input;
         // RoPE tables for positions past..S-1 (angles in float64, then the compute dtype).
         const std::vector<double> inv = m.inv_freq_for(S);
         const int64_t half = int64_t(inv.size());
@@ -453,11 +457,17 @@ at::Tensor Transformer::Impl::attention(Pass& pass, int l, const at::Tensor& x) 
     const int64_t B = pass.B, T = pass.T;
     at::Tensor q, k, v;
     if (L.qkv_w.defined()) {  // fused (phi3): the sites see slices of the fused output
+        if (pass.linear_inputs) {
+            for (Module m : {Module::q_proj, Module::k_proj, Module::v_proj}) pass.hooks->linear_input(l, m, x);
+        }
         at::Tensor qkv = at::linear(x, L.qkv_w);
         q = qkv.narrow(-1, 0, NH * D);
         k = qkv.narrow(-1, NH * D, NKV * D);
         v = qkv.narrow(-1, (NH + NKV) * D, NKV * D);
     } else {
+        if (pass.linear_inputs) {
+            for (Module m : {Module::q_proj, Module::k_proj, Module::v_proj}) pass.hooks->linear_input(l, m, x);
+        }
         q = lin(x, L.q_w, L.q_b);
         k = lin(x, L.k_w, L.k_b);
         v = lin(x, L.v_w, L.v_b);
@@ -487,8 +497,9 @@ at::Tensor Transformer::Impl::attention(Pass& pass, int l, const at::Tensor& x) 
     const at::Tensor& mask = *pass.mask;
     const double softcap = cfg.attn_logit_softcapping;
     at::Tensor attn;
+    const bool want_probs = pass.hooks && pass.hooks->attention_probs;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-    if (softcap <= 0) {  // fused attention (libtorch >= 2.1 has the scale argument)
+    if (softcap <= 0 && !want_probs) {  // fused attention (libtorch >= 2.1 has the scale argument)
         c10::optional<at::Tensor> allowed;
         if (mask.defined()) allowed = mask.logical_not();
         attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, scale);
@@ -499,10 +510,12 @@ at::Tensor Transformer::Impl::attention(Pass& pass, int l, const at::Tensor& x) 
         if (softcap > 0) s = at::tanh(s / softcap) * softcap;
         if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
         at::Tensor p = at::softmax(s, -1, at::kFloat);
+        if (want_probs) pass.hooks->attention_probs(l, p);
         if (p.scalar_type() != q.scalar_type()) p = p.to(q.scalar_type());
         attn = at::matmul(p, vv);
     }
     attn = attn.transpose(1, 2).reshape({B, T, NH * D});
+    if (pass.linear_inputs) pass.hooks->linear_input(l, Module::o_proj, attn);
     at::Tensor o = lin(attn, L.o_w, L.o_b);
     pass.site(l, Module::o_proj, o);
     return o;
@@ -525,6 +538,10 @@ at::Tensor Transformer::Impl::attention_residual(Pass& pass, int l, at::Tensor& 
 at::Tensor Transformer::Impl::mlp(Pass& pass, int l, const at::Tensor& x) const {
     const LayerWeights& L = *pass.L;
     at::Tensor gate, up;
+    if (pass.linear_inputs) {
+        pass.hooks->linear_input(l, Module::gate_proj, x);
+        pass.hooks->linear_input(l, Module::up_proj, x);
+    }
     if (L.gate_up_w.defined()) {  // fused (phi3)
         at::Tensor gu = at::linear(x, L.gate_up_w);
         gate = gu.narrow(-1, 0, I);
@@ -537,7 +554,9 @@ at::Tensor Transformer::Impl::mlp(Pass& pass, int l, const at::Tensor& x) const 
     pass.site(l, Module::up_proj, up);
     at::Tensor g = activation(gate);
     pass.site(l, Module::act_fn, g);  // mlp.act_fn's output, as the paper hooks it
-    at::Tensor d = lin(g * up, L.down_w, L.down_b);
+    at::Tensor gu = g * up;
+    if (pass.linear_inputs) pass.hooks->linear_input(l, Module::down_proj, gu);
+    at::Tensor d = lin(gu, L.down_w, L.down_b);
     pass.site(l, Module::down_proj, d);
     return d;
 }
@@ -554,6 +573,43 @@ at::Tensor Transformer::Impl::head(at::Tensor h) const {
     if (cfg.final_logit_softcapping > 0)
         logits = at::tanh(logits / cfg.final_logit_softcapping) * cfg.final_logit_softcapping;
     return logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+}
+
+at::Tensor Transformer::head_logits(const at::Tensor& residual) const { return impl_->head(residual); }
+
+at::Tensor Transformer::linear_bias(int layer, Module matrix) const {
+    const Impl& m = *impl_;
+    if (layer < 0 || layer >= m.cfg.num_hidden_layers)
+        throw Error("weights", "layer", "layer " + std::to_string(layer) + " is out of range");
+    const LayerWeights& L = m.w.layers[size_t(layer)];
+    switch (matrix) {
+        case Module::q_proj: return L.q_b;
+        case Module::k_proj: return L.k_b;
+        case Module::v_proj: return L.v_b;
+        case Module::o_proj: return L.o_b;
+        case Module::gate_proj: return L.gate_b;
+        case Module::up_proj: return L.up_b;
+        case Module::down_proj: return L.down_b;
+        default: return at::Tensor();
+    }
+}
+
+at::Tensor Transformer::linear_weight(int layer, Module matrix) const {
+    const Impl& m = *impl_;
+    if (layer < 0 || layer >= m.cfg.num_hidden_layers)
+        throw Error("weights", "layer", "layer " + std::to_string(layer) + " is out of range");
+    const LayerWeights& L = m.w.layers[size_t(layer)];
+    switch (matrix) {
+        case Module::q_proj: return L.qkv_w.defined() ? L.qkv_w.narrow(0, 0, m.NH * m.D) : L.q_w;
+        case Module::k_proj: return L.qkv_w.defined() ? L.qkv_w.narrow(0, m.NH * m.D, m.NKV * m.D) : L.k_w;
+        case Module::v_proj: return L.qkv_w.defined() ? L.qkv_w.narrow(0, (m.NH + m.NKV) * m.D, m.NKV * m.D) : L.v_w;
+        case Module::o_proj: return L.o_w;
+        case Module::gate_proj: return L.gate_up_w.defined() ? L.gate_up_w.narrow(0, 0, m.I) : L.gate_w;
+        case Module::up_proj: return L.gate_up_w.defined() ? L.gate_up_w.narrow(0, m.I, m.I) : L.up_w;
+        case Module::down_proj: return L.down_w;
+        default: break;
+    }
+    throw Error("weights", "module", std::string(module_name(matrix)) + " has no weight matrix");
 }
 
 at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache* cache) const {
@@ -602,9 +658,18 @@ at::Tensor next_token_nll(const at::Tensor& logits, const at::Tensor& ids) {
 
 Hooks make_mask_hooks(const MaskSpec& mask) {
     if (mask.empty()) return {};
+    // Per site: the channels zeroed at every position (one index_fill, the paper's fast path),
+    // position-limited zeros, and entries of the other modes, applied in order after the zeros.
+    struct Moded {
+        int64_t channel;
+        std::vector<int> positions;  // empty: every position
+        Ablation mode;
+        double factor, lo, hi;
+    };
     struct Group {
         at::Tensor all;                                        // channels zeroed at every position
-        std::vector<std::pair<int64_t, std::vector<int>>> at;  // channel, positions
+        std::vector<std::pair<int64_t, std::vector<int>>> at;  // channel, positions (zero)
+        std::vector<Moded> moded;
         std::map<std::string, at::Tensor> on_device;
     };
     struct State {
@@ -616,8 +681,16 @@ Hooks make_mask_hooks(const MaskSpec& mask) {
     for (const auto& e : mask) {
         auto key = std::make_pair(e.neuron.layer, int(e.neuron.module));
         Group& g = st->groups[key];
-        if (e.positions.empty()) full[key].insert(e.neuron.channel);
-        else g.at.emplace_back(e.neuron.channel, e.positions);
+        if (e.mode != Ablation::zero) {
+            if (e.needs_stats())
+                throw Error("mask spec", "mode", to_string(e.neuron) + ": the " + std::string(ablation_name(e.mode)) +
+                                                     " ablation has no statistics (calibrate it on a clean run first)");
+            g.moded.push_back({e.neuron.channel, e.positions, e.mode, e.factor, e.lo.value_or(0), e.hi.value_or(0)});
+        } else if (e.positions.empty()) {
+            full[key].insert(e.neuron.channel);
+        } else {
+            g.at.emplace_back(e.neuron.channel, e.positions);
+        }
     }
     for (auto& [key, chans] : full) {
         std::vector<int64_t> v(chans.begin(), chans.end());
@@ -638,8 +711,8 @@ Hooks make_mask_hooks(const MaskSpec& mask) {
             }
             out = out.index_fill(-1, idx, 0);
         }
+        const int64_t T = out.size(-2), C = out.size(-1);
         if (!g.at.empty()) {
-            const int64_t T = out.size(-2), C = out.size(-1);
             at::Tensor zero = at::zeros({T, C}, at::TensorOptions().dtype(at::kBool));
             bool any = false;
             for (const auto& [ch, positions] : g.at)
@@ -652,6 +725,140 @@ Hooks make_mask_hooks(const MaskSpec& mask) {
                 }
             if (any) out = out.masked_fill(zero.to(out.device()), 0);
         }
+        if (!g.moded.empty()) {
+            out = out.clone();  // never write into a view of a fused output or the caller's tensor
+            auto apply = [](at::Tensor v, const Moded& e) {
+                switch (e.mode) {
+                    case Ablation::mean: v.fill_(e.lo); break;
+                    case Ablation::scale: v.mul_(e.factor); break;
+                    case Ablation::clamp: v.clamp_(e.lo, e.hi); break;
+                    case Ablation::zero: v.zero_(); break;
+                }
+            };
+            for (const Moded& e : g.moded) {
+                if (e.channel < 0 || e.channel >= C) continue;
+                at::Tensor col = out.select(-1, e.channel);  // [B, T]
+                if (e.positions.empty()) {
+                    apply(col, e);
+                    continue;
+                }
+                for (int p : e.positions) {
+                    const int64_t t = int64_t(p) - st->offset;
+                    if (t >= 0 && t < T) apply(col.select(-1, t), e);
+                }
+            }
+        }
+    };
+    return h;
+}
+
+namespace {
+// numpy.quantile's default (linear) on sorted values.
+double quantile_sorted(const std::vector<double>& v, double q) {
+    if (v.empty()) return 0;
+    const double pos = q * double(v.size() - 1);
+    const size_t lo = size_t(std::floor(pos));
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    const double frac = pos - double(lo);
+    return v[lo] + (v[hi] - v[lo]) * frac;
+}
+}  // namespace
+
+MaskSpec resolve_mask_stats(const Transformer& model, const at::Tensor& ids, MaskSpec mask) {
+    if (!mask_needs_stats(mask)) return mask;
+    // One clean forward recording the channels that need statistics (all positions).
+    std::map<std::pair<int, int>, std::set<int64_t>> want;
+    for (const auto& e : mask)
+        if (e.needs_stats()) want[{e.neuron.layer, int(e.neuron.module)}].insert(e.neuron.channel);
+    std::map<std::tuple<int, int, int64_t>, std::vector<double>> values;
+    Hooks rec;
+    rec.site = [&](int layer, Module mod, at::Tensor& out) {
+        auto it = want.find({layer, int(mod)});
+        if (it == want.end()) return;
+        for (int64_t ch : it->second) {
+            if (ch < 0 || ch >= out.size(-1)) continue;
+            at::Tensor col = out.select(-1, ch).reshape({-1}).to(at::kCPU, at::kDouble).contiguous();
+            const double* p = col.data_ptr<double>();
+            values[{layer, int(mod), ch}].assign(p, p + col.numel());
+        }
+    };
+    {
+        c10::InferenceMode guard;
+        model.forward(ids, &rec);
+    }
+    for (auto& e : mask) {
+        if (!e.needs_stats()) continue;
+        auto it = values.find({e.neuron.layer, int(e.neuron.module), e.neuron.channel});
+        if (it == values.end() || it->second.empty())
+            throw Error("mask spec", "channel", to_string(e.neuron) + ": no clean values to calibrate on");
+        std::vector<double> v = it->second;
+        if (e.mode == Ablation::mean) {
+            double s = 0;
+            for (double x : v) s += x;
+            e.lo = e.hi = s / double(v.size());
+        } else {
+            std::sort(v.begin(), v.end());
+            e.lo = quantile_sorted(v, 1.0 - e.percentile / 100.0);
+            e.hi = quantile_sorted(v, e.percentile / 100.0);
+        }
+    }
+    return mask;
+}
+
+Hooks make_weight_edit_hooks(const Transformer& model, const std::vector<WeightEdit>& edits) {
+    if (edits.empty()) return {};
+    // Each edited row is recomputed whole, x . W'[row] (+ bias), with W' the row with its edited
+    // columns scaled: no cancellation against the unedited output (a super weight's term can be
+    // 10^4 times what is left without it).
+    struct Row {
+        int64_t row;
+        at::Tensor weights;  // [in], the edited row, in the weight's dtype
+        at::Tensor bias;     // scalar or undefined
+    };
+    struct State {
+        std::map<std::pair<int, int>, std::vector<Row>> rows;
+        std::map<std::pair<int, int>, at::Tensor> input;  // this forward's input of each edited linear
+    };
+    auto st = std::make_shared<State>();
+    at::NoGradGuard no_grad;
+    for (const auto& e : edits) {
+        at::Tensor w = model.linear_weight(e.layer, e.matrix);
+        if (e.row < 0 || e.row >= w.size(0) || e.col < 0 || e.col >= w.size(1))
+            throw Error("weight edit", e.row >= w.size(0) || e.row < 0 ? "row" : "col",
+                        to_string(e) + " is outside the " + std::to_string(w.size(0)) + "x" + std::to_string(w.size(1)) +
+                            " matrix");
+        auto& rows = st->rows[{e.layer, int(e.matrix)}];
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.row == e.row; });
+        if (it == rows.end()) {
+            Row r{e.row, w.select(0, e.row).clone(), at::Tensor()};
+            at::Tensor b = model.linear_bias(e.layer, e.matrix);
+            if (b.defined()) r.bias = b.select(0, e.row).clone();
+            rows.push_back(std::move(r));
+            it = rows.end() - 1;
+        }
+        at::Tensor el = it->weights.select(0, e.col);
+        el.mul_(e.factor);  // in the weight's dtype, as editing the checkpoint would
+    }
+    Hooks h;
+    h.linear_input = [st](int layer, Module m, const at::Tensor& x) {
+        auto key = std::make_pair(layer, int(m));
+        if (st->rows.count(key)) st->input[key] = x;
+    };
+    h.site = [st](int layer, Module m, at::Tensor& out) {
+        auto key = std::make_pair(layer, int(m));
+        auto it = st->rows.find(key);
+        if (it == st->rows.end()) return;
+        const at::Tensor& x = st->input.at(key);
+        out = out.clone();
+        for (const Row& r : it->second) {
+            at::Tensor w = r.weights.device() == x.device() && r.weights.scalar_type() == x.scalar_type()
+                               ? r.weights
+                               : r.weights.to(x.device(), x.scalar_type());
+            at::Tensor v = at::matmul(x, w);
+            if (r.bias.defined()) v = v + r.bias.to(v.device(), v.scalar_type());
+            out.select(-1, r.row).copy_(v);
+        }
+        st->input.erase(key);
     };
     return h;
 }
@@ -674,6 +881,16 @@ Hooks compose(Hooks a, Hooks b) {
         h.residual = [ra = a.residual, rb = b.residual](int layer, at::Tensor& t) {
             if (ra) ra(layer, t);
             if (rb) rb(layer, t);
+        };
+    if (a.attention_probs || b.attention_probs)
+        h.attention_probs = [pa = a.attention_probs, pb = b.attention_probs](int layer, const at::Tensor& p) {
+            if (pa) pa(layer, p);
+            if (pb) pb(layer, p);
+        };
+    if (a.linear_input || b.linear_input)
+        h.linear_input = [xa = a.linear_input, xb = b.linear_input](int layer, Module m, const at::Tensor& x) {
+            if (xa) xa(layer, m, x);
+            if (xb) xb(layer, m, x);
         };
     if (a.begin_forward || b.begin_forward)
         h.begin_forward = [fa = a.begin_forward, fb = b.begin_forward](int64_t p) {

@@ -11,6 +11,8 @@
 
 namespace achilles {
 
+class Transformer;
+
 // Hook registry. Each named site in forward() calls `site` with the module's output exactly as
 // HF computes it ([B,T,C]; q and k before RoPE; phi3: slices of the fused outputs). A hook may
 // record the tensor or replace it in place / by assignment. An empty registry costs one branch.
@@ -21,13 +23,32 @@ struct Hooks {
     // Called at the start of each forward with the absolute position of its first token (the KV
     // cache length), so position-limited hooks stay right during cached decoding. Optional.
     std::function<void(int64_t first_position)> begin_forward;
-    bool empty() const { return !site && !embeddings && !residual; }
+    // Attention probabilities [B, heads, T, S] (float32, after softmax) of each layer. Setting it
+    // switches attention to the explicit softmax(QK^T)V path for this forward; the fast path
+    // (fused scaled_dot_product_attention) is used otherwise. Both give equal outputs.
+    std::function<void(int layer, const at::Tensor& probs)> attention_probs;
+    // The input of each linear module, read only, called just before it (q/k/v_proj: the
+    // normed hidden state; o_proj: the attention output; gate/up_proj: the MLP input; down_proj:
+    // act_fn(gate) * up after the sites' changes). For tracing and weight edits.
+    std::function<void(int layer, Module matrix, const at::Tensor& x)> linear_input;
+    bool empty() const { return !site && !embeddings && !residual && !attention_probs && !linear_input; }
 };
 
-// Zeroes the channels of `mask` (at every position, or only the listed positions) at their sites.
-// Returns an empty Hooks when the mask is empty.
+// Ablates the channels of `mask` (at every position, or only the listed positions) at their
+// sites, by each entry's mode. Returns an empty Hooks when the mask is empty. Throws Error when a
+// mean/clamp entry has no statistics (resolve_mask_stats first).
 Hooks make_mask_hooks(const MaskSpec& mask);
-// Composes two registries (a then b) at each site.
+// Fills the statistics of the mean/clamp entries that lack them from a clean forward over ids
+// [1,T]: the channel's mean, or its [q(1-p/100), q(p/100)] quantiles, over all T positions.
+MaskSpec resolve_mask_stats(const Transformer& model, const at::Tensor& ids, MaskSpec mask);
+
+// Single weights scaled by a factor (WeightEdit), as hooks: each edited linear's output gets
+// (factor - 1) * W[row, col] * x[..., col] added on its row, x being the input the forward feeds
+// it. Nothing on the model changes (an Engine stays immutable and shareable between threads), so
+// the edit is undone exactly by dropping the hooks. Compose these before a mask's hooks: a mask
+// then acts on the edited output. Throws Error for an out-of-range edit.
+Hooks make_weight_edit_hooks(const Transformer& model, const std::vector<WeightEdit>& edits);
+// Composes two registries (a then b) at each point.
 Hooks compose(Hooks a, Hooks b);
 
 // Per-layer KV cache for incremental decoding.
@@ -62,6 +83,13 @@ public:
     // [B,T,V] on the model's last device. With a cache, positions continue from cache->length.
     at::Tensor forward_embeds(at::Tensor embeds, const Hooks* hooks = nullptr, KVCache* cache = nullptr) const;
     at::Tensor forward(const at::Tensor& ids, const Hooks* hooks = nullptr, KVCache* cache = nullptr) const;
+    // The final norm, lm_head and final soft-capping applied to a residual stream [B,T,H] (the
+    // logit lens): float32 logits [B,T,V].
+    at::Tensor head_logits(const at::Tensor& residual) const;
+    // The weight [out, in] of a linear module of a layer (a view into a fused matrix for phi3),
+    // for tracing and weight edits. Throws Error for act_fn and the norm.
+    at::Tensor linear_weight(int layer, Module matrix) const;
+    at::Tensor linear_bias(int layer, Module matrix) const;  // undefined when it has none
 
     struct Impl;
 private:
@@ -82,7 +110,9 @@ struct SequenceNll {
     double mean_nll = 0;
     double ppl = 0;
 };
-SequenceNll score_sequence(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress);
+// `before` (optional): hooks run ahead of the mask's at every point (weight edits).
+SequenceNll score_sequence(const Transformer& model, const at::Tensor& ids, const MaskSpec& mask, Progress& progress,
+                           const Hooks* before = nullptr);
 
 // KV-cached decoding (prefill, then one token at a time) with the hooks applied at every step.
 // Greedy or sampled (temperature, top-k, top-p; own seeded RNG, deterministic given the seed).

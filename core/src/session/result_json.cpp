@@ -24,14 +24,8 @@ namespace achilles {
 
 namespace {
 
-using ojson = nlohmann::ordered_json;
-
 // ---------------------------------------------------------------- writing
-ojson num(double v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    return v;
-}
+ojson num(double v) { return json_num(v); }
 
 ojson neuron_json(const Neuron& n) {
     ojson o;

@@ -17,6 +17,16 @@
 namespace achilles {
 
 using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;  // documents we write: keys in the order written
+
+// A double for a written document. JSON has no NaN or infinity: they are written as the strings
+// "nan", "inf" and "-inf" (an overflowed perplexity stays visible), which the readers accept.
+inline ojson json_num(double v) {
+    if (v != v) return "nan";
+    if (v > 1.7976931348623157e308) return "inf";
+    if (v < -1.7976931348623157e308) return "-inf";
+    return v;
+}
 
 // Parses JSON text strictly (see above). Throws Error(source, field path, problem).
 json parse_json(std::string_view text, const std::string& source, int max_depth = kMaxJsonDepth);
