@@ -300,6 +300,47 @@ case("session_dev_zero", ["--session", "/dev/zero", "--export-figures", "$D/fig"
 case("session_missing", ["--session", "$D/none.achilles", "--export-figures", "$D/fig"], ["none.achilles", "does not exist"], gui=True, timeout_s=60)
 case("session_directory", ["--session", "$D", "--export-figures", "$D/fig"], ["directory"], gui=True, timeout_s=60, files={"$D/x": ""})
 
+# ---------------------------------------------------------------- ablation modes, weight edits, mechanism commands
+mask("mode_unknown", "L0.down_proj:1=avg", ["mask spec", "mode", "unknown ablation mode"])
+mask("mode_scale_missing", "L0.down_proj:1=scale", ["mask spec", "factor", "needs a factor"])
+mask("mode_scale_nan", "L0.down_proj:1=scale:nan", ["mask spec", "factor", "not a finite number"])
+mask("mode_scale_huge", "L0.down_proj:1=scale:1e300", ["mask spec", "factor", "out of range"])
+mask("mode_clamp_low", "L0.down_proj:1=clamp:10", ["mask spec", "percentile", "[50, 100]"])
+mask("json_mode_number", "$D/mask.json", ["mask.json[0]: field 'mode'", "expected a string"],
+     files={"$D/mask.json": '[{"layer": 0, "module": "down_proj", "channel": 0, "mode": 1}]'})
+mask("json_clamp_no_percentile", "$D/mask.json", ["mask.json[0]: field 'percentile'", "missing"],
+     files={"$D/mask.json": '[{"layer": 0, "module": "down_proj", "channel": 0, "mode": "clamp"}]'})
+mask("json_clamp_lo_gt_hi", "$D/mask.json", ["mask.json[0]: field 'lo'", "must not exceed"],
+     files={"$D/mask.json": '[{"layer": 0, "module": "down_proj", "channel": 0, "mode": "clamp", "percentile": 90, "lo": 2, "hi": 1}]'})
+def ppl_case(name, extra, msg):
+    case("ppl_" + name, ["ppl", "--model", "$M", "--ids", "1,2,3"] + extra, msg, model=L3)
+ppl_case("weight_edit_col_range", ["--weight-edit", "L0.down_proj[1,99999]*0"], ["weight edit", "col", "out of range"])
+ppl_case("weight_edit_row_range", ["--weight-edit", "L0.q_proj[4096,0]*0"], ["weight edit", "row", "out of range"])
+ppl_case("weight_edit_layer_range", ["--weight-edit", "L9.down_proj[0,0]*0"], ["weight edit", "layer", "out of range"])
+ppl_case("weight_edit_not_linear", ["--weight-edit", "L0.act_fn[0,0]*0"], ["weight edit", "module", "linear"])
+ppl_case("weight_edit_syntax", ["--weight-edit", "L0.down_proj(1,2)"], ["weight edit", "module"])
+ppl_case("weight_edit_factor", ["--weight-edit", "L0.down_proj[1,2]*x"], ["weight edit", "factor"])
+ppl_case("calibrate_without_mode", ["--mask", "L0.down_proj:1", "--calibrate-ids", "1,2"], ["--calibrate-ids", "no mean or clamp"])
+ppl_case("calibrate_id_range", ["--mask", "L0.down_proj:1=mean", "--calibrate-ids", "1,99999"], ["ids", "outside the vocabulary"])
+def mech(name, args, msg):
+    case("mech_" + name, args[:1] + ["--model", "$M"] + args[1:], msg, model=L3)
+mech("massive_top_k", ["massive", "--ids", "1,2,3", "--top-k", "0"], ["top_k", "[1, 1000]"])
+mech("massive_ratio", ["massive", "--ids", "1,2,3", "--ratio", "0.5"], ["ratio", ">= 1"])
+mech("massive_ids_range", ["massive", "--ids", "1,2,999"], ["ids", "outside the vocabulary"])
+mech("massive_critical_bad", ["massive", "--ids", "1,2,3", "--critical", "L0.nope:1"], ["mask spec", "module"])
+mech("sinks_one_token", ["sinks", "--ids", "1"], ["ids", "at least 2 tokens"])
+mech("sinks_pattern_range", ["sinks", "--ids", "1,2,3", "--pattern", "9.0"], ["pattern", "out of range"])
+mech("sinks_pattern_syntax", ["sinks", "--ids", "1,2,3", "--pattern", "x"], ["--pattern", "LAYER.HEAD"])
+mech("lens_position_range", ["lens", "--ids", "1,2,3", "--position", "2"], ["position", "[0, 1]"])
+mech("lens_top_range", ["lens", "--ids", "1,2,3", "--top", "100000"], ["top"])
+mech("trace_module", ["trace", "--ids", "1,2,3", "--neuron", "L0.q_proj:1"], ["neuron", "down_proj or act_fn"])
+mech("trace_neuron_two", ["trace", "--ids", "1,2,3", "--neuron", "L0.down_proj:1,L0.down_proj:2"], ["--neuron", "one channel"])
+mech("trace_token_range", ["trace", "--ids", "1,2,3", "--neuron", "L0.down_proj:1", "--token", "7"], ["token", "< 3"])
+mech("trace_scale_nan", ["trace", "--ids", "1,2,3", "--neuron", "L0.down_proj:1", "--scale", "nan"], ["scale", "finite"])
+mech("trace_channel_range", ["trace", "--ids", "1,2,3", "--neuron", "L0.down_proj:999"], ["mask spec", "channel", "out of range"])
+mech("curve_missing_result", ["curve", "--result", "$D/none.json"], ["none.json"])
+mech("curve_mode_bad", ["curve", "--result", "$D/none.json", "--mode", "avg"], ["--mode", "unknown ablation mode"])
+
 here = os.path.dirname(os.path.abspath(__file__))
 names = [c["name"] for c in C]
 assert len(names) == len(set(names)), "duplicate case names"

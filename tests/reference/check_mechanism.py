@@ -654,6 +654,51 @@ def main():
             check_lens(doc["clean"], clean, 0, 3, "lens --position 0 --top 3: clean")
         C.section("lens", lens)
 
+        # ---- curve: a search result's stage-2 curve re-run under other ablation modes
+        def curve():
+            res = os.path.join(tmp, "search.json")
+            p = subprocess.run([a.cli, "--quiet", "search"] + M + I + ["--samples", "4", "--epsilon", "9", "--max-steps", "6",
+                                "--out", res, "--device", a.device], capture_output=True, text=True, timeout=300)
+            if p.returncode != 0:
+                raise Failure("achilles-cli search exited %d: %s" % (p.returncode, p.stderr.strip()[-500:]))
+            r = json.load(open(res))
+            C.check(len(r["curve"]) >= 4, "curve: the search result has a stage-2 curve of several points", str(len(r["curve"])))
+
+            def prefix(n):  # unique channels of the top-n ranking entries, in first-seen order
+                seen, out = set(), []
+                for e in r["ranking"][:n]:
+                    k = (e["layer"], e["module"], e["channel"])
+                    if k not in seen:
+                        seen.add(k)
+                        out.append(k)
+                return out
+
+            for mode, extra, positions in (("zero", {}, None), ("mean", {}, None), ("scale:0.5", {"factor": 0.5}, None),
+                                           ("clamp:60", {"percentile": 60.0}, None), ("mean", {}, [0])):
+                args = ["--result", res, "--mode", mode] + (["--positions", "0"] if positions else [])
+                doc = cli("curve", M + args)
+                name = mode.split(":")[0]
+                tag = "curve --mode %s%s" % (mode, " --positions 0" if positions else "")
+                C.check(doc.get("schema") == "achilles.curve/1" and doc["ablation"]["mode"] == name and
+                        doc["ablation"]["positions"] == (positions or []), tag + ": schema, mode, positions")
+                C.check([q["n"] for q in doc["curve"]] == [q["n"] for q in r["curve"]], tag + ": the result's n values")
+                bad = []
+                for q in doc["curve"]:
+                    chans = prefix(q["n"])
+                    if q["unique_channels"] != len(chans):
+                        bad.append("n %d: %d channels vs %d" % (q["n"], q["unique_channels"], len(chans)))
+                    entries = [dict({"layer": l, "module": m, "channel": c, "mode": name, "positions": positions}, **extra)
+                               for (l, m, c) in chans]
+                    want = ref.run(ids, resolve(ref, entries, ids))["ppl"]
+                    if not close_rel(q["ppl"], want):
+                        bad.append("n %d: ppl %.9g vs ref %.9g" % (q["n"], q["ppl"], want))
+                    if name == "zero" and not positions:
+                        same = [x for x in r["curve"] if x["n"] == q["n"]][0]
+                        if abs(q["ppl"] - same["ppl"]) > 1e-9 * same["ppl"]:
+                            bad.append("n %d: zero-mode ppl %.12g differs from the search's %.12g" % (q["n"], q["ppl"], same["ppl"]))
+                C.check(not bad, tag + ": every point equals the reference (%d points)" % len(doc["curve"]), "; ".join(bad[:5]))
+        C.section("curve", curve)
+
         for cmd in ("massive", "sinks", "lens", "trace"):
             C.check(cmd in cmds, "achilles-cli --help lists %s" % cmd)
     print("%d passed, %d failed" % (C.passed, C.failed))

@@ -35,24 +35,25 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-int parse_int(std::string_view s, const std::string& what, const std::string& entry) {
+int parse_int(std::string_view s, const std::string& what, const std::string& entry, const char* source = "mask spec") {
     s = trim(s);
     int v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec == std::errc::result_out_of_range)
-        throw Error("mask spec", what, "'" + brief_key(s, 40) + "' is out of range in entry '" + brief_key(entry) + "'");
+        throw Error(source, what, "'" + brief_key(s, 40) + "' is out of range in entry '" + brief_key(entry) + "'");
     if (ec != std::errc() || p != s.data() + s.size() || s.empty())
-        throw Error("mask spec", what, "'" + brief_key(s, 40) + "' is not an integer in entry '" + brief_key(entry) + "'");
-    if (v < 0) throw Error("mask spec", what, "must not be negative, got " + std::to_string(v) + " in entry '" + brief_key(entry) + "'");
+        throw Error(source, what, "'" + brief_key(s, 40) + "' is not an integer in entry '" + brief_key(entry) + "'");
+    if (v < 0) throw Error(source, what, "must not be negative, got " + std::to_string(v) + " in entry '" + brief_key(entry) + "'");
     return v;
 }
 
-double parse_double(std::string_view s, const std::string& what, const std::string& entry) {
+double parse_double(std::string_view s, const std::string& what, const std::string& entry,
+                    const char* source = "mask spec") {
     s = trim(s);
     double v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size() || s.empty() || !std::isfinite(v))
-        throw Error("mask spec", what, "'" + brief_key(s, 40) + "' is not a finite number in entry '" + brief_key(entry) + "'");
+        throw Error(source, what, "'" + brief_key(s, 40) + "' is not a finite number in entry '" + brief_key(entry) + "'");
     return v;
 }
 
@@ -325,7 +326,7 @@ std::vector<WeightEdit> parse_weight_edits(std::string_view spec) {
         if (dot == std::string_view::npos || lb == std::string_view::npos || rb == std::string_view::npos || !(dot < lb && lb < rb))
             throw bad("module", "must look like L<layer>.<module>[<row>,<col>]*<factor>");
         WeightEdit e;
-        e.layer = parse_int(item.substr(1, dot - 1), "layer", entry);
+        e.layer = parse_int(item.substr(1, dot - 1), "layer", entry, "weight edit");
         auto mod = module_from_name(trim(item.substr(dot + 1, lb - dot - 1)));
         if (!mod || !module_is_linear(*mod))
             throw bad("module", "names no linear module (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
@@ -333,11 +334,11 @@ std::vector<WeightEdit> parse_weight_edits(std::string_view spec) {
         std::string_view rc = item.substr(lb + 1, rb - lb - 1);
         const size_t c = rc.find(',');
         if (c == std::string_view::npos) throw bad("row", "needs [<row>,<col>]");
-        e.row = parse_int(rc.substr(0, c), "row", entry);
-        e.col = parse_int(rc.substr(c + 1), "col", entry);
+        e.row = parse_int(rc.substr(0, c), "row", entry, "weight edit");
+        e.col = parse_int(rc.substr(c + 1), "col", entry, "weight edit");
         std::string_view tail = trim(item.substr(rb + 1));
         if (tail.empty()) e.factor = 0.0;
-        else if (star == rb + 1 || (!tail.empty() && tail[0] == '*')) e.factor = parse_double(tail.substr(1), "factor", entry);
+        else if (star == rb + 1 || (!tail.empty() && tail[0] == '*')) e.factor = parse_double(tail.substr(1), "factor", entry, "weight edit");
         else throw bad("factor", "must end in *<factor> (or nothing, to zero the weight)");
         if (!(std::abs(e.factor) <= kMaxFactor)) throw bad("factor", "has a factor out of range [-1e6, 1e6]");
         out.push_back(e);
