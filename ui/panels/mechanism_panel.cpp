@@ -167,7 +167,8 @@ QString siteLabel(MassiveSite s) {
 }
 
 QString tokenText(const LensToken& t) {
-    QString s = t.text.empty() ? QStringLiteral("#%1").arg(t.id) : qs(t.text);
+    if (t.text.empty()) return QStringLiteral("#%1").arg(t.id);  // no tokenizer: the id
+    QString s = qs(t.text);
     s.replace(QLatin1Char('\n'), QStringLiteral("\\n"));
     return QStringLiteral("“%1”").arg(s);
 }
@@ -415,6 +416,7 @@ QWidget* MechanismPanel::buildSinksTab() {
     split->addWidget(patterns);
     split->setStretchFactor(0, 2);
     split->setStretchFactor(1, 3);
+    split->setSizes({560, 840});
     auto* lay = new QVBoxLayout(page);
     lay->addWidget(exportRow({{sinkPlot_, QStringLiteral("sinks")}, {patCleanPlot_, QStringLiteral("pattern-clean")},
                               {patMaskedPlot_, QStringLiteral("pattern-masked")}},
@@ -466,6 +468,7 @@ QWidget* MechanismPanel::buildLensTab() {
     auto* split = new QSplitter(Qt::Vertical, page);
     split->addWidget(lensPlot_);
     split->addWidget(lensTable_);
+    split->setSizes({480, 320});
     auto* lay = new QVBoxLayout(page);
     lay->addWidget(exportRow({{lensPlot_, QStringLiteral("lens")}}, Lens, compute));
     lay->addLayout(top);
@@ -750,7 +753,7 @@ void MechanismPanel::showMassive() {
         linesPlot_->legend->setVisible(true);
         linesPlot_->xAxis->setRange(-0.5, std::max(L, 1) - 0.5);
         intTicks(linesPlot_->xAxis, L);
-        if (hi > 0) linesPlot_->yAxis->setRange(lo / 3, hi * 8);
+        if (hi > 0) linesPlot_->yAxis->setRange(lo / 3, hi * 2000);  // headroom for the legend
         setPlotHint(linesPlot_, {});
     }
     linesPlot_->replot();
@@ -887,9 +890,20 @@ void MechanismPanel::showSinks() {
     const bool empty = v != SinkClean && !hasMasked;
     sinkScale_->setVisible(!empty);
     if (auto* t = qobject_cast<QCPTextElement*>(sinkPlot_->plotLayout()->element(0, 0)))
-        t->setText(v == SinkClean ? tr("Attention mass on the first token (clean)")
-                   : v == SinkMasked ? tr("Attention mass on the first token (masked)")
-                                     : tr("Attention mass on the first token: masked − clean"));
+        t->setText(v == SinkClean ? tr("Attention on token 0 (clean)")
+                   : v == SinkMasked ? tr("Attention on token 0 (masked)")
+                                     : tr("Attention on token 0: masked − clean"));
+    for (int i = sinkPlot_->itemCount() - 1; i >= 0; --i)
+        if (sinkPlot_->item(i)->objectName() == QLatin1String("headMark")) sinkPlot_->removeItem(i);
+    if (sinks_->pattern_head) {  // the head whose pattern is shown
+        auto* mark = new QCPItemRect(sinkPlot_);
+        mark->setObjectName(QStringLiteral("headMark"));
+        mark->setPen(QPen(QColor(0, 160, 60), 3.0));
+        mark->setBrush(Qt::NoBrush);
+        const auto [l, h] = *sinks_->pattern_head;
+        mark->topLeft->setCoords(h - 0.5, l + 0.5);
+        mark->bottomRight->setCoords(h + 0.5, l - 0.5);
+    }
     setPlotHint(sinkPlot_, empty ? tr("No masked side: tick neurons\n(e.g. the critical set) and recompute.") : QString());
     sinkPlot_->replot();
 }
@@ -1011,7 +1025,7 @@ void MechanismPanel::showTrace() {
         setCell(traceTable_, i, 1, num(w.weight), true);
         setCell(traceTable_, i, 2, num(w.input), true);
         setCell(traceTable_, i, 3, num(w.contribution), true);
-        setCell(traceTable_, i, 4, r.value != 0 ? QString::number(100.0 * w.contribution / r.value, 'f', 1) + QStringLiteral(" %") : QStringLiteral("—"), true);
+        setCell(traceTable_, i, 4, r.value != 0 ? QString::number(std::abs(100.0 * w.contribution / r.value) < 0.005 ? 0.0 : 100.0 * w.contribution / r.value, 'f', 2) + QStringLiteral(" %") : QStringLiteral("—"), true);
     }
     traceTable_->resizeColumnsToContents();
     QString top = r.weights.empty() ? tr("the top weight")
@@ -1052,6 +1066,7 @@ void MechanismPanel::setThresholds(double a, double r) {
 void MechanismPanel::setMassiveSite(MassiveSite s) { site_->setCurrentIndex(int(s)); }
 void MechanismPanel::setSinkView(SinkView v) { sinkView_->setCurrentIndex(int(v)); }
 void MechanismPanel::setLensPosition(int p) { lensPos_->setValue(p); }
+void MechanismPanel::setLensMasked(bool on) { lensView_->setCurrentIndex(on ? 1 : 0); }
 void MechanismPanel::setTraceNeuron(const QString& t) { traceNeuron_->setText(t); }
 void MechanismPanel::setTraceScale(double s) { traceScale_->setValue(s); }
 void MechanismPanel::offerTraceNeuron(const Neuron& n) {

@@ -53,6 +53,7 @@ public:
     void setSinkView(SinkView v);
     double sinkCell(int layer, int head) const;  // the value shown in the sink map (NaN: none)
     void setLensPosition(int position);
+    void setLensMasked(bool on);  // the map: masked (true) or clean
     void setTraceNeuron(const QString& text);    // "L1.down_proj:21"
     void setTraceScale(double s);
     // The neuron chosen in the Neurons table: becomes the trace's neuron when it is a down_proj or
