@@ -16,6 +16,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTabWidget>
@@ -61,7 +62,7 @@ QCustomPlot* makePlot(QWidget* parent, const QString& name, const QString& title
     stylePlot(p, title);
     p->xAxis->setLabel(x);
     p->yAxis->setLabel(y);
-    p->setMinimumSize(260, 200);
+    p->setMinimumSize(180, 150);
     return p;
 }
 
@@ -190,10 +191,18 @@ MechanismPanel::~MechanismPanel() = default;
 MechanismPanel::MechanismPanel(Workbench* wb, QWidget* parent)
     : QWidget(parent), wb_(wb), jobs_(std::make_unique<Jobs>(wb->jobs())) {
     tabs_ = new QTabWidget(this);
-    tabs_->addTab(buildMassiveTab(), tr("Massive activations"));
-    tabs_->addTab(buildSinksTab(), tr("Attention sinks"));
-    tabs_->addTab(buildLensTab(), tr("Logit lens"));
-    tabs_->addTab(buildTraceTab(), tr("Super weights"));
+    // Each page scrolls when the dock is small, so the panel never raises the window's minimum size.
+    auto scroll = [this](QWidget* page) {
+        auto* sa = new QScrollArea(this);
+        sa->setWidgetResizable(true);
+        sa->setFrameShape(QFrame::NoFrame);
+        sa->setWidget(page);
+        return sa;
+    };
+    tabs_->addTab(scroll(buildMassiveTab()), tr("Massive activations"));
+    tabs_->addTab(scroll(buildSinksTab()), tr("Attention sinks"));
+    tabs_->addTab(scroll(buildLensTab()), tr("Logit lens"));
+    tabs_->addTab(scroll(buildTraceTab()), tr("Super weights"));
 
     status_ = new QLabel(tr("Each tab computes on the current probe when you press its button."), this);
     status_->setWordWrap(true);
@@ -206,6 +215,8 @@ MechanismPanel::MechanismPanel(Workbench* wb, QWidget* parent)
     progress_->hide();
     cancel_ = new QPushButton(tr("Cancel"), this);
     cancel_->setEnabled(false);
+    maskInfo_->setWordWrap(true);
+    maskInfo_->setMinimumWidth(80);
     auto* head = new QHBoxLayout;
     head->addWidget(new AblationControl(wb_, this));
     head->addWidget(maskInfo_, 1);
@@ -331,7 +342,7 @@ QWidget* MechanismPanel::buildMassiveTab() {
     setupMap(massivePlot_, massiveMap_, massiveScale_, tr("max |a| over channels (log scale)"));
     posPlot_ = makePlot(page, QStringLiteral("criticalPositions"), tr("Critical ranking entries by position"),
                         tr("token position"), tr("entries (count)"));
-    posPlot_->setMinimumSize(220, 160);
+    posPlot_->setMinimumSize(180, 150);
     hitsTable_ = makeTable(page, {tr("site"), tr("layer"), tr("token"), tr("channel"), tr("value"), tr("× median"),
                                   tr("persists"), tr("in critical set")});
 
@@ -826,6 +837,7 @@ void MechanismPanel::showPositions() {
         }
     }
     if (maxPos < 0) {
+        posPlot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
         posPlot_->xAxis->setRange(-0.5, 9.5);
         posPlot_->yAxis->setRange(0, 1);
         setPlotHint(posPlot_, !r ? tr("Run a search: its critical\nentries by position appear here.")
@@ -850,6 +862,7 @@ void MechanismPanel::showPositions() {
     posPlot_->xAxis->setRange(-0.6, maxPos + 0.6);
     intTicks(posPlot_->xAxis, maxPos + 1);
     posPlot_->yAxis->setRange(0, top * 1.15 + 0.5);
+    intTicks(posPlot_->yAxis, int(top) + 1);  // counts: whole numbers
     if (auto* t = qobject_cast<QCPTextElement*>(posPlot_->plotLayout()->element(0, 0)))
         t->setText(tr("Critical ranking entries by position (top %1)").arg(r->faithful.n));
     setPlotHint(posPlot_, {});
