@@ -8,11 +8,13 @@
 #include "models/neuron_model.h"
 #include "panels/generations_panel.h"
 #include "panels/heatmap_panel.h"
+#include "panels/mechanism_panel.h"
 #include "panels/model_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/phase_panel.h"
 #include "panels/probe_panel.h"
 #include "panels/search_panel.h"
+#include "widgets/ablation_control.h"
 #include "widgets/token_flow.h"
 #include "widgets/wheel_guard.h"
 #include "achilles/fileio.h"
@@ -33,6 +35,8 @@
 #include <QScreen>
 #include <QSettings>
 #include <QStatusBar>
+#include <QTableView>
+#include <QItemSelectionModel>
 #include <QTextBrowser>
 #include <QTimer>
 #include <QUndoStack>
@@ -42,7 +46,7 @@
 namespace achilles::ui {
 
 namespace {
-constexpr int kLayoutVersion = 4;  // 4: neurons beside generations, model tabbed with the probe
+constexpr int kLayoutVersion = 5;  // 5: the mechanism views tabbed with the heatmap and phase plots
 const char* kRecentFiles = "recent/files";
 const char* kRecentModels = "recent/models";
 }  // namespace
@@ -106,6 +110,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     connect(modelPanel_, &ModelPanel::modelChosen, this, [this](const QString& p) { addRecent(kRecentModels, p); });
     connect(heatmapPanel_, &HeatmapPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(phasePanel_, &PhasePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(mechanismPanel_, &MechanismPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(mechanismPanel_, &MechanismPanel::errorOccurred, this, &MainWindow::error);
+    // The neuron chosen in the Neurons table is the super-weight trace's default.
+    connect(neuronsPanel_->view()->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex& cur) {
+                if (!cur.isValid()) return;
+                const QModelIndex src = neuronsPanel_->proxy()->mapToSource(cur);
+                if (src.isValid() && src.row() < neurons_->rowCount()) mechanismPanel_->offerTraceNeuron(neurons_->entry(src.row()).neuron);
+            });
+    connect(wb_, &Workbench::ablationChanged, this, [this] { dirty_ = true; updateTitle(); });
     connect(neuronsPanel_, &NeuronsPanel::exportCsvRequested, this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Export neurons"), QStringLiteral("neurons.csv"), tr("CSV (*.csv)"));
         if (f.isEmpty()) return;
@@ -136,6 +150,7 @@ void MainWindow::buildDocks() {
     phasePanel_ = new PhasePanel(wb_, this);
     neuronsPanel_ = new NeuronsPanel(wb_, neurons_, this);
     generationsPanel_ = new GenerationsPanel(wb_, this);
+    mechanismPanel_ = new MechanismPanel(wb_, this);
     auto dock = [this](const QString& name, const QString& title, QWidget* w) {
         auto* d = new QDockWidget(title, this);
         d->setObjectName(QStringLiteral("dock_") + name);
@@ -151,6 +166,7 @@ void MainWindow::buildDocks() {
     dock(QStringLiteral("phase"), tr("Phase transition"), phasePanel_);
     dock(QStringLiteral("neurons"), tr("Neurons"), neuronsPanel_);
     dock(QStringLiteral("generations"), tr("Generations"), generationsPanel_);
+    dock(QStringLiteral("mechanism"), tr("Mechanism"), mechanismPanel_);
     // No central widget: every panel is a dock.
     auto* central = new QWidget(this);
     central->setMaximumSize(0, 0);
@@ -174,6 +190,7 @@ void MainWindow::defaultLayout() {
     splitDockWidget(docks_["heatmap"], docks_["neurons"], Qt::Vertical);  // split before tabifying:
     splitDockWidget(docks_["neurons"], docks_["generations"], Qt::Horizontal);  // a split of a tab is a tab
     tabifyDockWidget(docks_["heatmap"], docks_["phase"]);
+    tabifyDockWidget(docks_["phase"], docks_["mechanism"]);
     for (auto* d : docks_) d->show();
     docks_["model"]->raise();
     docks_["heatmap"]->raise();
@@ -295,7 +312,7 @@ void MainWindow::buildMenus() {
 
     viewMenu_ = menuBar()->addMenu(tr("&View"));
     for (const QString& n : {QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search"), QStringLiteral("heatmap"),
-                             QStringLiteral("phase"), QStringLiteral("neurons"), QStringLiteral("generations")})
+                             QStringLiteral("phase"), QStringLiteral("mechanism"), QStringLiteral("neurons"), QStringLiteral("generations")})
         viewMenu_->addAction(docks_[n]->toggleViewAction());
     viewMenu_->addSeparator();
     viewMenu_->addAction(tr("&Reset layout"), this, &MainWindow::resetLayout);
@@ -440,7 +457,7 @@ void MainWindow::showView(const QString& name) {
 }
 
 QStringList MainWindow::viewNames() {
-    return {QStringLiteral("main"), QStringLiteral("heatmap"), QStringLiteral("phase"), QStringLiteral("neurons"),
+    return {QStringLiteral("main"), QStringLiteral("heatmap"), QStringLiteral("phase"), QStringLiteral("mechanism"), QStringLiteral("neurons"),
             QStringLiteral("generations"), QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search")};
 }
 
@@ -454,6 +471,7 @@ QImage MainWindow::grabView(const QString& name) {
     // Render at a comfortable size even when the dock is small or tabbed away.
     const QSize size = name == QLatin1String("heatmap") ? QSize(1300, 620)
                        : name == QLatin1String("phase") ? QSize(1000, 620)
+                       : name == QLatin1String("mechanism") ? QSize(1400, 860)
                        : name == QLatin1String("generations") ? QSize(1200, 360)
                        : name == QLatin1String("neurons") ? QSize(1100, 560)
                                                           : QSize(520, 700);
@@ -485,11 +503,14 @@ void MainWindow::exportPlotInteractive(QCustomPlot* plot, const QString& name) {
 QJsonObject MainWindow::viewState() const {
     QString current;
     for (auto it = docks_.begin(); it != docks_.end(); ++it)
-        if (!it.value()->visibleRegion().isEmpty() && (it.key() == QLatin1String("heatmap") || it.key() == QLatin1String("phase")))
+        if (!it.value()->visibleRegion().isEmpty() && (it.key() == QLatin1String("heatmap") || it.key() == QLatin1String("phase") ||
+                                                     it.key() == QLatin1String("mechanism")))
             current = it.key();
     return QJsonObject{{"heatmap", heatmapPanel_->viewState()},
                        {"neurons", neuronsPanel_->viewState()},
                        {"phase", phasePanel_->viewState()},
+                       {"mechanism", mechanismPanel_->viewState()},
+                       {"ablation", AblationControl::toJson(wb_)},
                        {"plot", current}};
 }
 
@@ -497,6 +518,8 @@ void MainWindow::restoreViewState(const QJsonObject& v) {
     heatmapPanel_->restoreViewState(v.value("heatmap").toObject());
     neuronsPanel_->restoreViewState(v.value("neurons").toObject());
     phasePanel_->restoreViewState(v.value("phase").toObject());
+    mechanismPanel_->restoreViewState(v.value("mechanism").toObject());
+    AblationControl::fromJson(wb_, v.value("ablation").toObject());
     if (!v.value("plot").toString().isEmpty()) showView(v.value("plot").toString());
 }
 

@@ -22,6 +22,7 @@ class HeatmapPanel;
 class PhasePanel;
 class NeuronsPanel;
 class GenerationsPanel;
+class MechanismPanel;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -38,6 +39,7 @@ public:
     PhasePanel* phasePanel() const { return phasePanel_; }
     NeuronsPanel* neuronsPanel() const { return neuronsPanel_; }
     GenerationsPanel* generationsPanel() const { return generationsPanel_; }
+    MechanismPanel* mechanismPanel() const { return mechanismPanel_; }
 
     bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file; parses on the UI thread
     void openSessionFileAsync(const QString& path);  // parses in the worker (menus, recent list, drops)
@@ -52,7 +54,7 @@ public:
     // Heatmap, drill-down and phase-transition plots as PNG, SVG and PDF into dir, all or nothing
     // (headless --export-figures and File > Export > All figures). Returns the files; throws Error.
     QStringList exportAllFigures(const QString& dir, int width = 1200, int height = 800, int dpi = 150);
-    // The named view (main, heatmap, phase, neurons, generations, model, probe, search) as an image.
+    // The named view (main, heatmap, phase, mechanism, neurons, generations, model, probe, search) as an image.
     QImage grabView(const QString& name);
     static QStringList viewNames();
     void showView(const QString& name);          // raise the dock
@@ -104,6 +106,7 @@ private:
     PhasePanel* phasePanel_;
     NeuronsPanel* neuronsPanel_;
     GenerationsPanel* generationsPanel_;
+    MechanismPanel* mechanismPanel_;
     QMap<QString, QDockWidget*> docks_;
     QMenu* recentFiles_ = nullptr;
     QMenu* recentModels_ = nullptr;

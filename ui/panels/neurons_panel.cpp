@@ -2,6 +2,7 @@
 #include "panels/neurons_panel.h"
 #include "workbench/workbench.h"
 #include "models/neuron_model.h"
+#include "widgets/ablation_control.h"
 #include "widgets/stale_banner.h"
 #include <QCheckBox>
 #include <QEvent>
@@ -72,6 +73,7 @@ NeuronsPanel::NeuronsPanel(Workbench* wb, NeuronTableModel* model, QWidget* pare
     stale_ = new StaleBanner(this);
     auto* lay = new QVBoxLayout(this);
     lay->addLayout(buttons);
+    lay->addWidget(new AblationControl(wb_, this));
     lay->addWidget(ppl_);
     lay->addWidget(stale_);
     lay->addLayout(bar);
@@ -186,6 +188,8 @@ void NeuronsPanel::updatePpl(double orig, double masked) {
                     .arg(color)
                     .arg(masked, 0, 'g', 5)
                     .arg(d, 0, 'f', 2);
+    if (wb_->pplMaskCount() > 0 && wb_->pplAblation() != MaskEntry())
+        t += QStringLiteral(" · ") + Workbench::ablationText(wb_->pplAblation()).toHtmlEscaped();
     if (wb_->pplProvenance().hasModel())
         t += QStringLiteral("<br><span style='color:#555'>%1</span>").arg(wb_->pplProvenance().describe().toHtmlEscaped());
     if (!stale.isEmpty()) t += QStringLiteral("<br><b style='color:#a40'>%1</b>").arg(stale.toHtmlEscaped());

@@ -24,7 +24,6 @@ private:
     std::set<Neuron> before_, after_;
 };
 
-MaskSpec maskOf(const std::set<Neuron>& s) { return mask_of({s.begin(), s.end()}); }
 }  // namespace
 
 Workbench::Workbench(QObject* parent) : QObject(parent), jobs_(new JobRunner(this)), undo_(new QUndoStack(this)) {
@@ -107,6 +106,7 @@ void Workbench::setUpJobs() {
         pplMasked_ = p.second;
         pplProv_ = pendingPplProv_;
         pplMaskCount_ = pendingPplMaskCount_;
+        pplAblation_ = pendingPplAblation_;
         emit pplChanged(pplOrig_, pplMasked_);
         if (autoRegenerate_) generate();
     });
@@ -237,6 +237,46 @@ void Workbench::requestMask(const std::set<Neuron>& next, const QString& descrip
     undo_->push(new MaskCommand(this, masked_, next, description));  // push() calls redo()
 }
 
+MaskSpec Workbench::maskSpec() const {
+    MaskSpec spec;
+    spec.reserve(masked_.size());
+    for (const Neuron& n : masked_) {
+        MaskEntry e = ablation_;
+        e.neuron = n;
+        e.lo.reset();
+        e.hi.reset();
+        spec.push_back(std::move(e));
+    }
+    return spec;
+}
+
+void Workbench::setAblation(const MaskEntry& how) {
+    MaskEntry h = how;
+    h.neuron = {};
+    h.lo.reset();
+    h.hi.reset();
+    if (h == ablation_) return;
+    ablation_ = std::move(h);
+    emit ablationChanged();
+    if (!masked_.empty()) evaluateMask();
+}
+
+QString Workbench::ablationText(const MaskEntry& how) {
+    QString t;
+    switch (how.mode) {
+    case Ablation::zero: t = tr("zero"); break;
+    case Ablation::mean: t = tr("mean"); break;
+    case Ablation::scale: t = tr("scale ×%1").arg(how.factor, 0, 'g', 4); break;
+    case Ablation::clamp: t = tr("clamp p%1").arg(how.percentile, 0, 'g', 4); break;
+    }
+    if (!how.positions.empty()) {
+        QStringList p;
+        for (int x : how.positions) p << QString::number(x);
+        t += (how.positions.size() == 1 ? tr(" at token %1") : tr(" at tokens %1")).arg(p.join(QLatin1Char(',')));
+    }
+    return t;
+}
+
 void Workbench::setMaskedDirect(const std::set<Neuron>& next) {
     masked_ = next;
     emit maskChanged();
@@ -262,8 +302,9 @@ void Workbench::evaluateMask() {
                          : (pplProv_.matches(prov) && pplOrig_ > 0) ? pplOrig_ : 0.0;
     pendingPplProv_ = std::move(prov);
     pendingPplMaskCount_ = int(masked_.size());
+    pendingPplAblation_ = ablation_;
     emit pplEvaluating();
-    ppl_.run([eng = engine_, ids, mask = maskOf(masked_), known](Progress& p) {
+    ppl_.run([eng = engine_, ids, mask = maskSpec(), known](Progress& p) {
         validate_mask(mask, eng->info().shape);
         const double o = known > 0 ? known : eng->perplexity(ids, {}, p).ppl;
         const double m = mask.empty() ? o : eng->perplexity(ids, mask, p).ppl;
@@ -301,7 +342,7 @@ void Workbench::generate() {
     gen_.masked = {};
     QPointer<Workbench> self(this);
     emit generationStarted();
-    gen_job_.run([eng = engine_, ids, opt = gen_.options, mask = maskOf(masked_), self](Progress& p) {
+    gen_job_.run([eng = engine_, ids, opt = gen_.options, mask = maskSpec(), self](Progress& p) {
         auto stream = [&p, self](int side) {
             return [&p, self, side](const TokenStep& s) {
                 JobRunner::post(p, [self, side, s] {

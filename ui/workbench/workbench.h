@@ -71,6 +71,14 @@ public:
     double pplOriginal() const { return pplOrig_; }
     double pplMasked() const { return pplMasked_; }
     bool autoRegenerate() const { return autoRegenerate_; }
+    // How every toggled neuron is ablated (mode, factor, percentile, positions; its neuron is
+    // unused). The default is the paper's: zero at every position. Changing it re-evaluates the PPL.
+    const MaskEntry& ablation() const { return ablation_; }
+    void setAblation(const MaskEntry& how);
+    static QString ablationText(const MaskEntry& how);  // "zero", "scale ×0.5 at token 0", ...
+    // The toggled neurons as the mask applied to the perplexity, the generations and the
+    // mechanism views: each with the ablation mode (statistics measured on the ids scored).
+    MaskSpec maskSpec() const;
     void setAutoRegenerate(bool on) { autoRegenerate_ = on; }
 
     // --- generations ---
@@ -103,6 +111,7 @@ public:
     Provenance resultProvenance() const;                 // of the result (no model when none)
     const Provenance& pplProvenance() const { return pplProv_; }
     int pplMaskCount() const { return pplMaskCount_; }    // neurons masked in pplMasked()
+    const MaskEntry& pplAblation() const { return pplAblation_; }  // ... and how they were ablated
     std::optional<ModelFingerprint> maskModel() const { return maskModel_; }
     // A loaded model and a result of that model (the probe may differ).
     bool resultMatchesModel() const;
@@ -131,6 +140,7 @@ signals:
     void searchCancelled();
     void resultChanged();
     void maskChanged();
+    void ablationChanged();
     void pplEvaluating();
     void pplChanged(double orig, double masked);
     void pplFailed(const QString& message);
@@ -168,6 +178,7 @@ private:
     std::set<Neuron> masked_;
     double pplOrig_ = 0, pplMasked_ = 0;
     bool autoRegenerate_ = false;
+    MaskEntry ablation_, pplAblation_, pendingPplAblation_;
     GenerationState gen_;
     std::optional<ModelFingerprint> expectedFp_;
     std::optional<ModelFingerprint> maskModel_;  // the model the masks were chosen on

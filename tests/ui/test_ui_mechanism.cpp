@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The Mechanism panel (issue 9, GUI half): massive activations, attention sinks, the logit lens
+// and super-weight tracing on the planted mechanism fixture (tests/fixtures/mechanism: a tiny
+// llama whose L1 down_proj channel 21 is massive at token 0 and feeds sinks in L2.h0 and L3.h2),
+// the plain "no massive activations" sentence on tests/fixtures/search/plain, and the ablation
+// mode of the toggled masks (zero / mean / scale / clamp, optionally at the first token only).
+// With ACHILLES_SCREENSHOT_DIR set, screenshots of each tab are written there.
+#include "main_window.h"
+#include "export/export.h"
+#include "panels/mechanism_panel.h"
+#include "panels/neurons_panel.h"
+#include "panels/model_panel.h"
+#include "ui_test_util.h"
+#include "achilles/search.h"
+#include "widgets/ablation_control.h"
+#include "workbench/workbench.h"
+#include <QComboBox>
+#include <QCheckBox>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QSignalSpy>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <cmath>
+#include <set>
+#include <tuple>
+#include <qcustomplot.h>
+
+using namespace achilles;
+using namespace achilles::ui;
+using achilles::ui::uitest::waitIdle;
+
+namespace {
+QString fixtureDir(const char* rel) { return QString::fromStdString(test::tests_dir()) + QLatin1Char('/') + QLatin1String(rel); }
+
+QJsonObject readJson(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+bool loadModel(MainWindow& w, const QString& path) {
+    QSignalSpy loaded(w.workbench(), &Workbench::modelLoaded);
+    w.modelPanel()->loadPath(path);
+    return loaded.wait(60000) && waitIdle(w.workbench());
+}
+
+// Runs one tab's analysis and waits for its outcome; false on failure or timeout.
+template <class F>
+bool compute(MechanismPanel* p, F&& start) {
+    QSignalSpy done(p, &MechanismPanel::computed);
+    QSignalSpy failed(p, &MechanismPanel::failed);
+    start();
+    const bool ok = QTest::qWaitFor([&] { return done.count() > 0 || failed.count() > 0; }, 60000);
+    if (failed.count() > 0) qWarning() << "failed:" << failed.first().at(1).toString();
+    return ok && done.count() > 0;
+}
+
+bool setMask(Workbench* wb, const std::set<Neuron>& s) {
+    wb->requestMask(s, QStringLiteral("test"));
+    return waitIdle(wb);
+}
+
+bool near(double a, double b, double rel) { return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b)); }
+}  // namespace
+
+class TestMechanism : public QObject {
+    Q_OBJECT
+    QJsonObject golden_;
+    QTemporaryDir dir_;
+
+    std::unique_ptr<MainWindow> plantedWindow() {
+        auto w = std::make_unique<MainWindow>();
+        w->resize(1500, 950);
+        w->show();
+        if (!loadModel(*w, fixtureDir("fixtures/mechanism"))) return nullptr;
+        w->workbench()->setText(uitest::ids_text(golden_));
+        w->showView(QStringLiteral("mechanism"));
+        return w;
+    }
+
+private slots:
+    void initTestCase() {
+        golden_ = readJson(fixtureDir("fixtures/mechanism/golden_inputs.json"));
+        QVERIFY2(!golden_.isEmpty(), "tests/fixtures/mechanism/golden_inputs.json");
+        QVERIFY(dir_.isValid());
+    }
+
+    void massiveListsThePlantedHits() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(p->massive());
+        std::set<std::tuple<QString, int, int, int>> want, got;
+        for (auto v : golden_["planted"].toObject()["massive"].toArray()) {
+            const QJsonObject o = v.toObject();
+            want.emplace(o["site"].toString(), o["layer"].toInt(), o["token"].toInt(), o["channel"].toInt());
+        }
+        for (const MassiveHit& h : p->massive()->hits) got.emplace(qs(massive_site_name(h.site)), h.layer, h.token, h.channel);
+        QCOMPARE(got, want);
+        // the table lists exactly these, one row each
+        QTableWidget* t = p->massiveTable();
+        QCOMPARE(t->rowCount(), int(want.size()));
+        std::set<std::tuple<int, int, int>> rows;
+        for (int r = 0; r < t->rowCount(); ++r)
+            rows.emplace(t->item(r, 1)->text().mid(1).toInt(), t->item(r, 2)->text().toInt(), t->item(r, 3)->text().toInt());
+        QVERIFY(rows.count({1, 0, 21}) && rows.count({2, 0, 21}) && rows.count({3, 0, 21}) && rows.count({1, 0, 37}));
+        QVERIFY(!p->massiveSummary().contains(QLatin1String("No massive activations")));
+        // the thresholds are the rule: an impossible ratio finds nothing, and says so
+        p->setThresholds(100, 1e8);
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QCOMPARE(p->massiveTable()->rowCount(), 0);
+        QVERIFY2(p->massiveSummary().startsWith(QLatin1String("No massive activations")), qPrintable(p->massiveSummary()));
+        p->setThresholds(100, 1000);
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        // Save JSON: the core's document
+        const QString f = dir_.filePath(QStringLiteral("massive.json"));
+        p->saveJson(MechanismPanel::Massive, f);
+        QCOMPARE(readJson(f).value("schema").toString(), QStringLiteral("achilles.massive/1"));
+        // the plots export as PNG, SVG and PDF through the export code
+        for (QCustomPlot* plot : {p->massiveLinesPlot(), p->massiveMapPlot(), p->positionPlot()})
+            for (const char* ext : {"png", "svg", "pdf"}) {
+                const QString out = dir_.filePath(plot->objectName() + QLatin1Char('.') + QLatin1String(ext));
+                exportPlot(plot, out);
+                QVERIFY2(QFileInfo(out).size() > 500, qPrintable(out));
+            }
+        // the heatmap's SVG draws one rectangle per cell (vector cells)
+        QFile svg(dir_.filePath(QStringLiteral("massiveMap.svg")));
+        QVERIFY(svg.open(QIODevice::ReadOnly));
+        const QByteArray doc = svg.readAll();
+        QVERIFY2(doc.count("<image") <= 1, qPrintable(QString::number(doc.count("<image"))));  // the colour bar only
+        QVERIFY(doc.count("<path") + doc.count("<rect") >= 4 * int(golden_["ids"].toArray().size()));
+    }
+
+    void sinksFallWhenThePlantedChannelIsMasked() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(setMask(w->workbench(), {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runSinks(); }));
+        QVERIFY(p->sinks());
+        QVERIFY(!p->sinks()->masked_mass.empty());
+        p->setSinkView(MechanismPanel::SinkDiff);
+        for (auto v : golden_["planted"].toObject()["sink_heads"].toArray()) {
+            const int l = v.toObject()["layer"].toInt(), h = v.toObject()["head"].toInt();
+            const double clean = p->sinks()->clean_mass[size_t(l)][size_t(h)];
+            const double masked = p->sinks()->masked_mass[size_t(l)][size_t(h)];
+            QVERIFY2(clean - masked > 0.3, qPrintable(QStringLiteral("L%1.h%2: %3 -> %4").arg(l).arg(h).arg(clean).arg(masked)));
+            QVERIFY(p->sinkCell(l, h) < -0.3);  // what the masked - clean map shows
+        }
+        // clicking a head: its full pattern, clean and masked
+        QVERIFY(compute(p, [p] { p->runSinks(std::make_pair(2, 0)); }));
+        const int T = int(golden_["ids"].toArray().size());
+        QCOMPARE(int(p->sinks()->clean_pattern.size()), T);
+        QCOMPARE(int(p->sinks()->masked_pattern.size()), T);
+        const QString f = dir_.filePath(QStringLiteral("sinks.json"));
+        p->saveJson(MechanismPanel::Sinks, f);
+        QCOMPARE(readJson(f).value("schema").toString(), QStringLiteral("achilles.sinks/1"));
+    }
+
+    void traceNamesThePlantedWeight() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        MechanismPanel* p = w->mechanismPanel();
+        p->setTraceNeuron(QStringLiteral("L1.down_proj:21"));
+        QVERIFY(compute(p, [p] { p->runTrace(); }));
+        QVERIFY(p->trace() && !p->trace()->weights.empty());
+        QCOMPARE(p->trace()->weights.front().row, 21);
+        QCOMPARE(p->trace()->weights.front().col, 37);
+        QCOMPARE(p->trace()->token, 0);
+        QVERIFY(p->traceTable()->item(0, 0)->text().contains(QLatin1String("[21,37]")));
+        QVERIFY(p->traceSummary().contains(QLatin1String("PPL clean")));
+        QVERIFY(p->trace()->ppl_channel > p->trace()->ppl_clean);
+        // a typo is an error dialog, not a crash
+        QSignalSpy failed(p, &MechanismPanel::failed);
+        p->setTraceNeuron(QStringLiteral("L1.q_proj:3"));
+        p->runTrace();
+        QCOMPARE(failed.count(), 1);
+        QVERIFY(!p->running());
+    }
+
+    void lensShowsEveryLayer() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(setMask(w->workbench(), {Neuron{1, Module::down_proj, 21}}));
+        p->setLensPosition(3);
+        QVERIFY(compute(p, [p] { p->runLens(); }));
+        const int L = w->workbench()->info()->layers;
+        QVERIFY(p->lens());
+        QCOMPARE(p->lens()->position, 3);
+        QCOMPARE(int(p->lens()->clean.layers.size()), L);
+        QCOMPARE(int(p->lens()->clean.true_rank_all.size()), L);
+        QVERIFY(p->lens()->masked);
+        QCOMPARE(p->lensTable()->rowCount(), L);
+        QVERIFY(p->lensTable()->item(0, 4)->text() != QLatin1String("—"));
+    }
+
+    void plainModelSaysNoMassiveActivations() {
+        auto w = std::make_unique<MainWindow>();
+        w->show();
+        QVERIFY(loadModel(*w, fixtureDir("fixtures/search/plain")));
+        w->workbench()->setText(uitest::ids_text(uitest::search_golden()));
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QCOMPARE(p->massiveTable()->rowCount(), 0);
+        QVERIFY2(p->massiveSummary().startsWith(QLatin1String("No massive activations")), qPrintable(p->massiveSummary()));
+        QVERIFY(p->findChild<QLabel*>(QStringLiteral("massiveSummary"))->isVisibleTo(p));
+    }
+
+    void ablationModeChangesThePerplexity() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        const QJsonObject ref = golden_["reference"].toObject()["ablation_ppl"].toObject();
+        const double zero = wb->pplMasked();
+        QVERIFY2(near(zero, ref["zero"].toDouble(), 1e-3), qPrintable(QString::number(zero)));
+        // the control in the Neurons panel
+        auto* ctl = w->neuronsPanel()->findChild<AblationControl*>();
+        QVERIFY(ctl);
+        QSignalSpy ppl(wb, &Workbench::pplChanged);
+        ctl->modeBox()->setCurrentIndex(ctl->modeBox()->findData(int(Ablation::mean)));
+        QVERIFY(ppl.wait(30000) && waitIdle(wb));
+        const double mean = wb->pplMasked();
+        QVERIFY(std::abs(mean - zero) > 1.0);
+        QVERIFY2(near(mean, ref["mean"].toDouble(), 1e-3), qPrintable(QString::number(mean)));
+        QVERIFY(w->neuronsPanel()->pplText().contains(QLatin1String("mean")));
+        // the mechanism panel's copy of the control follows
+        auto* other = w->mechanismPanel()->findChild<AblationControl*>();
+        QVERIFY(other && other->modeBox()->currentData().toInt() == int(Ablation::mean));
+        // only at the first token
+        ctl->firstTokenBox()->setChecked(true);
+        QVERIFY(QTest::qWaitFor([&] { return !wb->busy() && near(wb->pplMasked(), ref["mean@0"].toDouble(), 1e-3); }, 30000));
+        QCOMPARE(wb->maskSpec().front().positions, std::vector<int>{0});
+        // the session's view state carries the mode; a session without it is the paper's zero
+        const QJsonObject v = w->viewState();
+        QCOMPARE(v["ablation"].toObject()["mode"].toString(), QStringLiteral("mean"));
+        QVERIFY(v["ablation"].toObject()["first_token"].toBool());
+        w->restoreViewState(QJsonObject{});
+        QCOMPARE(wb->ablation(), MaskEntry());
+        w->restoreViewState(v);
+        QCOMPARE(wb->ablation().mode, Ablation::mean);
+        // scale ×3 and clamp p90 against the float64 reference
+        MaskEntry s;
+        s.mode = Ablation::scale;
+        s.factor = 3;
+        wb->setAblation(s);
+        QVERIFY(QTest::qWaitFor([&] { return !wb->busy() && near(wb->pplMasked(), ref["scale:3"].toDouble(), 1e-3); }, 30000));
+        MaskEntry c;
+        c.mode = Ablation::clamp;
+        c.percentile = 90;
+        wb->setAblation(c);
+        QVERIFY(QTest::qWaitFor([&] { return !wb->busy() && near(wb->pplMasked(), ref["clamp:90"].toDouble(), 1e-3); }, 30000));
+        w->markClean();
+    }
+
+    // Screenshots of each tab on the planted fixture (only with ACHILLES_SCREENSHOT_DIR).
+    void screenshots() {
+        const QString out = qEnvironmentVariable("ACHILLES_SCREENSHOT_DIR");
+        if (out.isEmpty()) QSKIP("ACHILLES_SCREENSHOT_DIR is not set");
+        QDir().mkpath(out);
+        auto w = plantedWindow();
+        QVERIFY(w);
+        MechanismPanel* p = w->mechanismPanel();
+        Workbench* wb = w->workbench();
+        {  // a search first: the critical set and its entries by position
+            SearchOptions o = wb->options();
+            o.samples = 2;
+            o.max_steps = 8;
+            wb->setOptions(o);
+            QSignalSpy finished(wb, &Workbench::searchFinished);
+            wb->runSearch();
+            QVERIFY(finished.wait(60000) && waitIdle(wb));
+        }
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(compute(p, [p] { p->runSinks(std::make_pair(2, 0)); }));
+        p->setSinkView(MechanismPanel::SinkDiff);
+        p->setLensPosition(1);
+        p->setLensMasked(true);
+        QVERIFY(compute(p, [p] { p->runLens(); }));
+        p->setTraceNeuron(QStringLiteral("L1.down_proj:21"));
+        QVERIFY(compute(p, [p] { p->runTrace(); }));
+        const char* names[] = {"massive", "sinks", "lens", "trace"};
+        for (int i = 0; i < 4; ++i) {
+            p->tabs()->setCurrentIndex(i);
+            const QImage img = w->grabView(QStringLiteral("mechanism"));
+            QVERIFY(img.save(out + QStringLiteral("/mechanism-%1.png").arg(QLatin1String(names[i]))));
+        }
+        w->markClean();
+    }
+};
+
+QTEST_MAIN(TestMechanism)
+#include "test_ui_mechanism.moc"
