@@ -7,6 +7,7 @@
 #include "achilles/error.h"
 #include "model/arch.h"
 #include "model/placement.h"
+#include "model/threads.h"
 #include <torch/cuda.h>
 #include <torch/version.h>
 #include <cmath>
@@ -572,6 +573,10 @@ at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache
     if (hooks && hooks->begin_forward) hooks->begin_forward(cache ? cache->length : 0);
     if (h.device() != m.w.embed_device) h = h.to(m.w.embed_device);
     if (h.scalar_type() != m.dtype) h = h.to(m.dtype);
+    // One thread where the products are tiny, the process's counts where they are large
+    // (model/threads.h); the hooks (stage 1's accumulation, masks) run under the same policy.
+    keep_freed_memory();
+    WorkThreads threads(forward_gemm_flops(B * h.size(1), m.H, m.I, hooks && hooks->skip_head ? 0 : m.V));
     if (hooks && hooks->embeddings) hooks->embeddings(h);
 
     Impl::Pass pass(m, hooks, cache, B, h.size(1));
@@ -583,6 +588,7 @@ at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache
         if (hooks && hooks->residual) hooks->residual(l, h);
     }
     if (cache) cache->length = pass.S;
+    if (hooks && hooks->skip_head) return at::Tensor();
     return m.head(std::move(h));
 }
 

@@ -21,6 +21,9 @@ struct Hooks {
     // Called at the start of each forward with the absolute position of its first token (the KV
     // cache length), so position-limited hooks stay right during cached decoding. Optional.
     std::function<void(int64_t first_position)> begin_forward;
+    // The caller needs only the sites (stage 1): forward_embeds stops after the last layer and
+    // returns an undefined tensor (no final norm, no lm_head).
+    bool skip_head = false;
     bool empty() const { return !site && !embeddings && !residual; }
 };
 
