@@ -28,8 +28,8 @@ void register_bench(CLI::App& app, Globals& g, Runner& run) {
     sub->add_flag("--quick", o->b.quick, "shrink everything (smoke run)");
     sub->add_option("--model", o->b.model, "model for the bisect-vs-linear row (default: the embedded model)");
     sub->add_option("--only", o->b.only,
-                    "comma list of parts: forward, stage1, memory, load, bisect, llama8b (default: all but llama8b "
-                    "on cpu; forward, stage1, llama8b on cuda)");
+                    "comma list of parts: forward, stage1, memory, load, bisect, small, toggle, startup, side-by-side, "
+                    "llama8b (default: all but llama8b on cpu; forward, stage1, llama8b on cuda)");
     sub->add_option("--llama8b-layers", o->b.llama8b_layers, "layers of the Llama-3-8B-shaped model (llama8b part)")
         ->capture_default_str();
     sub->add_option("--llama8b-samples", o->b.llama8b_samples, "K of the llama8b stage 1")->capture_default_str();

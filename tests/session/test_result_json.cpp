@@ -187,7 +187,7 @@ void TestResultJson::validateOptions() {
         case 4: o.step = 0; break;
         case 5: o.max_steps = 0; break;
         case 6: o.top = 0; break;
-        case 7: o.batch = 0; break;
+        case 7: o.batch = -1; break;
         case 8: o.max_tokens = 1; break;
         case 9: o.random_runs = 0; break;
         case 10: o.sweep = -1; break;

@@ -45,7 +45,7 @@ struct SearchOptions {
     SearchStrategy strategy = SearchStrategy::linear;
     bool minimize = false;
     int top = 100000;          // top-M entries kept from stage 1
-    int batch = 1;             // noisy samples per forward
+    int batch = 1;             // noisy samples per forward (0: auto, from a memory budget)
     int max_tokens = 512;
     std::string eval_dataset;  // optional text/JSONL file
     int eval_max_samples = 0;  // 0: all

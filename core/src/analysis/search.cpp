@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <cmath>
 #include <numbers>
@@ -177,6 +178,26 @@ void accumulate_abs_diff(at::Tensor& acc, const at::Tensor& out, const at::Tenso
     acc.add_(d.size(0) == 1 ? d.select(0, 0) : d.sum(0));
 }
 
+int auto_stage1_batch(const Transformer& model, int64_t T, int K) {
+    const ModelConfig& c = model.config();
+    const double H = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads;
+    const double NKV = c.num_key_value_heads > 0 ? c.num_key_value_heads : NH;
+    const double D = c.head_dim > 0 ? c.head_dim : H / std::max(1.0, NH);
+    // Bytes one noisy sample keeps alive in a batched forward: the layer's activations (q/k/v and
+    // their RoPE copies, the MLP's three intermediate-wide tensors, the residual stream and norms),
+    // the attention scores and probabilities, and the float64 noise and perturbed embeddings.
+    const double elt = double(at::elementSize(model.dtype()));
+    const double per = elt * double(T) * (2.0 * (NH + 2 * NKV) * D + 4.0 * I + 8.0 * H + 2.0 * NH * double(T)) +
+                       24.0 * double(T) * H;
+    double budget = model.device().is_cuda() ? 2048.0 * 1048576.0 : 256.0 * 1048576.0;
+    if (const char* e = std::getenv("ACHILLES_STAGE1_BATCH_MB"); e && *e) {
+        char* end = nullptr;
+        const double mb = std::strtod(e, &end);
+        if (end != e && mb > 0) budget = mb * 1048576.0;
+    }
+    return static_cast<int>(std::clamp<double>(std::floor(budget / std::max(1.0, per)), 1.0, double(std::max(1, K))));
+}
+
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
                                 const SearchOptions& o, Progress& progress, Stage1Stats* stats) {
     c10::NoGradGuard ng;
@@ -193,6 +214,7 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
     const double t_clean = now_s();
     {
         Hooks rec;
+        rec.skip_head = true;  // stage 1 reads the sites only
         rec.site = [&](int l, Module m, at::Tensor& out) {
             progress.check();
             if (l < 0 || l >= L) return;
@@ -210,12 +232,17 @@ std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>
     const double t_noisy = now_s();
 
     const int K = o.samples;
-    const int B = std::max(1, o.batch);
+    // --batch, or as many samples per forward as the memory budget allows (results do not depend
+    // on it: the noise of sample k depends on (seed, k) only, and each sample's rows are computed
+    // as they would be alone).
+    const int B = o.batch > 0 ? o.batch : auto_stage1_batch(model, T, K);
+    if (stats) stats->batch = B;
     for (int done = 0; done < K;) {
         progress.check();
         const int b = std::min(B, K - done);
         at::Tensor noise = source.next(b);
         Hooks hk;
+        hk.skip_head = true;
         hk.embeddings = [&](at::Tensor& e) {
             // e: [b,T,H] scaled embeddings (gemma: x sqrt(H)); noise added in float64.
             at::Tensor n = noise.to(e.device());

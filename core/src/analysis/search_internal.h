@@ -53,7 +53,11 @@ struct Stage1Stats {
     int64_t total_entries = 0;
     int forwards = 0;
     double clean_s = 0, noisy_s = 0, rank_s = 0;  // wall time of the clean pass, noisy passes, top-M
+    int batch = 0;                                // noisy samples per forward used
 };
+// Noisy samples per forward when --batch is 0 (auto): what a memory budget of 256 MiB (2 GiB on
+// CUDA; ACHILLES_STAGE1_BATCH_MB overrides) holds of one sample's activations, 1..K.
+int auto_stage1_batch(const Transformer& model, int64_t T, int K);
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
                                 const SearchOptions& o, Progress& progress, Stage1Stats* stats = nullptr);
 

@@ -7,6 +7,7 @@
 #include "achilles/error.h"
 #include "model/arch.h"
 #include "model/placement.h"
+#include "model/threads.h"
 #include <torch/cuda.h>
 #include <torch/version.h>
 #include <c10/core/InferenceMode.h>
@@ -628,6 +629,10 @@ at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache
     if (hooks && hooks->begin_forward) hooks->begin_forward(cache ? cache->length : 0);
     if (h.device() != m.w.embed_device) h = h.to(m.w.embed_device);
     if (h.scalar_type() != m.dtype) h = h.to(m.dtype);
+    // One thread where the products are tiny, the process's counts where they are large
+    // (model/threads.h); the hooks (stage 1's accumulation, masks) run under the same policy.
+    keep_freed_memory();
+    WorkThreads threads(forward_gemm_flops(B * h.size(1), m.H, m.I, hooks && hooks->skip_head ? 0 : m.V));
     if (hooks && hooks->embeddings) hooks->embeddings(h);
 
     Impl::Pass pass(m, hooks, cache, B, h.size(1));
@@ -639,6 +644,7 @@ at::Tensor Transformer::forward_embeds(at::Tensor h, const Hooks* hooks, KVCache
         if (hooks && hooks->residual) hooks->residual(l, h);
     }
     if (cache) cache->length = pass.S;
+    if (hooks && hooks->skip_head) return at::Tensor();
     return m.head(std::move(h));
 }
 
@@ -864,9 +870,17 @@ Hooks make_weight_edit_hooks(const Transformer& model, const std::vector<WeightE
 }
 
 Hooks compose(Hooks a, Hooks b) {
-    if (a.empty() && !a.begin_forward) return b;
-    if (b.empty() && !b.begin_forward) return a;
+    const bool skip_head = a.skip_head || b.skip_head;  // either caller reads the sites only
+    if (a.empty() && !a.begin_forward) {
+        b.skip_head = skip_head;
+        return b;
+    }
+    if (b.empty() && !b.begin_forward) {
+        a.skip_head = skip_head;
+        return a;
+    }
     Hooks h;
+    h.skip_head = skip_head;
     if (a.site || b.site)
         h.site = [sa = a.site, sb = b.site](int layer, Module m, at::Tensor& t) {
             if (sa) sa(layer, m, t);

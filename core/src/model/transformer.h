@@ -31,6 +31,9 @@ struct Hooks {
     // normed hidden state; o_proj: the attention output; gate/up_proj: the MLP input; down_proj:
     // act_fn(gate) * up after the sites' changes). For tracing and weight edits.
     std::function<void(int layer, Module matrix, const at::Tensor& x)> linear_input;
+    // The caller needs only the sites (stage 1): forward_embeds stops after the last layer and
+    // returns an undefined tensor (no final norm, no lm_head).
+    bool skip_head = false;
     bool empty() const { return !site && !embeddings && !residual && !attention_probs && !linear_input; }
 };
 

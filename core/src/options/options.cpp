@@ -169,8 +169,9 @@ std::vector<SearchOptionField> make_table() {
                         &O::minimize));
     t.push_back(integer({"top", "--top", "Keep top M", "M: ranking entries kept from stage 1"}, 1, kBig, &O::top));
     t.push_back(integer({"batch", "--batch", "Batch",
-                         "Noisy samples per forward pass (speed/memory trade-off; results are identical)"},
-                        1, 4096, &O::batch));
+                         "Noisy samples per forward pass (speed/memory trade-off; results are identical); "
+                         "0: automatic, as many as a 256 MiB budget holds"},
+                        0, 4096, &O::batch));
     t.push_back(integer({"max_tokens", "--max-tokens", "Max tokens", "Probe text truncated to this many tokens (incl. BOS)"},
                         2, 1000000, &O::max_tokens));
     t.push_back(text({"eval_dataset", "--eval-dataset", "Evaluation dataset",

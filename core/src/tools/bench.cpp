@@ -7,6 +7,13 @@
 #include "achilles/error.h"
 #include "achilles/safetensors.h"
 #include "model/arch.h"
+#include "model/threads.h"
+#include "achilles/engine.h"
+#include <cstdio>
+#include <sys/wait.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 #include <torch/cuda.h>
 #include <c10/core/GradMode.h>
 #include <ATen/Parallel.h>
@@ -23,6 +30,7 @@
 #include <sstream>
 #include <malloc.h>
 #include <sys/resource.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 namespace achilles {
@@ -264,6 +272,104 @@ std::vector<int> parse_threads(const std::string& spec) {
     }
     if (out.empty()) throw Error("bench", "threads", "no thread count given");
     return out;
+}
+
+// User and system CPU seconds of the process (all threads).
+struct CpuTimes { double user = 0, sys = 0; };
+CpuTimes cpu_times() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return {double(u.ru_utime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec),
+            double(u.ru_stime.tv_sec) + 1e-6 * double(u.ru_stime.tv_usec)};
+}
+
+// ../shared/models/stories260K beside the source tree (ACHILLES_SHARED overrides); "" if absent.
+std::string stories260k_dir() {
+    namespace fs = std::filesystem;
+    std::string base;
+    if (const char* e = std::getenv("ACHILLES_SHARED"); e && *e) base = e;
+#ifdef ACHILLES_SOURCE_DIR
+    else base = std::string(ACHILLES_SOURCE_DIR) + "/../shared";
+#endif
+    if (base.empty()) return "";
+    fs::path p = fs::path(base) / "models" / "stories260K";
+    std::error_code ec;
+    return fs::is_regular_file(p / "config.json", ec) ? p.string() : "";
+}
+std::string embedded_dir() {
+    try {
+        return default_model_dir();
+    } catch (const Error&) {
+        return "";
+    }
+}
+
+// The probe of the small-model rows: the embedded model's probe story (a fixed text if absent).
+std::string probe_text() {
+    const std::string d = embedded_dir();
+    if (!d.empty()) {
+        std::ifstream in(std::filesystem::path(d) / "probe-story.txt");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        if (!ss.str().empty()) return ss.str();
+    }
+    return "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with "
+           "her friends. One day, she saw a big red ball under a tree. She ran to get it and laughed. Her mom "
+           "said it was time to go home, but Lily wanted to stay and play with the ball a little longer.";
+}
+
+// Matrix-product FLOPs of one forward of a Llama-shaped model over T tokens (as forward_flops).
+double model_flops(const ModelConfig& c, int64_t T, bool head) {
+    const double H = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads;
+    const double KV = c.num_key_value_heads > 0 ? c.num_key_value_heads : NH;
+    const double D = c.head_dim > 0 ? c.head_dim : H / NH;
+    const double per_layer = H * NH * D * 2 + 2.0 * H * KV * D + 3.0 * H * I;
+    double f = 2.0 * double(T) * per_layer * c.num_hidden_layers + c.num_hidden_layers * 4.0 * double(T) * T * NH * D;
+    if (head) f += 2.0 * double(T) * c.vocab_size * H;
+    return f;
+}
+
+// Runs argv with extra environment, stdout to /dev/null, stderr captured; wall seconds.
+double run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string* err,
+                 int* status) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    const double t0 = now_s();
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        if (FILE* n = std::fopen("/dev/null", "w")) dup2(fileno(n), 1);
+        for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+        std::vector<char*> a;
+        for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+        a.push_back(nullptr);
+        execv(a[0], a.data());
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0)
+        if (err) err->append(buf, size_t(n));
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (status) *status = st;
+    return now_s() - t0;
+}
+
+// Time-stamp counter ticks per second (what LD_DEBUG=statistics counts in), over 50 ms.
+double tsc_hz() {
+#if defined(__x86_64__)
+    const double t0 = now_s();
+    const unsigned long long c0 = __rdtsc();
+    while (now_s() - t0 < 0.05) {}
+    return double(__rdtsc() - c0) / (now_s() - t0);
+#else
+    return 0;
+#endif
 }
 
 }  // namespace
@@ -697,6 +803,220 @@ std::vector<BenchRow> run_bench(const BenchOptions& opt, Progress& progress) {
                 br.pass = br.value <= bound && bis.bisected && (!monotone || bis.bisected->n == nstar);
             }
             rows.push_back(br);
+        }
+    }
+    // ---- the small-model path (issue 10): stories260K (else the embedded model), 115 tokens.
+    const std::string small_dir = !stories260k_dir().empty() ? stories260k_dir() : embedded_dir();
+    const std::string small_name = small_dir.empty() ? "" : std::filesystem::path(small_dir).filename().string();
+    const int Ks = opt.quick ? 10 : 100;
+    if (want("small")) {
+        if (small_dir.empty()) {
+            rows.push_back(row("small-model stage 1", 0, "s", "skipped: neither ../shared stories260K nor the embedded model"));
+        } else {
+            LoadOptions lo;
+            lo.path = small_dir;
+            auto eng = Engine::load(lo, progress);
+            const Transformer& m = EngineAccess::model(*eng);
+            const std::vector<int> ids = eng->encode_for_ppl(probe_text(), 115);
+            const int64_t Ts = int64_t(ids.size());
+            SearchOptions so;
+            so.samples = Ks;
+            so.top = 100000;
+            struct Run { double wall = 0, user = 0, sys = 0; int batch = 0; };
+            auto run1 = [&](int batch, double threshold) {
+                so.batch = batch;
+                set_small_work_flops(threshold);
+                detail::Stage1Stats st;
+                detail::stage1(m, ids, so, progress, &st);  // warm-up (allocator, thread pools)
+                std::vector<Run> runs;
+                for (int r = 0; r < (opt.quick ? 1 : 3); ++r) {
+                    const CpuTimes c0 = cpu_times();
+                    const double t0 = now_s();
+                    detail::stage1(m, ids, so, progress, &st);
+                    const CpuTimes c1 = cpu_times();
+                    runs.push_back({now_s() - t0, c1.user - c0.user, c1.sys - c0.sys, st.batch});
+                }
+                set_small_work_flops(-1);
+                std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.wall < b.wall; });
+                return runs[runs.size() / 2];
+            };
+            const Run on = run1(0, -1), off = run1(0, 0), b1 = run1(1, -1);
+            // The GEMM peak in the same run, at the thread count the policy gave stage 1's products.
+            const int64_t rows_b = int64_t(on.batch) * Ts;
+            const ModelConfig& c = m.config();
+            WorkThreads wt(forward_gemm_flops(rows_b, c.hidden_size, c.intermediate_size, 0));
+            double peak = 0;
+            std::string best;
+            struct G { int64_t m, k, n; const char* what; };
+            for (const G g : {G{rows_b, c.hidden_size, c.intermediate_size, "gate/up"},
+                              G{rows_b, c.intermediate_size, c.hidden_size, "down"}, G{1024, 1024, 1024, "square"}}) {
+                at::Tensor a = at::randn({g.m, g.k}), b = at::randn({g.n, g.k}).t();
+                at::mm(a, b);
+                double t0 = now_s();
+                at::mm(a, b);
+                const int reps = std::clamp(static_cast<int>(std::ceil(0.1 / std::max(1e-6, now_s() - t0))), 2, 2000);
+                t0 = now_s();
+                for (int i = 0; i < reps; ++i) at::Tensor cc = at::mm(a, b);
+                const double rate = 2.0 * g.m * g.k * g.n * reps / (now_s() - t0) / 1e9;
+                if (rate > peak) { peak = rate; best = g.what; }
+            }
+            const double fl = (Ks + 1) * model_flops(c, Ts, false);
+            const std::string thr = "BLAS " + std::to_string(blas_threads_now()) + " / OpenMP " +
+                                    std::to_string(omp_threads_now()) + " threads under the policy at " +
+                                    std::to_string(rows_b) + " rows";
+            rows.push_back(target_row("stage 1 / GEMM peak (" + small_name + ")", fl / on.wall / 1e9 / peak, 0.30, true,
+                                      fmt(fl / 1e9, 2) + " GFLOP (K+1 forwards, no lm_head) in " + fmt(on.wall, 3) +
+                                          " s = " + fmt(fl / on.wall / 1e9, 1) + " GFLOP/s; peak " + fmt(peak, 1) +
+                                          " GFLOP/s (" + best + ", same run); K=" + std::to_string(Ks) + ", T=" +
+                                          std::to_string(Ts) + ", auto batch " + std::to_string(on.batch) + "; " + thr));
+            rows.push_back(target_row("stage 1 system / CPU time (" + small_name + ")", on.sys / std::max(1e-9, on.user + on.sys),
+                                      0.10, false,
+                                      "thread policy on: user " + fmt(on.user, 3) + " s, sys " + fmt(on.sys, 3) +
+                                          " s; policy off (the process's thread counts): user " + fmt(off.user, 3) + " s, sys " +
+                                          fmt(off.sys, 3) + " s = " + fmt(off.sys / std::max(1e-9, off.user + off.sys), 3)));
+            rows.push_back(row("stage 1 wall, policy on / off (" + small_name + ")", on.wall / std::max(1e-9, off.wall), "ratio",
+                               fmt(on.wall, 3) + " s vs " + fmt(off.wall, 3) + " s"));
+            rows.push_back(row("stage 1 wall, auto batch / batch 1 (" + small_name + ")", on.wall / std::max(1e-9, b1.wall), "ratio",
+                               fmt(on.wall, 3) + " s (batch " + std::to_string(on.batch) + ") vs " + fmt(b1.wall, 3) + " s"));
+        }
+    }
+    progress.report("bench", 0.8, "small-model rows done");
+
+    // ---- toggle latency: what the GUI does when a neuron is toggled (Workbench::evaluateMask):
+    // tokenize the probe, validate the mask, Engine::perplexity under it.
+    if (want("toggle")) {
+        for (const std::string& dir : {embedded_dir(), stories260k_dir()}) {
+            if (dir.empty()) continue;
+            const std::string name = dir == embedded_dir() ? "embedded model" : "stories260K";
+            LoadOptions lo;
+            lo.path = dir;
+            auto eng = Engine::load(lo, progress);
+            const ModelShape shape = eng->info().shape;
+            const std::string text = probe_text();
+            (void)eng->perplexity(eng->encode_for_ppl(text, 512), {}, progress);  // warm-up
+            std::vector<double> ms;
+            int T = 0;
+            MaskSpec mask;
+            for (int i = 0; i < (opt.quick ? 5 : 21); ++i) {
+                // toggle one more channel on (layer i % L, down_proj)
+                Neuron n;
+                n.layer = i % shape.layers;
+                n.module = Module::down_proj;
+                n.channel = (7 * i) % shape.module_width(Module::down_proj);
+                mask.push_back(MaskEntry{n, {}});
+                const double t0 = now_s();
+                const std::vector<int> ids = eng->encode_for_ppl(text, 512);
+                validate_mask(mask, shape);
+                (void)eng->perplexity(ids, mask, progress);
+                ms.push_back((now_s() - t0) * 1000);
+                T = int(ids.size());
+            }
+            const Stats s = stats_of(ms);
+            BenchRow r = target_row("toggle -> perplexity ms (" + name + ")", s.median, 20, false,
+                                    "median of " + std::to_string(ms.size()) + " toggles (best " + fmt(s.worst, 2) +
+                                        ", worst " + fmt(s.best, 2) + " ms), " + std::to_string(T) +
+                                        " probe tokens, tokenize + validate + Engine::perplexity under a mask of 1.." +
+                                        std::to_string(ms.size()) + " channels");
+            r.unit = "ms";
+            rows.push_back(r);
+        }
+    }
+
+    // ---- start-up: `achilles-cli info --model default` as a child, with the dynamic loader's
+    // own statistics (LD_DEBUG=statistics counts time-stamp-counter cycles).
+    if (want("startup")) {
+        std::string self;
+        {
+            std::error_code ec;
+            self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+        }
+        const double hz = tsc_hz();
+        std::vector<double> walls, loader;
+        for (int i = 0; i < (opt.quick ? 1 : 3); ++i) {
+            std::string err;
+            int st = 0;
+            const double w = run_child({self, "info", "--model", "default"}, {"LD_DEBUG=statistics"}, &err, &st);
+            double cycles = 0;
+            const std::string key = "total startup time in dynamic loader: ";
+            if (auto p = err.find(key); p != std::string::npos) cycles = std::atof(err.c_str() + p + key.size());
+            walls.push_back(w);
+            if (hz > 0 && cycles > 0) loader.push_back(cycles / hz);
+        }
+        const Stats sw = stats_of(walls), sl = stats_of(loader);
+        rows.push_back(row("start-up: achilles-cli info wall", sw.median, "s",
+                           "median of " + std::to_string(walls.size()) + " runs of `info --model default` (best " +
+                               fmt(sw.worst, 3) + ")"));
+        if (!loader.empty())
+            rows.push_back(row("start-up: dynamic loader / info wall", sl.median / std::max(1e-9, sw.median), "ratio",
+                               fmt(sl.median * 1000, 1) + " ms in ld.so before main (LD_DEBUG=statistics, TSC " +
+                                   fmt(hz / 1e9, 2) + " GHz); the rest is libtorch's and its libraries' start-up, model "
+                                   "load and the command"));
+    }
+
+    // ---- side by side: the whole search (stage 1 + linear stage 2, epsilon 1, uncapped) against
+    // the vectorized PyTorch reference packaging/bench/vectorized_search.py on the same model,
+    // probe ids and settings (--noise-rng torch on both sides), both timed in-process without
+    // model loading; the python one with its best of two runs, ours too.
+    if (want("side-by-side")) {
+        std::string script;
+        if (const char* e = std::getenv("ACHILLES_VECTORIZED_SEARCH"); e && *e) script = e;
+#ifdef ACHILLES_SOURCE_DIR
+        else script = std::string(ACHILLES_SOURCE_DIR) + "/packaging/bench/vectorized_search.py";
+#endif
+        const char* py_env = std::getenv("ACHILLES_BENCH_PYTHON");
+        const std::string py = py_env && *py_env ? py_env : "/usr/bin/python3";
+        std::error_code ec;
+        if (small_dir.empty() || !std::filesystem::is_regular_file(script, ec) || !std::filesystem::exists(py, ec)) {
+            rows.push_back(row("search / vectorized PyTorch", 0, "ratio",
+                               "skipped: needs a small model, " + script + " and " + py + " (ACHILLES_BENCH_PYTHON)"));
+        } else {
+            LoadOptions lo;
+            lo.path = small_dir;
+            auto eng = Engine::load(lo, progress);
+            const std::vector<int> ids = eng->encode_for_ppl(probe_text(), 115);
+            SearchOptions so;
+            so.samples = Ks;
+            so.epsilon = 1;
+            so.max_steps = 100000;
+            so.noise_rng = NoiseRng::torch;
+            double ours = 1e9;
+            SearchResult res;
+            for (int r = 0; r < 2; ++r) {
+                const double t0 = now_s();
+                res = run_search(*eng, "", ids, so, progress);
+                ours = std::min(ours, now_s() - t0);
+            }
+            std::string idl;
+            for (size_t i = 0; i < ids.size(); ++i) idl += (i ? "," : "") + std::to_string(ids[i]);
+            const std::string cmd = py + " " + script + " --model '" + small_dir + "' --ids " + idl + " --samples " +
+                                    std::to_string(Ks) + " --alpha 5 --seed 42 --epsilon 1 --max-steps 100000 --top 100000 "
+                                    "--repeat 2 --threads " + std::to_string(std::max(1, blas_threads_now()));
+            std::string out;
+            if (FILE* f = popen(cmd.c_str(), "r")) {
+                char buf[4096];
+                size_t n;
+                while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+                pclose(f);
+            }
+            double theirs = 0, th_s1 = 0;
+            int their_n = -1;
+            try {
+                auto j = nlohmann::json::parse(out);
+                theirs = j.at("search_s").get<double>();
+                th_s1 = j.at("stage1_s").get<double>();
+                their_n = j.at("n_star").get<int>();
+            } catch (const std::exception&) {
+            }
+            if (theirs <= 0) {
+                rows.push_back(row("search / vectorized PyTorch", 0, "ratio", "skipped: the reference printed no result"));
+            } else {
+                rows.push_back(target_row("search / vectorized PyTorch (" + small_name + ")", ours / theirs, 0.33, false,
+                                          "ours " + fmt(ours, 3) + " s (stage 1 " + fmt(res.timings["stage1"], 3) +
+                                              " s), PyTorch " + fmt(theirs, 3) + " s (stage 1 " + fmt(th_s1, 3) +
+                                              " s); n* " + std::to_string(res.faithful.n) + " vs " + std::to_string(their_n) +
+                                              "; K=" + std::to_string(Ks) + ", T=" + std::to_string(ids.size()) +
+                                              ", epsilon 1, uncapped, --noise-rng torch, best of 2 each"));
+            }
         }
     }
     progress.report("bench", 1.0, "done");
