@@ -10,6 +10,7 @@
 #include "model/threads.h"
 #include <torch/cuda.h>
 #include <torch/version.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <algorithm>
 #include <cmath>
@@ -826,7 +827,7 @@ Hooks make_weight_edit_hooks(const Transformer& model, const std::vector<WeightE
         std::map<std::pair<int, int>, at::Tensor> input;  // this forward's input of each edited linear
     };
     auto st = std::make_shared<State>();
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     for (const auto& e : edits) {
         at::Tensor w = model.linear_weight(e.layer, e.matrix);
         if (e.row < 0 || e.row >= w.size(0) || e.col < 0 || e.col >= w.size(1))
