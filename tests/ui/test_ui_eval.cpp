@@ -92,7 +92,7 @@ private slots:
                                                    {"critical", maskOf(r.faithful.neurons)},
                                                    {"minimal", maskOf(r.minimal->neurons)},
                                                    {"random", maskOf(random_channels(info.shape, 4, 7))}};
-        QCOMPARE(p->conditions(), expected);
+        QVERIFY(p->conditions() == expected);
         QSignalSpy done(p, &BenchmarkPanel::finished);
         p->run();
         QVERIFY(p->running());
@@ -148,13 +148,12 @@ private slots:
         QVERIFY2(failed.first().at(0).toString().contains(QLatin1String("bad.jsonl:1")), qPrintable(failed.first().at(0).toString()));
         QVERIFY(shown.error.contains(QLatin1String("bad.jsonl")));
         QVERIFY(p->report());  // the previous report stays
-        // Cancel: a long generation run stops.
+        // Cancel: the run stops and reports it.
         p->setBenchmarkFile(path("bench.jsonl"));
         p->setMethod(BenchMethod::gen);
         p->setMaxNew(4000);
         QSignalSpy cancelled(p, &BenchmarkPanel::cancelled);
         p->run();
-        QTest::qWait(200);
         p->cancel();
         QVERIFY(cancelled.wait(60000));
         QVERIFY(waitIdle(wb));

@@ -200,8 +200,8 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
             emit errorOccurred(tr("Save failed"), QString::fromUtf8(e.what()));
         }
     };
-    connect(saveJson_, &QPushButton::clicked, this, [=] { saveAs(tr("Save benchmark report"), QStringLiteral("bench.json"), tr("JSON (*.json)"), &BenchmarkPanel::saveJson); });
-    connect(saveCsv_, &QPushButton::clicked, this, [=] { saveAs(tr("Save benchmark accuracies"), QStringLiteral("bench.csv"), tr("CSV (*.csv)"), &BenchmarkPanel::saveCsv); });
+    connect(saveJson_, &QPushButton::clicked, this, [this, saveAs] { saveAs(tr("Save benchmark report"), QStringLiteral("bench.json"), tr("JSON (*.json)"), &BenchmarkPanel::saveJson); });
+    connect(saveCsv_, &QPushButton::clicked, this, [this, saveAs] { saveAs(tr("Save benchmark accuracies"), QStringLiteral("bench.csv"), tr("CSV (*.csv)"), &BenchmarkPanel::saveCsv); });
     auto describe = [this] {
         try {
             QStringList parts;
@@ -237,7 +237,7 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
         done(tr("Cancelled."));
         emit cancelled();
     });
-    show();
+    refresh();
 }
 
 void BenchmarkPanel::setBenchmarkFile(const QString& path) { file_->setText(path); }
@@ -312,7 +312,7 @@ void BenchmarkPanel::done(const QString& status) {
 void BenchmarkPanel::setReport(BenchReport r) {
     report_ = std::move(r);
     progress_->setValue(1000);
-    show();
+    refresh();
 }
 
 double BenchmarkPanel::shownAccuracy(int c, const QString& metric) const {
@@ -324,7 +324,7 @@ std::pair<double, double> BenchmarkPanel::shownInterval(int c, const QString& me
     return it == shown_.end() ? std::pair{kNaN, kNaN} : std::pair{std::get<1>(it->second), std::get<2>(it->second)};
 }
 
-void BenchmarkPanel::show() {
+void BenchmarkPanel::refresh() {
     plot_->clearPlottables();
     shown_.clear();
     table_->setRowCount(0);

@@ -7,7 +7,10 @@
 // with 95% Wilson intervals, a per-subject table, the core's report as JSON/CSV.
 #include "achilles/benchmark.h"
 #include <QWidget>
+#include <map>
+#include <memory>
 #include <optional>
+#include <tuple>
 
 class QCustomPlot;
 class QCheckBox;
@@ -64,7 +67,7 @@ signals:
 
 private:
     struct Jobs;
-    void show();
+    void refresh();
     void started();
     void done(const QString& status);
     Workbench* wb_;

@@ -130,8 +130,8 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
                                                        tr("Achilles sessions and results (*.achilles *.json);;All files (*)"));
         if (!f.isEmpty()) e->setText(f);
     };
-    connect(browseA, &QPushButton::clicked, this, [=] { browse(a_); });
-    connect(browseB, &QPushButton::clicked, this, [=] { browse(b_); });
+    connect(browseA, &QPushButton::clicked, this, [this, browse] { browse(a_); });
+    connect(browseB, &QPushButton::clicked, this, [this, browse] { browse(b_); });
     connect(run_, &QPushButton::clicked, this, &ComparePanel::compare);
     connect(expJ, &QPushButton::clicked, this, [this] { emit exportRequested(jacPlot_, QStringLiteral("compare-jaccard")); });
     connect(expC, &QPushButton::clicked, this, [this] { emit exportRequested(curvePlot_, QStringLiteral("compare-curves")); });
@@ -156,7 +156,7 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
         emit failed(m);
     });
     jobs_->cmp.onCancelled([this] { run_->setEnabled(true); });
-    show();
+    refresh();
 }
 
 void ComparePanel::setPaths(const QString& a, const QString& b) {
@@ -185,7 +185,7 @@ void ComparePanel::compare() {
 
 void ComparePanel::setComparison(RunComparison c) {
     cmp_ = std::move(c);
-    show();
+    refresh();
 }
 
 double ComparePanel::shownJaccard(const QString& module) const {
@@ -198,7 +198,7 @@ void ComparePanel::saveJson(const QString& path) const {
     write_file_atomic(path.toStdString(), comparison_to_json(*cmp_));
 }
 
-void ComparePanel::show() {
+void ComparePanel::refresh() {
     jacPlot_->clearPlottables();
     jacPlot_->clearItems();
     curvePlot_->clearGraphs();
@@ -266,7 +266,7 @@ void ComparePanel::show() {
 
     // Both curves on one axis.
     const std::vector<CurvePoint>* curves[2] = {&c.curve_a, &c.curve_b};
-    const QString labels[2] = {tr("A: %1").arg(elide(QFileInfo(A).fileName().isEmpty() ? A : A, 48)),
+    const QString labels[2] = {tr("A: %1").arg(elide(A, 48)),
                                tr("B: %1").arg(elide(B, 48))};
     bool any = false;
     for (int k = 0; k < 2; ++k) {

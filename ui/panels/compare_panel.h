@@ -5,6 +5,8 @@
 // stage-2 curves on one axis (unique channels masked vs Δ log10 PPL), labelled A and B.
 #include "achilles/compare.h"
 #include <QWidget>
+#include <map>
+#include <memory>
 #include <optional>
 
 class QCustomPlot;
@@ -43,7 +45,7 @@ signals:
 
 private:
     struct Jobs;
-    void show();
+    void refresh();
     Workbench* wb_;
     std::unique_ptr<Jobs> jobs_;
     QLineEdit *a_, *b_;

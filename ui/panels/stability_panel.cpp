@@ -189,7 +189,7 @@ StabilityPanel::StabilityPanel(QWidget* parent) : QWidget(parent) {
         if (!f.isEmpty()) openFile(f);
     });
     connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("stability")); });
-    show();
+    refresh();
 }
 
 bool StabilityPanel::openFile(const QString& path) {
@@ -205,7 +205,7 @@ bool StabilityPanel::openFile(const QString& path) {
 
 void StabilityPanel::setDoc(StabilityDoc d) {
     doc_ = std::move(d);
-    show();
+    refresh();
 }
 
 double StabilityPanel::cellValue(int i, int j) const {
@@ -216,7 +216,7 @@ double StabilityPanel::cellValue(int i, int j) const {
 
 QString StabilityPanel::consensusText() const { return consensus_->text(); }
 
-void StabilityPanel::show() {
+void StabilityPanel::refresh() {
     runs_->setRowCount(0);
     counts_->setRowCount(0);
     const int n = int(doc_.runs.size());

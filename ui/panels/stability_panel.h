@@ -56,7 +56,7 @@ signals:
     void exportRequested(QCustomPlot* plot, const QString& name);
 
 private:
-    void show();
+    void refresh();
     StabilityDoc doc_;
     QCustomPlot* plot_;
     QCPColorMap* map_;
