@@ -141,9 +141,13 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
     plot_->yAxis->setLabel(tr("accuracy (fraction correct)"));
     plot_->xAxis->setLabel(tr("condition (channels zeroed at every position)"));
     plot_->yAxis->setRange(0, 1.12);
+    // The legend sits in its own row under the axes, so it never covers a bar.
     plot_->legend->setVisible(true);
-    plot_->legend->setBrush(QColor(255, 255, 255, 220));
-    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    plot_->axisRect()->insetLayout()->take(plot_->legend);
+    plot_->plotLayout()->addElement(plot_->plotLayout()->rowCount(), 0, plot_->legend);
+    plot_->plotLayout()->setRowStretchFactor(plot_->plotLayout()->rowCount() - 1, 0.001);
+    plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    plot_->legend->setBorderPen(Qt::NoPen);
     plot_->xAxis->grid()->setVisible(false);
     plot_->setMinimumSize(260, 200);
     table_ = new QTableWidget(0, 7, this);
@@ -153,7 +157,7 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
     table_->verticalHeader()->setVisible(false);
     table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 6);
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->horizontalHeader()->setStretchLastSection(false);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setAlternatingRowColors(true);
@@ -326,6 +330,7 @@ std::pair<double, double> BenchmarkPanel::shownInterval(int c, const QString& me
 
 void BenchmarkPanel::refresh() {
     plot_->clearPlottables();
+    plot_->clearItems();
     shown_.clear();
     table_->setRowCount(0);
     saveJson_->setEnabled(bool(report_));
@@ -340,9 +345,6 @@ void BenchmarkPanel::refresh() {
     setPlotHint(plot_, {});
     const BenchReport& r = *report_;
     const auto ms = metrics(r.method);
-    auto* group = new QCPBarsGroup(plot_);
-    group->setSpacingType(QCPBarsGroup::stAbsolute);
-    group->setSpacing(2);
     const double width = 0.8 / double(ms.size());
     for (size_t m = 0; m < ms.size(); ++m) {
         auto* bars = new QCPBars(plot_->xAxis, plot_->yAxis);
@@ -350,8 +352,7 @@ void BenchmarkPanel::refresh() {
         const QColor col = seriesColor(int(m));
         bars->setPen(QPen(col.darker(130)));
         bars->setBrush(col.lighter(120));
-        bars->setWidth(width);
-        bars->setBarsGroup(group);
+        bars->setWidth(width * 0.94);
         auto* err = new QCPErrorBars(plot_->xAxis, plot_->yAxis);
         err->removeFromLegend();
         err->setPen(QPen(QColor(40, 40, 40), 1.3));
@@ -359,8 +360,14 @@ void BenchmarkPanel::refresh() {
         QVector<double> keys, vals, lo, hi;
         for (size_t c = 0; c < r.conditions.size(); ++c) {
             const Accuracy& a = ms[m].get(r.conditions[c].overall);
-            keys << double(c + 1);
+            const double key = double(c + 1) + (double(m) - double(ms.size() - 1) / 2.0) * width;
+            keys << key;
             vals << a.acc;
+            auto* label = new QCPItemText(plot_);  // the value over its interval
+            label->position->setCoords(key, a.ci.hi);
+            label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+            label->setText(a.n ? QString::number(a.acc, 'f', 2) : QStringLiteral("—"));
+            label->setColor(QColor(50, 50, 50));
             lo << a.acc - a.ci.lo;
             hi << a.ci.hi - a.acc;
             shown_[{int(c), ms[m].key}] = {a.acc, a.ci.lo, a.ci.hi};
@@ -371,13 +378,15 @@ void BenchmarkPanel::refresh() {
     auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
     for (size_t c = 0; c < r.conditions.size(); ++c) {
         const ConditionResult& cr = r.conditions[c];
-        ticker->addTick(double(c + 1), cr.neurons.empty() ? qs(cr.name) : tr("%1\n%2 channels").arg(qs(cr.name)).arg(cr.neurons.size()));
+        ticker->addTick(double(c + 1), cr.neurons.empty() ? qs(cr.name)
+                                                         : tr("%1\n%2 %3").arg(qs(cr.name)).arg(cr.neurons.size())
+                                                               .arg(cr.neurons.size() == 1 ? tr("channel") : tr("channels")));
     }
     plot_->xAxis->setTicker(ticker);
     plot_->xAxis->setSubTicks(false);
     plot_->xAxis->setTickLength(0, 4);
     plot_->xAxis->setRange(0.4, double(r.conditions.size()) + 0.6);
-    plot_->yAxis->setRange(0, 1.12);
+    plot_->yAxis->setRange(0, 1.14);
     plot_->xAxis->setLabel(tr("condition (channels zeroed at every position) · %1 questions of %2")
                                .arg(r.rows).arg(QFileInfo(qs(r.source)).fileName()));
     plot_->replot();

@@ -95,10 +95,20 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     stylePlot(curvePlot_, tr("Stage-2 curves of A and B"));
     curvePlot_->xAxis->setLabel(tr("unique channels masked (at every position)"));
     curvePlot_->yAxis->setLabel(tr("Δ log10 perplexity (vs. the run's original)"));
+    // The legend (A and B with their paths) in its own row under the axes: it never covers a curve.
     curvePlot_->legend->setVisible(true);
-    curvePlot_->legend->setBrush(QColor(255, 255, 255, 220));
-    curvePlot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    curvePlot_->axisRect()->insetLayout()->take(curvePlot_->legend);
+    curvePlot_->plotLayout()->addElement(curvePlot_->plotLayout()->rowCount(), 0, curvePlot_->legend);
+    curvePlot_->plotLayout()->setRowStretchFactor(curvePlot_->plotLayout()->rowCount() - 1, 0.001);
+    curvePlot_->legend->setBorderPen(Qt::NoPen);
     curvePlot_->setMinimumSize(260, 200);
+    {
+        auto t = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);  // whole channels
+        t->setTickStep(1);
+        t->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        curvePlot_->xAxis->setTicker(t);
+        curvePlot_->xAxis->setSubTicks(false);
+    }
     curvePlot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
 
     auto* plots = new QSplitter(Qt::Horizontal, this);
@@ -242,11 +252,12 @@ void ComparePanel::refresh() {
     QVector<double> keys, vals;
     for (size_t i = 0; i < c.by_module.size(); ++i) {
         const SetOverlap& o = c.by_module[i];
-        QString lab = qs(o.label);
-        lab.replace(QStringLiteral("post_attention_layernorm"), QStringLiteral("post_attn_ln"));
+        QString lab = qs(o.label);  // two lines: q_proj -> q / proj, post_attention_layernorm -> post_attention / layernorm
+        const qsizetype cut = lab.lastIndexOf(QLatin1Char('_'));
+        if (cut > 0) lab = lab.left(cut) + QStringLiteral("_\n") + lab.mid(cut + 1);
         ticker->addTick(double(i), lab);
         auto* t = new QCPItemText(jacPlot_);
-        t->position->setCoords(double(i), o.jaccard ? *o.jaccard : 0.0);
+        t->position->setCoords(double(i), std::max(o.jaccard ? *o.jaccard : 0.0, 0.02));
         t->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
         t->setText(o.jaccard ? QStringLiteral("%1/%2").arg(o.shared).arg(o.a + o.b - o.shared) : QStringLiteral("—"));
         t->setColor(QColor(60, 60, 60));
@@ -258,7 +269,6 @@ void ComparePanel::refresh() {
     }
     bars->setData(keys, vals);
     jacPlot_->xAxis->setTicker(ticker);
-    jacPlot_->xAxis->setTickLabelRotation(35);
     jacPlot_->xAxis->setSubTicks(false);
     jacPlot_->xAxis->setRange(-0.6, double(c.by_module.size()) - 0.4);
     jacPlot_->yAxis->setRange(0, 1.15);

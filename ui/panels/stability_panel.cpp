@@ -168,6 +168,7 @@ StabilityPanel::StabilityPanel(QWidget* parent) : QWidget(parent) {
     split->addWidget(tables);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
+    split->setSizes({600, 400});
     auto* page = new QWidget(this);
     auto* lay = new QVBoxLayout(page);
     lay->addLayout(top);
