@@ -5,6 +5,7 @@
 // files made with the core API). Each view's shown numbers are checked against the core's.
 // With ACHILLES_SCREENSHOT_DIR set, a screenshot of each view is written there.
 #include "main_window.h"
+#include "export/export.h"
 #include "panels/benchmark_panel.h"
 #include "panels/compare_panel.h"
 #include "panels/model_panel.h"
@@ -138,6 +139,10 @@ private slots:
         p->saveJson(path("bench.json"));
         QCOMPARE(read_file(path("bench.json").toStdString()), bench_report_to_json(core));
         shot(w, QStringLiteral("benchmarks"), QStringLiteral("benchmarks.png"));
+        // Figure export through the window's export code.
+        exportPlots({{p->plot(), path("bench.png")}, {p->plot(), path("bench.svg")}});
+        QVERIFY(QFileInfo(path("bench.png")).size() > 1000);
+        QVERIFY(read_file(path("bench.svg").toStdString()).find("accuracy (fraction correct)") != std::string::npos);
 
         // A bad file: an error naming the line, and the panel runs again afterwards.
         write_file_atomic(path("bad.jsonl").toStdString(), "{\"question\": \"q\", \"choices\": [\"a\"], \"answer\": 0}\n");
@@ -157,6 +162,26 @@ private slots:
         p->cancel();
         QVERIFY(cancelled.wait(60000));
         QVERIFY(waitIdle(wb));
+    }
+
+    void benchmarkNeedsATokenizer() {
+        // The planted search fixture has no tokenizer: the run is refused with a clear error, and
+        // the GUI stays usable.
+        MainWindow w;
+        uitest::Shown shown(&w);
+        w.show();
+        QVERIFY(loadModel(w, uitest::planted_fixture()));
+        write_file_atomic(path("bench2.jsonl").toStdString(), kBench);
+        BenchmarkPanel* p = w.benchmarkPanel();
+        p->setBenchmarkFile(path("bench2.jsonl"));
+        QSignalSpy failed(p, &BenchmarkPanel::failed);
+        p->run();
+        QCOMPARE(failed.count(), 1);
+        QVERIFY2(failed.first().at(0).toString().contains(QLatin1String("tokenizer")), qPrintable(failed.first().at(0).toString()));
+        QVERIFY(shown.error.contains(QLatin1String("tokenizer")));
+        QVERIFY(!p->running());
+        QVERIFY(!p->report());
+        QVERIFY(p->statusText().contains(QLatin1String("tokenizer")));
     }
 
     void stabilityViewShowsTheJaccardMatrix() {
@@ -201,6 +226,8 @@ private slots:
         QVERIFY2(p->consensusText().contains(QLatin1String("at least 2 of 4 runs): 3 channels")), qPrintable(p->consensusText()));
         QVERIFY(p->consensusText().contains(QLatin1String("L1.act_fn:9")));
         shot(w, QStringLiteral("stability"), QStringLiteral("stability.png"));
+        exportPlot(p->plot(), path("stability.pdf"));
+        QVERIFY(QFileInfo(path("stability.pdf")).size() > 1000);
         // A wrong document is an error, and the view keeps the study it shows.
         write_file_atomic(path("notstab.json").toStdString(), "{\"schema\": \"achilles.result/2\"}");
         uitest::Shown shown(&w);
@@ -271,6 +298,8 @@ private slots:
         p->saveJson(path("cmp.json"));
         QCOMPARE(read_file(path("cmp.json").toStdString()), comparison_to_json(core));
         shot(w, QStringLiteral("compare"), QStringLiteral("compare.png"));
+        exportPlots({{p->jaccardPlot(), path("cmp-jaccard.png")}, {p->curvePlot(), path("cmp-curves.svg")}});
+        QVERIFY(read_file(path("cmp-curves.svg").toStdString()).find("b.json") != std::string::npos);
         // A missing file: an error dialog, the view stays usable.
         uitest::Shown shown(&w);
         QSignalSpy failed(p, &ComparePanel::failed);
