@@ -141,13 +141,6 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
     plot_->yAxis->setLabel(tr("accuracy (fraction correct)"));
     plot_->xAxis->setLabel(tr("condition (channels zeroed at every position)"));
     plot_->yAxis->setRange(0, 1.12);
-    // The legend sits in its own row under the axes, so it never covers a bar.
-    plot_->legend->setVisible(true);
-    plot_->axisRect()->insetLayout()->take(plot_->legend);
-    plot_->plotLayout()->addElement(plot_->plotLayout()->rowCount(), 0, plot_->legend);
-    plot_->plotLayout()->setRowStretchFactor(plot_->plotLayout()->rowCount() - 1, 0.001);
-    plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    plot_->legend->setBorderPen(Qt::NoPen);
     plot_->xAxis->grid()->setVisible(false);
     plot_->setMinimumSize(260, 200);
     table_ = new QTableWidget(0, 7, this);
@@ -335,6 +328,7 @@ void BenchmarkPanel::refresh() {
     table_->setRowCount(0);
     saveJson_->setEnabled(bool(report_));
     saveCsv_->setEnabled(bool(report_));
+    setLegendBelow(plot_, report_ && !report_->conditions.empty());  // never covers a bar
     if (!report_ || report_->conditions.empty()) {
         plot_->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
         plot_->xAxis->setRange(0, 1);

@@ -95,12 +95,6 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     stylePlot(curvePlot_, tr("Stage-2 curves of A and B"));
     curvePlot_->xAxis->setLabel(tr("unique channels masked (at every position)"));
     curvePlot_->yAxis->setLabel(tr("Δ log10 perplexity (vs. the run's original)"));
-    // The legend (A and B with their paths) in its own row under the axes: it never covers a curve.
-    curvePlot_->legend->setVisible(true);
-    curvePlot_->axisRect()->insetLayout()->take(curvePlot_->legend);
-    curvePlot_->plotLayout()->addElement(curvePlot_->plotLayout()->rowCount(), 0, curvePlot_->legend);
-    curvePlot_->plotLayout()->setRowStretchFactor(curvePlot_->plotLayout()->rowCount() - 1, 0.001);
-    curvePlot_->legend->setBorderPen(Qt::NoPen);
     curvePlot_->setMinimumSize(260, 200);
     {
         auto t = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);  // whole channels
@@ -215,9 +209,13 @@ void ComparePanel::refresh() {
     shownJac_.clear();
     for (QListWidget* l : lists_) l->clear();
     save_->setEnabled(bool(cmp_));
+    setLegendBelow(curvePlot_, bool(cmp_));  // A and B with their paths, under the axes
+    if (cmp_) curvePlot_->legend->setFillOrder(QCPLayoutGrid::foRowsFirst);  // one path per line
     if (!cmp_) {
         setPlotHint(jacPlot_, tr("Compare two runs: Jaccard per module appears here."));
         setPlotHint(curvePlot_, tr("…and both stage-2 curves here."));
+        jacPlot_->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        jacPlot_->yAxis->setRange(0, 1.15);
         jacPlot_->replot();
         curvePlot_->replot();
         return;
