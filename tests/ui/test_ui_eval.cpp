@@ -18,6 +18,8 @@
 #include "achilles/stability.h"
 #include "workbench/workbench.h"
 #include <QDir>
+#include <QProcess>
+#include <set>
 #include <QListWidget>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -234,6 +236,49 @@ private slots:
         QVERIFY(!p->openFile(path("notstab.json")));
         QVERIFY(shown.error.contains(QLatin1String("achilles.stability/1")));
         QCOMPARE(p->cellValue(0, 1), 2.0 / 3.0);
+    }
+
+    void stabilityViewOnACliStudy() {
+        // A real study: achilles-cli search --probes on the planted fixture (2 probes x 2 seeds).
+        if (!QFileInfo::exists(QStringLiteral(ACHILLES_CLI))) QSKIP("achilles-cli is not built");
+        write_file_atomic(path("probes.jsonl").toStdString(),
+                          "{\"name\": \"p1\", \"ids\": [1,17,42,9,33,5,60,21,8,50,12,3]}\n"
+                          "{\"name\": \"p2\", \"ids\": [5,60,21,8,50,12,3,1,17,42]}\n");
+        QProcess cli;
+        cli.start(QStringLiteral(ACHILLES_CLI), {"--quiet", "search", "--model", uitest::planted_fixture(), "--probes", path("probes.jsonl"),
+                                                 "--vary", "seed=1,2", "--samples", "4", "--out", path("cli-stability.json")});
+        QVERIFY(cli.waitForFinished(120000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        MainWindow w;
+        w.show();
+        StabilityPanel* p = w.stabilityPanel();
+        QVERIFY(p->openFile(path("cli-stability.json")));
+        // Jaccard recomputed here from the runs' sets in the document.
+        QFile f(path("cli-stability.json"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject doc = QJsonDocument::fromJson(f.readAll()).object();
+        const QJsonArray runs = doc.value("runs").toArray();
+        QCOMPARE(runs.size(), 4);
+        std::vector<std::set<QString>> sets;
+        for (const QJsonValue& r : runs) {
+            std::set<QString> s;
+            for (const QJsonValue& n : r.toObject().value("set").toArray()) {
+                const QJsonObject o = n.toObject();
+                s.insert(QStringLiteral("%1/%2/%3").arg(o.value("layer").toInt()).arg(o.value("module").toString()).arg(o.value("channel").toInt()));
+            }
+            sets.push_back(std::move(s));
+        }
+        for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) {
+                size_t inter = 0;
+                for (const QString& x : sets[i]) inter += sets[j].count(x);
+                const size_t uni = sets[i].size() + sets[j].size() - inter;
+                const double expect = uni ? double(inter) / double(uni) : 1.0;
+                QVERIFY2(std::abs(p->cellValue(i, j) - expect) < 1e-12, qPrintable(QStringLiteral("%1,%2: %3 vs %4").arg(i).arg(j).arg(p->cellValue(i, j)).arg(expect)));
+            }
+        QCOMPARE(p->runsTable()->rowCount(), 4);
+        QCOMPARE(p->countsTable()->rowCount(), int(doc.value("counts").toArray().size()));
+        QVERIFY(p->consensusText().contains(QStringLiteral("%1 channels").arg(doc.value("consensus").toObject().value("size").toInt())));
     }
 
     void compareViewShowsTheOverlap() {
