@@ -9,6 +9,9 @@
 #include "panels/generations_panel.h"
 #include "panels/heatmap_panel.h"
 #include "panels/mechanism_panel.h"
+#include "panels/benchmark_panel.h"
+#include "panels/compare_panel.h"
+#include "panels/stability_panel.h"
 #include "panels/model_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/phase_panel.h"
@@ -46,7 +49,7 @@
 namespace achilles::ui {
 
 namespace {
-constexpr int kLayoutVersion = 5;  // 5: the mechanism views tabbed with the heatmap and phase plots
+constexpr int kLayoutVersion = 6;  // 6: benchmarks, stability and compare tabbed with the plots
 const char* kRecentFiles = "recent/files";
 const char* kRecentModels = "recent/models";
 }  // namespace
@@ -112,6 +115,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     connect(phasePanel_, &PhasePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(mechanismPanel_, &MechanismPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(mechanismPanel_, &MechanismPanel::errorOccurred, this, &MainWindow::error);
+    connect(benchmarkPanel_, &BenchmarkPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(benchmarkPanel_, &BenchmarkPanel::errorOccurred, this, &MainWindow::error);
+    connect(stabilityPanel_, &StabilityPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(stabilityPanel_, &StabilityPanel::errorOccurred, this, &MainWindow::error);
+    connect(comparePanel_, &ComparePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(comparePanel_, &ComparePanel::errorOccurred, this, &MainWindow::error);
     // The neuron chosen in the Neurons table is the super-weight trace's default.
     connect(neuronsPanel_->view()->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this](const QModelIndex& cur) {
@@ -151,6 +160,9 @@ void MainWindow::buildDocks() {
     neuronsPanel_ = new NeuronsPanel(wb_, neurons_, this);
     generationsPanel_ = new GenerationsPanel(wb_, this);
     mechanismPanel_ = new MechanismPanel(wb_, this);
+    benchmarkPanel_ = new BenchmarkPanel(wb_, this);
+    stabilityPanel_ = new StabilityPanel(this);
+    comparePanel_ = new ComparePanel(wb_, this);
     auto dock = [this](const QString& name, const QString& title, QWidget* w) {
         auto* d = new QDockWidget(title, this);
         d->setObjectName(QStringLiteral("dock_") + name);
@@ -167,6 +179,9 @@ void MainWindow::buildDocks() {
     dock(QStringLiteral("neurons"), tr("Neurons"), neuronsPanel_);
     dock(QStringLiteral("generations"), tr("Generations"), generationsPanel_);
     dock(QStringLiteral("mechanism"), tr("Mechanism"), mechanismPanel_);
+    dock(QStringLiteral("benchmarks"), tr("Benchmarks"), benchmarkPanel_);
+    dock(QStringLiteral("stability"), tr("Stability"), stabilityPanel_);
+    dock(QStringLiteral("compare"), tr("Compare runs"), comparePanel_);
     // No central widget: every panel is a dock.
     auto* central = new QWidget(this);
     central->setMaximumSize(0, 0);
@@ -191,6 +206,9 @@ void MainWindow::defaultLayout() {
     splitDockWidget(docks_["neurons"], docks_["generations"], Qt::Horizontal);  // a split of a tab is a tab
     tabifyDockWidget(docks_["heatmap"], docks_["phase"]);
     tabifyDockWidget(docks_["phase"], docks_["mechanism"]);
+    tabifyDockWidget(docks_["mechanism"], docks_["benchmarks"]);
+    tabifyDockWidget(docks_["benchmarks"], docks_["stability"]);
+    tabifyDockWidget(docks_["stability"], docks_["compare"]);
     for (auto* d : docks_) d->show();
     docks_["model"]->raise();
     docks_["heatmap"]->raise();
@@ -219,6 +237,14 @@ void MainWindow::buildMenus() {
         if (!d.isEmpty()) modelPanel_->loadPath(d);
     })->setShortcut(QKeySequence(tr("Ctrl+Shift+O")));
     file->addAction(tr("Open &embedded default model"), this, [this] { modelPanel_->loadPath(QStringLiteral("default")); });
+    file->addAction(tr("Open s&tability study…"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open stability study"), QFileInfo(sessionPath_).path(),
+                                                       tr("Stability studies (*.json);;All files (*)"));
+        if (f.isEmpty()) return;
+        showView(QStringLiteral("stability"));
+        stabilityPanel_->openFile(f);
+    });
+    file->addAction(tr("Com&pare two runs…"), this, [this] { showView(QStringLiteral("compare")); });
     recentFiles_ = file->addMenu(tr("Recent &sessions"));
     recentModels_ = file->addMenu(tr("Recent mo&dels"));
     file->addSeparator();
@@ -242,6 +268,10 @@ void MainWindow::buildMenus() {
     exp->addAction(tr("Heatmap plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->plot(), QStringLiteral("heatmap")); });
     exp->addAction(tr("Drill-down plot…"), this, [this] { exportPlotInteractive(heatmapPanel_->drillPlot(), QStringLiteral("drilldown")); });
     exp->addAction(tr("Phase-transition plot…"), this, [this] { exportPlotInteractive(phasePanel_->plot(), QStringLiteral("phase")); });
+    exp->addAction(tr("Benchmark accuracy plot…"), this, [this] { exportPlotInteractive(benchmarkPanel_->plot(), QStringLiteral("benchmarks")); });
+    exp->addAction(tr("Stability heatmap…"), this, [this] { exportPlotInteractive(stabilityPanel_->plot(), QStringLiteral("stability")); });
+    exp->addAction(tr("Comparison: Jaccard per module…"), this, [this] { exportPlotInteractive(comparePanel_->jaccardPlot(), QStringLiteral("compare-jaccard")); });
+    exp->addAction(tr("Comparison: stage-2 curves…"), this, [this] { exportPlotInteractive(comparePanel_->curvePlot(), QStringLiteral("compare-curves")); });
     exp->addAction(tr("&All figures…"), this, [this] {
         PlotExportOptions opt;
         if (!askPlotExportOptions(this, opt)) return;
@@ -308,11 +338,23 @@ void MainWindow::buildMenus() {
         showView(QStringLiteral("generations"));  // the continuations stream into that panel
         generationsPanel_->generate();
     })->setShortcut(QKeySequence(tr("Ctrl+G")));
+    run->addSeparator();
+    run->addAction(tr("Run &benchmark"), this, [this] {
+        showView(QStringLiteral("benchmarks"));
+        benchmarkPanel_->run();
+    })->setShortcut(QKeySequence(tr("Ctrl+B")));
+    run->addAction(tr("Cancel b&enchmark"), benchmarkPanel_, &BenchmarkPanel::cancel);
+    run->addAction(tr("Com&pare two runs"), this, [this] {
+        showView(QStringLiteral("compare"));
+        comparePanel_->compare();
+    });
+    run->addSeparator();
     run->addAction(tr("Cancel &all jobs"), wb_, &Workbench::cancelAll);
 
     viewMenu_ = menuBar()->addMenu(tr("&View"));
     for (const QString& n : {QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search"), QStringLiteral("heatmap"),
-                             QStringLiteral("phase"), QStringLiteral("mechanism"), QStringLiteral("neurons"), QStringLiteral("generations")})
+                             QStringLiteral("phase"), QStringLiteral("mechanism"), QStringLiteral("benchmarks"), QStringLiteral("stability"),
+                             QStringLiteral("compare"), QStringLiteral("neurons"), QStringLiteral("generations")})
         viewMenu_->addAction(docks_[n]->toggleViewAction());
     viewMenu_->addSeparator();
     viewMenu_->addAction(tr("&Reset layout"), this, &MainWindow::resetLayout);
@@ -457,7 +499,8 @@ void MainWindow::showView(const QString& name) {
 }
 
 QStringList MainWindow::viewNames() {
-    return {QStringLiteral("main"), QStringLiteral("heatmap"), QStringLiteral("phase"), QStringLiteral("mechanism"), QStringLiteral("neurons"),
+    return {QStringLiteral("main"), QStringLiteral("heatmap"), QStringLiteral("phase"), QStringLiteral("mechanism"), QStringLiteral("benchmarks"),
+            QStringLiteral("stability"), QStringLiteral("compare"), QStringLiteral("neurons"),
             QStringLiteral("generations"), QStringLiteral("model"), QStringLiteral("probe"), QStringLiteral("search")};
 }
 
@@ -472,6 +515,9 @@ QImage MainWindow::grabView(const QString& name) {
     const QSize size = name == QLatin1String("heatmap") ? QSize(1300, 620)
                        : name == QLatin1String("phase") ? QSize(1000, 620)
                        : name == QLatin1String("mechanism") ? QSize(1400, 860)
+                       : name == QLatin1String("benchmarks") ? QSize(1100, 760)
+                       : name == QLatin1String("stability") ? QSize(1200, 700)
+                       : name == QLatin1String("compare") ? QSize(1300, 780)
                        : name == QLatin1String("generations") ? QSize(1200, 360)
                        : name == QLatin1String("neurons") ? QSize(1100, 560)
                                                           : QSize(520, 700);
@@ -504,7 +550,8 @@ QJsonObject MainWindow::viewState() const {
     QString current;
     for (auto it = docks_.begin(); it != docks_.end(); ++it)
         if (!it.value()->visibleRegion().isEmpty() && (it.key() == QLatin1String("heatmap") || it.key() == QLatin1String("phase") ||
-                                                     it.key() == QLatin1String("mechanism")))
+                                                     it.key() == QLatin1String("mechanism") || it.key() == QLatin1String("benchmarks") ||
+                                                     it.key() == QLatin1String("stability") || it.key() == QLatin1String("compare")))
             current = it.key();
     return QJsonObject{{"heatmap", heatmapPanel_->viewState()},
                        {"neurons", neuronsPanel_->viewState()},

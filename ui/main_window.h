@@ -23,6 +23,9 @@ class PhasePanel;
 class NeuronsPanel;
 class GenerationsPanel;
 class MechanismPanel;
+class BenchmarkPanel;
+class StabilityPanel;
+class ComparePanel;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -40,6 +43,9 @@ public:
     NeuronsPanel* neuronsPanel() const { return neuronsPanel_; }
     GenerationsPanel* generationsPanel() const { return generationsPanel_; }
     MechanismPanel* mechanismPanel() const { return mechanismPanel_; }
+    BenchmarkPanel* benchmarkPanel() const { return benchmarkPanel_; }
+    StabilityPanel* stabilityPanel() const { return stabilityPanel_; }
+    ComparePanel* comparePanel() const { return comparePanel_; }
 
     bool openSessionFile(const QString& path);   // false (with a dialog) on a bad file; parses on the UI thread
     void openSessionFileAsync(const QString& path);  // parses in the worker (menus, recent list, drops)
@@ -54,7 +60,8 @@ public:
     // Heatmap, drill-down and phase-transition plots as PNG, SVG and PDF into dir, all or nothing
     // (headless --export-figures and File > Export > All figures). Returns the files; throws Error.
     QStringList exportAllFigures(const QString& dir, int width = 1200, int height = 800, int dpi = 150);
-    // The named view (main, heatmap, phase, mechanism, neurons, generations, model, probe, search) as an image.
+    // The named view (main, heatmap, phase, mechanism, benchmarks, stability, compare, neurons, generations,
+    // model, probe, search) as an image.
     QImage grabView(const QString& name);
     static QStringList viewNames();
     void showView(const QString& name);          // raise the dock
@@ -107,6 +114,9 @@ private:
     NeuronsPanel* neuronsPanel_;
     GenerationsPanel* generationsPanel_;
     MechanismPanel* mechanismPanel_;
+    BenchmarkPanel* benchmarkPanel_;
+    StabilityPanel* stabilityPanel_;
+    ComparePanel* comparePanel_;
     QMap<QString, QDockWidget*> docks_;
     QMenu* recentFiles_ = nullptr;
     QMenu* recentModels_ = nullptr;

@@ -53,4 +53,20 @@ QColor seriesColor(int i) {
     return c[i % 6];
 }
 
+void setLegendBelow(QCustomPlot* plot, bool on) {
+    QCPLayoutGrid* grid = plot->plotLayout();
+    QCPLayoutInset* inset = plot->axisRect()->insetLayout();
+    if (on && inset->take(plot->legend)) {
+        const int row = grid->rowCount();
+        grid->addElement(row, 0, plot->legend);
+        grid->setRowStretchFactor(row, 0.001);
+        plot->legend->setBorderPen(Qt::NoPen);
+        plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    } else if (!on && grid->take(plot->legend)) {
+        grid->simplify();
+        inset->addElement(plot->legend, Qt::AlignTop | Qt::AlignRight);
+    }
+    plot->legend->setVisible(on);
+}
+
 }  // namespace achilles::ui
