@@ -11,12 +11,15 @@
 #include "panels/option_form.h"
 #include "panels/probe_panel.h"
 #include "panels/search_panel.h"
+#include "widgets/file_dialogs.h"
 #include "ui_test_util.h"
 #include "workbench/workbench.h"
 #include <QAction>
 #include <QApplication>
 #include <QDialog>
 #include <QDockWidget>
+#include <QDir>
+#include <QFileDialog>
 #include <QSettings>
 #include <QElapsedTimer>
 #include <QFile>
@@ -83,6 +86,67 @@ class TestInput : public QObject {
 
 private slots:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+    // Every file dialog starts in the last folder used for its kind (models, sessions, exports,
+    // texts), remembered in QSettings, and in the home folder the first time or when it is gone.
+    void fileDialogsStartInTheLastFolderUsed() {
+        QSettings().clear();
+        const QString exports = dir_.filePath(QStringLiteral("figs")), sessions = dir_.filePath(QStringLiteral("sess"));
+        QVERIFY(QDir().mkpath(exports) && QDir().mkpath(sessions));
+        for (DialogKind k : {DialogKind::models, DialogKind::sessions, DialogKind::exports, DialogKind::texts})
+            QCOMPARE(lastDialogDir(k), QDir::homePath());
+        MainWindow w;
+        w.show();
+        // Answers the next file dialog with `answer` (a file or folder name) and records where it started.
+        QString startedIn;
+        auto answerNextDialog = [&](const QString& answer) {
+            startedIn.clear();
+            auto* poll = new QTimer(&w);
+            connect(poll, &QTimer::timeout, &w, [&, poll, answer] {
+                auto* fd = qobject_cast<QFileDialog*>(QApplication::activeModalWidget());
+                if (!fd) return;
+                poll->stop();
+                poll->deleteLater();
+                startedIn = QDir::cleanPath(fd->directory().absolutePath());
+                if (answer.isEmpty()) fd->reject();
+                else {
+                    fd->selectFile(answer);
+                    QMetaObject::invokeMethod(fd, "accept");
+                }
+            });
+            poll->start(20);
+        };
+        // 1. the neurons CSV (an export): starts at home; the CSV goes into figs/
+        answerNextDialog(QDir(exports).filePath(QStringLiteral("neurons.csv")));
+        emit w.neuronsPanel()->exportCsvRequested();
+        QCOMPARE(startedIn, QDir::cleanPath(QDir::homePath()));
+        QCOMPARE(lastDialogDir(DialogKind::exports), QDir::cleanPath(exports));
+        // 2. a plot export starts where the CSV went
+        QCOMPARE(dialogStartPath(DialogKind::exports, QStringLiteral("phase.png")), QDir(exports).filePath(QStringLiteral("phase.png")));
+        // 3. sessions are their own kind: still home, until a session is saved in sess/
+        answerNextDialog(QString());
+        auto* saveAs = [&]() -> QAction* {
+            for (QAction* a : w.findChildren<QAction*>())
+                if (a->text() == QStringLiteral("Save session &as…")) return a;
+            return nullptr;
+        }();
+        QVERIFY(saveAs);
+        saveAs->trigger();
+        QCOMPARE(startedIn, QDir::cleanPath(QDir::homePath()));
+        QVERIFY(w.saveSessionFile(QDir(sessions).filePath(QStringLiteral("s.achilles"))));
+        answerNextDialog(QString());
+        saveAs->trigger();
+        QCOMPARE(startedIn, QDir::cleanPath(sessions));
+        QCOMPARE(lastDialogDir(DialogKind::exports), QDir::cleanPath(exports));  // untouched
+        // 4. a model folder: the next Open model starts beside it (its parent)
+        rememberDialogPath(DialogKind::models, QDir(sessions).filePath(QStringLiteral("model-a")), true);
+        QCOMPARE(lastDialogDir(DialogKind::models), QDir::cleanPath(sessions));
+        // 5. a remembered folder that is gone: home again
+        QVERIFY(QDir(exports).removeRecursively());
+        QCOMPARE(lastDialogDir(DialogKind::exports), QDir::homePath());
+        w.markClean();
+        QSettings().clear();
+    }
 
     void redoShortcutIsUnambiguous() {
         MainWindow w;

@@ -8,6 +8,7 @@
 #include "workbench/workbench.h"
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include "widgets/file_dialogs.h"
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -1118,7 +1119,7 @@ void MechanismPanel::saveJson(Tab tab, const QString& path) const {
 
 void MechanismPanel::saveJsonInteractive(Tab tab) {
     static const char* names[] = {"massive", "sinks", "lens", "trace"};
-    const QString f = QFileDialog::getSaveFileName(this, tr("Save JSON"), QStringLiteral("%1.json").arg(QLatin1String(names[tab])),
+    const QString f = saveFileDialog(this, DialogKind::exports, tr("Save JSON"), QStringLiteral("%1.json").arg(QLatin1String(names[tab])),
                                                    tr("JSON (*.json)"));
     if (f.isEmpty()) return;
     try {
