@@ -7,6 +7,7 @@
 #include "main_window.h"
 #include "models/neuron_model.h"
 #include "panels/heatmap_panel.h"
+#include "panels/model_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/option_form.h"
 #include "panels/probe_panel.h"
@@ -18,6 +19,10 @@
 #include <QApplication>
 #include <QDialog>
 #include <QDockWidget>
+#include <QAbstractButton>
+#include <QComboBox>
+#include <QProgressBar>
+#include <QScrollArea>
 #include <QDir>
 #include <QFileDialog>
 #include <QSettings>
@@ -145,6 +150,53 @@ private slots:
         QVERIFY(QDir(exports).removeRecursively());
         QCOMPARE(lastDialogDir(DialogKind::exports), QDir::homePath());
         w.markClean();
+        QSettings().clear();
+    }
+
+    // The Search panel after a model load, at the default size and on a 1366x768 laptop: no
+    // button, box or label narrower than its text, and the Run/Cancel buttons, the progress and
+    // the log in view without scrolling.
+    void searchPanelDoesNotClipAfterAModelLoad() {
+        for (const QSize size : {QSize(), QSize(1366, 768 - 48)}) {
+            QSettings().clear();
+            MainWindow w;
+            if (size.isValid()) w.resize(size);
+            w.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&w));
+            w.resetLayout();
+            Workbench* wb = w.workbench();
+            QSignalSpy loaded(wb, &Workbench::modelLoaded);
+            w.modelPanel()->loadPath(QStringLiteral("default"));
+            QVERIFY(loaded.wait(60000));
+            QVERIFY(waitIdle(wb));
+            QTest::qWait(100);
+            SearchPanel* sp = w.searchPanel();
+            QVERIFY(sp->isVisible());
+            const QString tag = size.isValid() ? QStringLiteral("1366x768") : QStringLiteral("default");
+            if (!qEnvironmentVariableIsEmpty("ACHILLES_TEST_SHOTS")) {
+                w.grab().save(qEnvironmentVariable("ACHILLES_TEST_SHOTS") + QStringLiteral("/search-%1-window.png").arg(tag));
+                sp->grab().save(qEnvironmentVariable("ACHILLES_TEST_SHOTS") + QStringLiteral("/search-%1.png").arg(tag));
+            }
+            auto clipped = [](QWidget* x) {
+                return x->isVisible() && x->width() < x->minimumSizeHint().width();
+            };
+            for (QWidget* x : sp->findChildren<QWidget*>()) {
+                const bool text = qobject_cast<QAbstractButton*>(x) || qobject_cast<QComboBox*>(x) || qobject_cast<QAbstractSpinBox*>(x) ||
+                                  (qobject_cast<QLabel*>(x) && !static_cast<QLabel*>(x)->wordWrap());
+                if (text) QVERIFY2(!clipped(x), qPrintable(QStringLiteral("%1 %2 (%3): %4 < %5 at %6").arg(tag, QLatin1String(x->metaObject()->className()),
+                                                   x->objectName()).arg(x->width()).arg(x->minimumSizeHint().width()).arg(sp->width())));
+            }
+            // what the user watches during a run is in view
+            auto inView = [sp](QWidget* x) {
+                const QRect r(x->mapTo(sp, QPoint(0, 0)), x->size());
+                return x->isVisible() && sp->rect().contains(r);
+            };
+            for (const char* name : {"runSearch", "cancelSearch", "searchLog"}) {
+                auto* x = sp->findChild<QWidget*>(QLatin1String(name));
+                QVERIFY2(x && inView(x), qPrintable(tag + QLatin1Char(' ') + QLatin1String(name)));
+            }
+            w.markClean();
+        }
         QSettings().clear();
     }
 
