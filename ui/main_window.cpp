@@ -307,7 +307,14 @@ void MainWindow::buildMenus() {
 
     QMenu* run = menuBar()->addMenu(tr("&Run"));
     run->addAction(tr("&Run search"), wb_, &Workbench::runSearch)->setShortcut(QKeySequence(tr("Ctrl+R")));
-    run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch)->setShortcut(QKeySequence(tr("Ctrl+.")));
+    {
+        // Ctrl+. (and the keypad's Ctrl+.) from any window of the application: a floating dock
+        // has the focus as often as the main window during a long search.
+        QAction* cancel = run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch);
+        cancel->setShortcuts({QKeySequence(tr("Ctrl+.")), QKeySequence(Qt::CTRL | Qt::KeypadModifier | Qt::Key_Period)});
+        cancel->setShortcutContext(Qt::ApplicationShortcut);
+        cancel->setObjectName(QStringLiteral("cancelSearchAction"));
+    }
     run->addAction(tr("&Generate"), this, [this] {
         showView(QStringLiteral("generations"));  // the continuations stream into that panel
         generationsPanel_->generate();

@@ -549,6 +549,67 @@ private slots:
         QCOMPARE(SearchPanel::etaSeconds({{0.0, 0.2}, {1.0, 1.0}}), 0.0);
     }
 
+    // Stage 2 on the embedded model (ε is never reached there, so it would run to n = 1000):
+    // Ctrl+. and the Cancel button stop it within 1 s, and no stage shows an ETA afterwards.
+    void cancelDuringStage2IsQuick() {
+        MainWindow w;
+        w.show();
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        Workbench* wb = w.workbench();
+        QSignalSpy loaded(wb, &Workbench::modelLoaded);
+        w.modelPanel()->loadPath(QStringLiteral("default"));
+        QVERIFY(loaded.wait(60000));
+        QVERIFY(waitIdle(wb));
+        wb->setText(QStringLiteral("Once upon a time there was a little girl who lived in a village near the forest. "
+                                   "Whenever she went out, the little girl wore a red riding cloak, so everyone in the "
+                                   "village called her Little Red Riding Hood."));
+        for (const int how : {0, 1, 2}) {  // Ctrl+. in the probe editor, Ctrl+. in a spin box, the Cancel button
+            const bool byKey = how < 2;
+            SearchOptions o = wb->options();
+            o.samples = 4;  // a short stage 1
+            o.epsilon = 9;  // never reached: stage 2 runs to max_steps
+            o.max_steps = 1000;
+            wb->setOptions(o);
+            QSignalSpy cancelled(wb, &Workbench::searchCancelled);
+            QSignalSpy finished(wb, &Workbench::searchFinished);
+            Shown shown(&w);
+            int points = 0;
+            auto c = connect(wb, &Workbench::curvePoint, &w, [&] { ++points; });
+            QTest::mouseClick(w.searchPanel()->runButton(), Qt::LeftButton);  // as a user does: focus moves on
+            QVERIFY(wb->searching());
+            QVERIFY(QTest::qWaitFor([&] {
+                for (const QString& t : w.searchPanel()->stageTexts())
+                    if (t.contains(QStringLiteral("stage2")) && t.contains(QStringLiteral("ETA"))) return true;
+                return false;
+            }, 60000) || (qInfo("%s error=%s", qPrintable(w.searchPanel()->stageTexts().join(QLatin1Char('|'))), qPrintable(shown.error)), false));
+            QTest::qWait(300);  // well inside stage 2
+            const int before = points;
+            QElapsedTimer t;
+            t.start();
+            if (how == 0) w.probePanel()->findChild<QPlainTextEdit*>()->setFocus();
+            if (how == 1) w.searchPanel()->findChild<QAbstractSpinBox*>()->setFocus();
+            QApplication::processEvents();
+            qInfo("focus: %s", QApplication::focusWidget() ? QApplication::focusWidget()->metaObject()->className() : "none");
+            // through the window system, to the focus widget and the shortcut map, as a real key
+            if (byKey) QTest::keyClick(w.windowHandle(), Qt::Key_Period, Qt::ControlModifier);
+            else QTest::mouseClick(w.searchPanel()->cancelButton(), Qt::LeftButton);
+            QVERIFY(QTest::qWaitFor([&] { return cancelled.count() > 0 || finished.count() > 0; }, 30000));
+            qInfo("%s: cancelled after %lld ms, %d curve points before, %d after", byKey ? "Ctrl+." : "Cancel button", t.elapsed(), before,
+                  points - before);
+            QCOMPARE(finished.count(), 0);
+            QCOMPARE(cancelled.count(), 1);
+            QVERIFY(t.elapsed() < 1000);
+            QVERIFY(waitIdle(wb));
+            QTest::qWait(100);  // nothing late
+            const QString texts = w.searchPanel()->stageTexts().join(QLatin1Char('|'));
+            QVERIFY2(!texts.contains(QStringLiteral("ETA")) && texts.contains(QStringLiteral("cancelled")), qPrintable(texts));
+            QVERIFY(!wb->searching());
+            disconnect(c);
+        }
+        w.markClean();
+    }
+
     void cancelClearsEtaAndIsQuick() {
         const QJsonObject golden = uitest::search_golden();
         if (golden.isEmpty()) QSKIP("tests/fixtures/search is missing");
