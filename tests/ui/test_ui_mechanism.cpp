@@ -162,6 +162,67 @@ private slots:
         QCOMPARE(readJson(f).value("schema").toString(), QStringLiteral("achilles.sinks/1"));
     }
 
+    // Each tab's report carries what it was computed on: a mask or ablation-mode change marks the
+    // masked tabs (sinks, lens) stale and not the clean ones, a probe edit marks every tab, going
+    // back clears it, and a model load drops the reports (no banner over nothing).
+    void staleBannersFollowProbeModelAndMask() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(compute(p, [p] { p->runSinks(); }));
+        QVERIFY(compute(p, [p] { p->runLens(); }));
+        p->setTraceNeuron(QStringLiteral("L1.down_proj:21"));
+        QVERIFY(compute(p, [p] { p->runTrace(); }));
+        for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
+            QVERIFY2(p->staleText(t).isEmpty(), qPrintable(p->staleText(t)));
+        // the mask: sinks and lens compare clean with masked, the others do not mask
+        QVERIFY(setMask(wb, {}));
+        QVERIFY(p->staleText(MechanismPanel::Sinks).contains(QLatin1String("mask")));
+        QVERIFY(p->staleText(MechanismPanel::Lens).contains(QLatin1String("no neurons masked")));
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        QVERIFY(p->staleText(MechanismPanel::Trace).isEmpty());
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(p->staleText(MechanismPanel::Sinks).isEmpty());
+        // the ablation mode of the same mask
+        MaskEntry mean;
+        mean.mode = Ablation::mean;
+        wb->setAblation(mean);
+        QVERIFY(waitIdle(wb));
+        QVERIFY2(p->staleText(MechanismPanel::Lens).contains(QLatin1String("mean")), qPrintable(p->staleText(MechanismPanel::Lens)));
+        wb->setAblation(MaskEntry());
+        QVERIFY(waitIdle(wb));
+        QVERIFY(p->staleText(MechanismPanel::Lens).isEmpty());
+        // the probe
+        const QString text = wb->text();
+        QJsonArray ids = golden_["ids"].toArray();
+        ids.removeLast();
+        QStringList sl;
+        for (auto v : ids) sl << QString::number(v.toInt());
+        wb->setText(QStringLiteral("ids: ") + sl.join(QLatin1Char(' ')));
+        QVERIFY(waitIdle(wb));
+        for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
+            QVERIFY2(p->staleText(t).contains(QLatin1String("probe text")), qPrintable(p->staleText(t)));
+        QVERIFY(p->staleText(MechanismPanel::Massive).contains(QLatin1String("Find massive activations")));
+        wb->setText(text);
+        QVERIFY(waitIdle(wb));
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        // rerunning clears a tab's banner
+        wb->setText(QStringLiteral("ids: ") + sl.join(QLatin1Char(' ')));
+        QVERIFY(waitIdle(wb));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        QVERIFY(!p->staleText(MechanismPanel::Sinks).isEmpty());
+        // the model: the reports belong to the old one and are dropped
+        QVERIFY(loadModel(*w, QStringLiteral("default")));
+        QVERIFY(!p->massive() && !p->sinks());
+        for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
+            QVERIFY2(p->staleText(t).isEmpty(), qPrintable(p->staleText(t)));
+        w->markClean();
+    }
+
     void traceNamesThePlantedWeight() {
         auto w = plantedWindow();
         QVERIFY(w);
