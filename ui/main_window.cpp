@@ -587,9 +587,10 @@ QStringList MainWindow::exportAllFigures(const QString& dirPath, int width, int 
     const QDir dir(dirPath);
     if (!QDir().mkpath(dir.absolutePath())) throw Error(dirPath.toStdString(), "", "cannot create this folder");
     grabView(QStringLiteral("main"));  // lays out and replots every panel at the window size
-    const std::pair<QCustomPlot*, QString> plots[] = {{heatmapPanel_->plot(), QStringLiteral("heatmap")},
-                                                      {heatmapPanel_->drillPlot(), QStringLiteral("heatmap-drilldown")},
-                                                      {phasePanel_->plot(), QStringLiteral("phase-transition")}};
+    std::vector<std::pair<QCustomPlot*, QString>> plots = {{heatmapPanel_->plot(), QStringLiteral("heatmap")},
+                                                           {heatmapPanel_->drillPlot(), QStringLiteral("heatmap-drilldown")},
+                                                           {phasePanel_->plot(), QStringLiteral("phase-transition")}};
+    for (auto& mp : mechanismPanel_->computedPlots()) plots.push_back(std::move(mp));  // those computed
     std::vector<std::pair<QCustomPlot*, QString>> all;
     for (const auto& [plot, name] : plots)
         for (const char* ext : {"png", "svg", "pdf"}) all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));

@@ -18,6 +18,7 @@ struct HeadlessPlan {
     QString modelPath;     // a load was started for it ("" : none)
     bool search = false;   // run the search first
     bool generate = false; // mask the critical set, generate both sides
+    bool mechanism = false; // compute the Mechanism views (massive, sinks, lens) before the figures
     QString saveSession;   // also save the session here
     QString figuresDir;    // write PNG/SVG/PDF figures here
     QString screenshot;    // render this view to this file
@@ -36,6 +37,7 @@ private:
     void fail(const QString& what);
     void search();
     void generate();
+    void mechanism();
     void finish();
     achilles::ui::MainWindow& w_;
     HeadlessPlan plan_;

@@ -97,7 +97,10 @@ int main(int argc, char** argv) {
                                QStringLiteral("Headless: write the heatmap, drill-down and phase-transition figures "
                                               "(PNG, SVG and PDF) into DIR and exit."),
                                QStringLiteral("DIR"));
-    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures});
+    QCommandLineOption mechanism(QStringLiteral("mechanism"),
+                                 QStringLiteral("Headless: compute the Mechanism views (massive activations, attention sinks, "
+                                                "logit lens) first; --export-figures then writes them too."));
+    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures, mechanism});
     p.process(app);
 
     // Headless runs keep their own settings: they never read the user's saved layout or add to
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
     plan.modelPath = modelPath;
     plan.search = p.isSet(search);
     plan.generate = p.isSet(generate);
+    plan.mechanism = p.isSet(mechanism);
     plan.saveSession = p.value(saveSession);
     plan.figuresDir = p.value(figures);
     plan.screenshot = p.value(shot);

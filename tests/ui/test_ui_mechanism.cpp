@@ -18,6 +18,7 @@
 #include <QCheckBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QImage>
 #include <QJsonArray>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -220,6 +221,45 @@ private slots:
         QVERIFY(!p->massive() && !p->sinks());
         for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
             QVERIFY2(p->staleText(t).isEmpty(), qPrintable(p->staleText(t)));
+        w->markClean();
+    }
+
+    // "Export all figures" (and headless --export-figures) includes the mechanism plots that are
+    // computed, and only those.
+    void exportAllFiguresIncludesTheMechanismPlots() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        SearchOptions o = wb->options();
+        o.samples = 4;
+        wb->setOptions(o);
+        QSignalSpy done(wb, &Workbench::searchFinished);
+        wb->runSearch();
+        QVERIFY(done.wait(60000) && waitIdle(wb));
+        auto names = [](const QStringList& files) {
+            QStringList n;
+            for (const QString& f : files) n << QFileInfo(f).fileName();
+            return n;
+        };
+        QStringList files = names(w->exportAllFigures(dir_.filePath(QStringLiteral("all-1"))));
+        QVERIFY(files.contains(QStringLiteral("phase-transition.pdf")));
+        QVERIFY(files.contains(QStringLiteral("mechanism-positions.svg")));  // from the result
+        QVERIFY(!files.contains(QStringLiteral("mechanism-lines.png")));     // not computed yet
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(compute(p, [p] { p->runSinks(std::make_pair(2, 0)); }));
+        QVERIFY(compute(p, [p] { p->runLens(); }));
+        files = names(w->exportAllFigures(dir_.filePath(QStringLiteral("all-2"))));
+        for (const char* n : {"mechanism-lines", "mechanism-heatmap", "mechanism-positions", "mechanism-sinks", "mechanism-pattern-clean",
+                              "mechanism-pattern-masked", "mechanism-lens"})
+            for (const char* ext : {".png", ".svg", ".pdf"}) {
+                const QString f = QLatin1String(n) + QLatin1String(ext);
+                QVERIFY2(files.contains(f), qPrintable(f));
+                QVERIFY(QFileInfo(dir_.filePath(QStringLiteral("all-2/") + f)).size() > 1000);
+            }
+        const QImage png(dir_.filePath(QStringLiteral("all-2/mechanism-lines.png")));
+        QVERIFY(!png.isNull() && png.width() >= 1200);
         w->markClean();
     }
 

@@ -647,6 +647,24 @@ MechanismPanel::RunKey MechanismPanel::currentKey() const {
     return k;
 }
 
+std::vector<std::pair<QCustomPlot*, QString>> MechanismPanel::computedPlots() const {
+    std::vector<std::pair<QCustomPlot*, QString>> out;
+    if (massive_) {
+        out.emplace_back(linesPlot_, QStringLiteral("mechanism-lines"));
+        out.emplace_back(massivePlot_, QStringLiteral("mechanism-heatmap"));
+    }
+    if (wb_->result()) out.emplace_back(posPlot_, QStringLiteral("mechanism-positions"));
+    if (sinks_) {
+        out.emplace_back(sinkPlot_, QStringLiteral("mechanism-sinks"));
+        if (!sinks_->clean_pattern.empty()) {
+            out.emplace_back(patCleanPlot_, QStringLiteral("mechanism-pattern-clean"));
+            if (!sinks_->masked_pattern.empty()) out.emplace_back(patMaskedPlot_, QStringLiteral("mechanism-pattern-masked"));
+        }
+    }
+    if (lens_) out.emplace_back(lensPlot_, QStringLiteral("mechanism-lens"));
+    return out;
+}
+
 QString MechanismPanel::staleText(Tab tab) const { return stale_[tab]->isHidden() ? QString() : stale_[tab]->text(); }
 
 void MechanismPanel::updateStale() {

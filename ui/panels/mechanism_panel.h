@@ -78,6 +78,10 @@ public:
     QCustomPlot* sinkPlot() const { return sinkPlot_; }
     QCustomPlot* patternPlot(bool masked) const { return masked ? patMaskedPlot_ : patCleanPlot_; }
     QCustomPlot* lensPlot() const { return lensPlot_; }
+    // The plots that show a computed report, with their export names ("mechanism-lines",
+    // ...): the critical entries by position once there is a result, the massive, sink and lens
+    // views once computed (a head's pattern once one was clicked).
+    std::vector<std::pair<QCustomPlot*, QString>> computedPlots() const;
 
     // The tab's report as the core's JSON document, written atomically. Throws Error.
     void saveJson(Tab tab, const QString& path) const;
