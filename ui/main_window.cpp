@@ -114,6 +114,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     });
     connect(heatmapPanel_, &HeatmapPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(phasePanel_, &PhasePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(phasePanel_, &PhasePanel::rerunFailed, this, [this](const QString& m) { error(tr("Re-run failed"), m); });
     connect(mechanismPanel_, &MechanismPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(mechanismPanel_, &MechanismPanel::errorOccurred, this, &MainWindow::error);
     // The neuron chosen in the Neurons table is the super-weight trace's default.

@@ -10,6 +10,10 @@
 #include "panels/mechanism_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/model_panel.h"
+#include "panels/phase_panel.h"
+#include "achilles/mechanism.h"
+#include "achilles/progress.h"
+#include <QPushButton>
 #include "ui_test_util.h"
 #include "achilles/search.h"
 #include "widgets/ablation_control.h"
@@ -260,6 +264,67 @@ private slots:
             }
         const QImage png(dir_.filePath(QStringLiteral("all-2/mechanism-lines.png")));
         QVERIFY(!png.isNull() && png.width() >= 1200);
+        w->markClean();
+    }
+
+    // The phase panel's "Re-run under <mode>": the result's stage-2 curve under the current
+    // ablation mode, as one more series on the same axis (unique channels masked), named by the
+    // mode, equal to core rerun_curve; a second run of the same mode replaces it; dropped with the result.
+    void rerunCurveUnderTheAblationMode() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        PhasePanel* ph = w->phasePanel();
+        QVERIFY(!ph->rerunButton()->isEnabled());  // no result yet
+        SearchOptions o = wb->options();
+        o.samples = 4;
+        wb->setOptions(o);
+        QSignalSpy done(wb, &Workbench::searchFinished);
+        wb->runSearch();
+        QVERIFY(done.wait(60000) && waitIdle(wb));
+        QVERIFY(ph->rerunButton()->isEnabled());
+        MaskEntry mean;
+        mean.mode = Ablation::mean;
+        wb->setAblation(mean);
+        QVERIFY(waitIdle(wb));
+        QVERIFY(ph->rerunButton()->text().contains(QLatin1String("mean")));
+        QSignalSpy rerun(ph, &PhasePanel::rerunFinished);
+        QTest::mouseClick(ph->rerunButton(), Qt::LeftButton);
+        QVERIFY(rerun.wait(60000));
+        QCOMPARE(ph->rerunNames().size(), 1);
+        QVERIFY2(ph->rerunNames().front().contains(QLatin1String("mean")), qPrintable(ph->rerunNames().front()));
+        const CurveRerun ref = rerun_curve(*wb->engineShared(), *wb->result(), mean, null_progress());
+        QCPGraph* g = ph->rerunGraph(0);
+        QCOMPARE(g->valueAxis(), ph->plot()->yAxis);
+        QCOMPARE(g->keyAxis(), ph->plot()->xAxis);
+        QCOMPARE(g->data()->size(), int(ref.points.size()));
+        QCOMPARE(int(ref.points.size()), int(wb->result()->curve.size()));
+        int i = 0;
+        bool differs = false;
+        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it, ++i) {
+            QCOMPARE(it->key, double(ref.points[size_t(i)].unique_channels));
+            QVERIFY(std::abs(it->value - std::log10(ref.points[size_t(i)].ppl)) < 1e-12);
+            differs = differs || std::abs(ref.points[size_t(i)].ppl - wb->result()->curve[size_t(i)].ppl) > 1e-9;
+        }
+        QVERIFY(differs);  // mean is not zero on the planted channel
+        // scale ×3: a second series; mean again: replaced, not added
+        MaskEntry sc;
+        sc.mode = Ablation::scale;
+        sc.factor = 3;
+        wb->setAblation(sc);
+        QVERIFY(waitIdle(wb));
+        ph->rerunCurve();
+        QVERIFY(rerun.wait(60000));
+        wb->setAblation(mean);
+        QVERIFY(waitIdle(wb));
+        ph->rerunCurve();
+        QVERIFY(rerun.wait(60000));
+        QCOMPARE(ph->rerunNames().size(), 2);
+        QVERIFY(ph->plot()->legend->hasItemWithPlottable(ph->rerunGraph(0)));
+        if (!qEnvironmentVariableIsEmpty("ACHILLES_SCREENSHOT_DIR"))
+            w->grabView(QStringLiteral("phase")).save(qEnvironmentVariable("ACHILLES_SCREENSHOT_DIR") + QStringLiteral("/phase-rerun.png"));
+        wb->setResult(std::nullopt);
+        QCOMPARE(ph->rerunNames().size(), 0);
         w->markClean();
     }
 
