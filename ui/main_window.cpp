@@ -253,7 +253,7 @@ void MainWindow::buildMenus() {
         const QString d = folderDialog(this, DialogKind::exports, tr("Export all figures into"));
         if (d.isEmpty()) return;
         try {
-            const QStringList files = exportAllFigures(d, opt.width, opt.height, opt.dpi);
+            const QStringList files = exportAllFigures(d, opt);
             statusBar()->showMessage(tr("Exported %1 files to %2").arg(files.size()).arg(d), 8000);
         } catch (const std::exception& e) {
             error(tr("Export failed"), QString::fromUtf8(e.what()));
@@ -584,6 +584,14 @@ bool MainWindow::saveSessionFile(const QString& path) {
 }
 
 QStringList MainWindow::exportAllFigures(const QString& dirPath, int width, int height, int dpi) {
+    PlotExportOptions o;
+    o.width = width;
+    o.height = height;
+    o.dpi = dpi;
+    return exportAllFigures(dirPath, o);
+}
+
+QStringList MainWindow::exportAllFigures(const QString& dirPath, const PlotExportOptions& opt) {
     if (!wb_->result()) throw Error("There are no figures to export yet: run a search first.");
     const QDir dir(dirPath);
     if (!QDir().mkpath(dir.absolutePath())) throw Error(dirPath.toStdString(), "", "cannot create this folder");
@@ -595,7 +603,7 @@ QStringList MainWindow::exportAllFigures(const QString& dirPath, int width, int 
     std::vector<std::pair<QCustomPlot*, QString>> all;
     for (const auto& [plot, name] : plots)
         for (const char* ext : {"png", "svg", "pdf"}) all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));
-    exportPlots(all, PlotExportOptions{width, height, dpi});  // all or nothing
+    exportPlots(all, opt);  // all or nothing
     QStringList files;
     for (const auto& pp : all) files << pp.second;
     return files;

@@ -108,7 +108,8 @@ void HeadlessRun::finish() {
         // Publication figures for headless runs (./run.sh --headless): same renderer as the GUI's Export.
         if (!wb->result()) return fail(QStringLiteral("--export-figures needs a search result (--session FILE or --search)"));
         try {
-            for (const QString& f : w_.exportAllFigures(plan_.figuresDir)) std::printf("%s\n", qPrintable(f));
+            for (const QString& f : w_.exportAllFigures(plan_.figuresDir, figureOptionsByName(plan_.figureStyle)))
+                std::printf("%s\n", qPrintable(f));
         } catch (const std::exception& e) {
             return fail(QString::fromUtf8(e.what()));
         }

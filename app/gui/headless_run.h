@@ -21,6 +21,7 @@ struct HeadlessPlan {
     bool mechanism = false; // compute the Mechanism views (massive, sinks, lens) before the figures
     QString saveSession;   // also save the session here
     QString figuresDir;    // write PNG/SVG/PDF figures here
+    QString figureStyle = QStringLiteral("screen");  // screen, paper (single column), paper-double
     QString screenshot;    // render this view to this file
     QString view = QStringLiteral("main");
     int timeoutMs = 300000;

@@ -9,6 +9,7 @@
 #include "panels/heatmap_panel.h"
 #include "panels/model_panel.h"
 #include "panels/neurons_panel.h"
+#include "panels/phase_panel.h"
 #include "panels/option_form.h"
 #include "panels/probe_panel.h"
 #include "panels/search_panel.h"
@@ -391,6 +392,61 @@ private slots:
         const QString csv = QString::fromUtf8(f.readAll());
         QVERIFY2(csv.contains(QStringLiteral("0.12345678901234566")), qPrintable(csv));
         QVERIFY(!csv.contains(QStringLiteral(",0.123,")));
+    }
+
+    // The "paper" figure style: the presets' physical sizes (3.5 in / 7.2 in wide, 600 DPI PNG),
+    // vector PDF pages of width/96 in with fonts at their point size, the style chosen in the
+    // export dialog, and the plot's own fonts put back afterwards.
+    void paperFigureStyle() {
+        const PlotExportOptions single = paperOptions(false), twin = paperOptions(true);
+        QCOMPARE(single.style, FigureStyle::paper);
+        QCOMPARE(single.width, 336);  // 3.5 in = 89 mm
+        QCOMPARE(twin.width, 691);    // 7.2 in = 183 mm
+        QCOMPARE(single.dpi, 600);
+        QCOMPARE(figureOptionsByName(QStringLiteral("paper-double")).width, 691);
+        QVERIFY_THROWS_EXCEPTION(std::exception, figureOptionsByName(QStringLiteral("poster")));
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        w.workbench()->setResult(syntheticResult(400));
+        QCustomPlot* plot = w.phasePanel()->plot();
+        const QFont tick = plot->xAxis->tickLabelFont(), label = plot->xAxis->labelFont();
+        const QString png = dir_.filePath(QStringLiteral("paper.png")), pdf = dir_.filePath(QStringLiteral("paper.pdf")),
+                      screenPdf = dir_.filePath(QStringLiteral("screen.pdf"));
+        exportPlots({{plot, png}, {plot, pdf}}, single);
+        exportPlot(plot, screenPdf, PlotExportOptions{});
+        const QImage img(png);
+        QCOMPARE(img.width(), 2100);  // 3.5 in at 600 DPI
+        QVERIFY(std::abs(img.dotsPerMeterX() * 0.0254 - 600) < 1);
+        auto mediaBox = [](const QString& f) {
+            QFile in(f);
+            if (!in.open(QIODevice::ReadOnly)) return QString();
+            const QByteArray b = in.readAll();
+            const qsizetype i = b.indexOf("/MediaBox");
+            return i < 0 ? QString() : QString::fromLatin1(b.mid(i, b.indexOf(']', i) - i + 1));
+        };
+        QVERIFY2(mediaBox(pdf).contains(QStringLiteral("[0 0 252.0")), qPrintable(mediaBox(pdf)));        // 3.5 in = 252 pt
+        QVERIFY2(mediaBox(screenPdf).contains(QStringLiteral("[0 0 900.000000 600.0")), qPrintable(mediaBox(screenPdf)));  // 1200/96 in
+        QCOMPARE(plot->xAxis->tickLabelFont(), tick);  // put back
+        QCOMPARE(plot->xAxis->labelFont(), label);
+        // the dialog's preset
+        PlotExportOptions chosen;
+        QTimer::singleShot(100, this, [&] {
+            auto* dlg = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+            if (!dlg) return;
+            auto* style = dlg->findChild<QComboBox*>(QStringLiteral("figureStyle"));
+            if (style) style->setCurrentIndex(2);  // paper, double column
+            dlg->accept();
+        });
+        QVERIFY(askPlotExportOptions(nullptr, chosen));
+        QCOMPARE(chosen.style, FigureStyle::paper);
+        QCOMPARE(chosen.width, 691);
+        QCOMPARE(chosen.dpi, 600);
+        // export all figures in the paper style
+        const QStringList files = w.exportAllFigures(dir_.filePath(QStringLiteral("paper-all")), single);
+        QVERIFY(files.size() >= 9);
+        QCOMPARE(QImage(dir_.filePath(QStringLiteral("paper-all/heatmap.png"))).width(), 2100);
+        w.markClean();
     }
 
     void exportSizeSaysItsUnits() {
