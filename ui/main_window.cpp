@@ -20,6 +20,7 @@
 #include "widgets/ablation_control.h"
 #include "widgets/token_flow.h"
 #include "widgets/wheel_guard.h"
+#include "widgets/file_dialogs.h"
 #include "achilles/fileio.h"
 #include <QAction>
 #include <QApplication>
@@ -110,9 +111,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     connect(wb_, &Workbench::maskChanged, this, [this] { dirty_ = true; updateTitle(); });
     connect(wb_, &Workbench::textChanged, this, [this] { dirty_ = true; updateTitle(); });
     connect(probePanel_, &ProbePanel::errorOccurred, this, &MainWindow::error);
-    connect(modelPanel_, &ModelPanel::modelChosen, this, [this](const QString& p) { addRecent(kRecentModels, p); });
+    connect(modelPanel_, &ModelPanel::modelChosen, this, [this](const QString& p) {
+        addRecent(kRecentModels, p);
+        if (QFileInfo(p).isDir()) rememberDialogPath(DialogKind::models, p, true);  // the next Open starts beside it
+    });
     connect(heatmapPanel_, &HeatmapPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(phasePanel_, &PhasePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
+    connect(phasePanel_, &PhasePanel::rerunFailed, this, [this](const QString& m) { error(tr("Re-run failed"), m); });
     connect(mechanismPanel_, &MechanismPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(mechanismPanel_, &MechanismPanel::errorOccurred, this, &MainWindow::error);
     connect(benchmarkPanel_, &BenchmarkPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
@@ -130,7 +135,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
             });
     connect(wb_, &Workbench::ablationChanged, this, [this] { dirty_ = true; updateTitle(); });
     connect(neuronsPanel_, &NeuronsPanel::exportCsvRequested, this, [this] {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export neurons"), QStringLiteral("neurons.csv"), tr("CSV (*.csv)"));
+        const QString f = saveFileDialog(this, DialogKind::exports, tr("Export neurons"), QStringLiteral("neurons.csv"), tr("CSV (*.csv)"));
         if (f.isEmpty()) return;
         try {
             exportCsv(neuronsPanel_->proxy(), f);
@@ -227,13 +232,13 @@ void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     QAction* open = file->addAction(tr("&Open session or result…"), this, [this] {
         if (!maybeSave()) return;
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open session"), QFileInfo(sessionPath_).path(),
+        const QString f = openFileDialog(this, DialogKind::sessions, tr("Open session"),
                                                        tr("Achilles sessions and results (*.achilles *.json);;All files (*)"));
         if (!f.isEmpty()) openSessionFileAsync(f);
     });
     open->setShortcut(QKeySequence::Open);
     file->addAction(tr("Open &model folder…"), this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Open model folder"));
+        const QString d = folderDialog(this, DialogKind::models, tr("Open model folder"));
         if (!d.isEmpty()) modelPanel_->loadPath(d);
     })->setShortcut(QKeySequence(tr("Ctrl+Shift+O")));
     file->addAction(tr("Open &embedded default model"), this, [this] { modelPanel_->loadPath(QStringLiteral("default")); });
@@ -250,7 +255,7 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     file->addAction(tr("&Save session"), this, [this] {
         if (sessionPath_.isEmpty() || !sessionPath_.endsWith(QLatin1String(".achilles"))) {
-            const QString f = QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.achilles"),
+            const QString f = saveFileDialog(this, DialogKind::sessions, tr("Save session"), QStringLiteral("session.achilles"),
                                                            tr("Achilles session (*.achilles)"));
             if (!f.isEmpty()) saveSessionFileAsync(f);
         } else {
@@ -258,7 +263,7 @@ void MainWindow::buildMenus() {
         }
     })->setShortcut(QKeySequence::Save);
     file->addAction(tr("Save session &as…"), this, [this] {
-        QString f = QFileDialog::getSaveFileName(this, tr("Save session as"), sessionPath_.isEmpty() ? QStringLiteral("session.achilles") : sessionPath_,
+        QString f = saveFileDialog(this, DialogKind::sessions, tr("Save session as"), sessionPath_.isEmpty() ? QStringLiteral("session.achilles") : sessionPath_,
                                                  tr("Achilles session (*.achilles)"));
         if (f.isEmpty()) return;
         if (QFileInfo(f).suffix().isEmpty()) f += QStringLiteral(".achilles");
@@ -275,10 +280,10 @@ void MainWindow::buildMenus() {
     exp->addAction(tr("&All figures…"), this, [this] {
         PlotExportOptions opt;
         if (!askPlotExportOptions(this, opt)) return;
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Export all figures into"), QFileInfo(sessionPath_).path());
+        const QString d = folderDialog(this, DialogKind::exports, tr("Export all figures into"));
         if (d.isEmpty()) return;
         try {
-            const QStringList files = exportAllFigures(d, opt.width, opt.height, opt.dpi);
+            const QStringList files = exportAllFigures(d, opt);
             statusBar()->showMessage(tr("Exported %1 files to %2").arg(files.size()).arg(d), 8000);
         } catch (const std::exception& e) {
             error(tr("Export failed"), QString::fromUtf8(e.what()));
@@ -289,7 +294,7 @@ void MainWindow::buildMenus() {
     // Asks for a file name, then writes it; a failure is an error dialog.
     auto exportTo = [this](const QString& title, const QString& name, const QString& filter, void (MainWindow::*write)(const QString&)) {
         return [=, this] {
-            const QString f = QFileDialog::getSaveFileName(this, title, name, filter);
+            const QString f = saveFileDialog(this, DialogKind::exports, title, name, filter);
             if (f.isEmpty()) return;
             try {
                 (this->*write)(f);
@@ -333,7 +338,14 @@ void MainWindow::buildMenus() {
 
     QMenu* run = menuBar()->addMenu(tr("&Run"));
     run->addAction(tr("&Run search"), wb_, &Workbench::runSearch)->setShortcut(QKeySequence(tr("Ctrl+R")));
-    run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch)->setShortcut(QKeySequence(tr("Ctrl+.")));
+    {
+        // Ctrl+. (and the keypad's Ctrl+.) from any window of the application: a floating dock
+        // has the focus as often as the main window during a long search.
+        QAction* cancel = run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch);
+        cancel->setShortcuts({QKeySequence(tr("Ctrl+.")), QKeySequence(Qt::CTRL | Qt::KeypadModifier | Qt::Key_Period)});
+        cancel->setShortcutContext(Qt::ApplicationShortcut);
+        cancel->setObjectName(QStringLiteral("cancelSearchAction"));
+    }
     run->addAction(tr("&Generate"), this, [this] {
         showView(QStringLiteral("generations"));  // the continuations stream into that panel
         generationsPanel_->generate();
@@ -433,7 +445,7 @@ bool MainWindow::maybeSave() {
     if (box.clickedButton() != save && box.clickedButton() != discard) return false;
     if (box.clickedButton() == save) {
         QString f = sessionPath_.endsWith(QLatin1String(".achilles")) ? sessionPath_
-                    : QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.achilles"), tr("Achilles session (*.achilles)"));
+                    : saveFileDialog(this, DialogKind::sessions, tr("Save session"), QStringLiteral("session.achilles"), tr("Achilles session (*.achilles)"));
         if (f.isEmpty()) return false;
         return saveSessionFile(f);
     }
@@ -535,7 +547,7 @@ QImage MainWindow::grabView(const QString& name) {
 void MainWindow::exportPlotInteractive(QCustomPlot* plot, const QString& name) {
     PlotExportOptions opt;
     if (!askPlotExportOptions(this, opt)) return;
-    const QString f = QFileDialog::getSaveFileName(this, tr("Export plot"), name + QStringLiteral(".png"),
+    const QString f = saveFileDialog(this, DialogKind::exports, tr("Export plot"), name + QStringLiteral(".png"),
                                                    tr("PNG image (*.png);;SVG vector (*.svg);;PDF (*.pdf)"));
     if (f.isEmpty()) return;
     try {
@@ -593,6 +605,7 @@ void MainWindow::finishOpen(const QString& path, const QJsonObject& view) {
 
 void MainWindow::setSessionPath(const QString& path, const QString& status) {
     sessionPath_ = path;
+    rememberDialogPath(DialogKind::sessions, path);  // the next Open/Save starts in its folder
     dirty_ = false;
     addRecent(kRecentFiles, path);
     updateTitle();
@@ -618,17 +631,26 @@ bool MainWindow::saveSessionFile(const QString& path) {
 }
 
 QStringList MainWindow::exportAllFigures(const QString& dirPath, int width, int height, int dpi) {
+    PlotExportOptions o;
+    o.width = width;
+    o.height = height;
+    o.dpi = dpi;
+    return exportAllFigures(dirPath, o);
+}
+
+QStringList MainWindow::exportAllFigures(const QString& dirPath, const PlotExportOptions& opt) {
     if (!wb_->result()) throw Error("There are no figures to export yet: run a search first.");
     const QDir dir(dirPath);
     if (!QDir().mkpath(dir.absolutePath())) throw Error(dirPath.toStdString(), "", "cannot create this folder");
     grabView(QStringLiteral("main"));  // lays out and replots every panel at the window size
-    const std::pair<QCustomPlot*, QString> plots[] = {{heatmapPanel_->plot(), QStringLiteral("heatmap")},
-                                                      {heatmapPanel_->drillPlot(), QStringLiteral("heatmap-drilldown")},
-                                                      {phasePanel_->plot(), QStringLiteral("phase-transition")}};
+    std::vector<std::pair<QCustomPlot*, QString>> plots = {{heatmapPanel_->plot(), QStringLiteral("heatmap")},
+                                                           {heatmapPanel_->drillPlot(), QStringLiteral("heatmap-drilldown")},
+                                                           {phasePanel_->plot(), QStringLiteral("phase-transition")}};
+    for (auto& mp : mechanismPanel_->computedPlots()) plots.push_back(std::move(mp));  // those computed
     std::vector<std::pair<QCustomPlot*, QString>> all;
     for (const auto& [plot, name] : plots)
         for (const char* ext : {"png", "svg", "pdf"}) all.emplace_back(plot, dir.filePath(name + QLatin1Char('.') + QLatin1String(ext)));
-    exportPlots(all, PlotExportOptions{width, height, dpi});  // all or nothing
+    exportPlots(all, opt);  // all or nothing
     QStringList files;
     for (const auto& pp : all) files << pp.second;
     return files;

@@ -12,6 +12,7 @@ class QLabel;
 class QProgressBar;
 
 namespace achilles::ui {
+struct PlotExportOptions;
 
 class Workbench;
 class NeuronTableModel;
@@ -60,6 +61,7 @@ public:
     // Heatmap, drill-down and phase-transition plots as PNG, SVG and PDF into dir, all or nothing
     // (headless --export-figures and File > Export > All figures). Returns the files; throws Error.
     QStringList exportAllFigures(const QString& dir, int width = 1200, int height = 800, int dpi = 150);
+    QStringList exportAllFigures(const QString& dir, const PlotExportOptions& opt);  // with its style
     // The named view (main, heatmap, phase, mechanism, benchmarks, stability, compare, neurons, generations,
     // model, probe, search) as an image.
     QImage grabView(const QString& name);

@@ -4,6 +4,7 @@
 #include "main_window.h"
 #include "panels/generations_panel.h"
 #include "panels/heatmap_panel.h"
+#include "panels/mechanism_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/phase_panel.h"
 #include "workbench/workbench.h"
@@ -67,12 +68,26 @@ void HeadlessRun::search() {
 }
 
 void HeadlessRun::generate() {
-    if (!plan_.generate) return finish();
+    if (!plan_.generate) return mechanism();
     w_.neuronsPanel()->maskCritical();           // perplexity of the mask, then both continuations (eval lane)
     w_.showView(QStringLiteral("generations"));  // the main view then shows both continuations
     w_.generationsPanel()->generate();
     afterIdle([this] {
         if (!w_.workbench()->generation().valid) return fail(QStringLiteral("generation failed: ") + lastError_);
+        mechanism();
+    });
+}
+
+// The Mechanism views on the probe (the masked side: the toggled mask, e.g. --generate's critical
+// set), so that --export-figures writes them too.
+void HeadlessRun::mechanism() {
+    if (!plan_.mechanism) return finish();
+    MechanismPanel* m = w_.mechanismPanel();
+    m->runMassive();
+    m->runSinks();
+    m->runLens();
+    afterIdle([this, m] {
+        if (!m->massive() || !m->sinks() || !m->lens()) return fail(QStringLiteral("mechanism views failed: ") + lastError_);
         finish();
     });
 }
@@ -93,7 +108,8 @@ void HeadlessRun::finish() {
         // Publication figures for headless runs (./run.sh --headless): same renderer as the GUI's Export.
         if (!wb->result()) return fail(QStringLiteral("--export-figures needs a search result (--session FILE or --search)"));
         try {
-            for (const QString& f : w_.exportAllFigures(plan_.figuresDir)) std::printf("%s\n", qPrintable(f));
+            for (const QString& f : w_.exportAllFigures(plan_.figuresDir, figureOptionsByName(plan_.figureStyle)))
+                std::printf("%s\n", qPrintable(f));
         } catch (const std::exception& e) {
             return fail(QString::fromUtf8(e.what()));
         }

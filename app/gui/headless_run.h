@@ -18,8 +18,10 @@ struct HeadlessPlan {
     QString modelPath;     // a load was started for it ("" : none)
     bool search = false;   // run the search first
     bool generate = false; // mask the critical set, generate both sides
+    bool mechanism = false; // compute the Mechanism views (massive, sinks, lens) before the figures
     QString saveSession;   // also save the session here
     QString figuresDir;    // write PNG/SVG/PDF figures here
+    QString figureStyle = QStringLiteral("screen");  // screen, paper (single column), paper-double
     QString screenshot;    // render this view to this file
     QString view = QStringLiteral("main");
     int timeoutMs = 300000;
@@ -36,6 +38,7 @@ private:
     void fail(const QString& what);
     void search();
     void generate();
+    void mechanism();
     void finish();
     achilles::ui::MainWindow& w_;
     HeadlessPlan plan_;

@@ -97,7 +97,15 @@ int main(int argc, char** argv) {
                                QStringLiteral("Headless: write the heatmap, drill-down and phase-transition figures "
                                               "(PNG, SVG and PDF) into DIR and exit."),
                                QStringLiteral("DIR"));
-    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures});
+    QCommandLineOption mechanism(QStringLiteral("mechanism"),
+                                 QStringLiteral("Headless: compute the Mechanism views (massive activations, attention sinks, "
+                                                "logit lens) first; --export-figures then writes them too."));
+    QCommandLineOption figureStyle(QStringLiteral("figure-style"),
+                                   QStringLiteral("With --export-figures: screen (default), paper (single column, 3.5 in, "
+                                                  "8-9 pt, 600 DPI PNG) or paper-double (7.2 in)."),
+                                   QStringLiteral("STYLE"), QStringLiteral("screen"));
+    p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures, mechanism,
+                  figureStyle});
     p.process(app);
 
     // Headless runs keep their own settings: they never read the user's saved layout or add to
@@ -158,8 +166,10 @@ int main(int argc, char** argv) {
     plan.modelPath = modelPath;
     plan.search = p.isSet(search);
     plan.generate = p.isSet(generate);
+    plan.mechanism = p.isSet(mechanism);
     plan.saveSession = p.value(saveSession);
     plan.figuresDir = p.value(figures);
+    plan.figureStyle = p.value(figureStyle);
     plan.screenshot = p.value(shot);
     plan.view = p.value(view);
     HeadlessRun run(w, plan);

@@ -506,6 +506,15 @@ private slots:
             QVERIFY(pdf.open(QIODevice::ReadOnly));
             QVERIFY(pdf.read(5) == "%PDF-");
         }
+        // --mechanism computes the Mechanism views first, and their figures are written too.
+        p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--session"), session, QStringLiteral("--mechanism"), QStringLiteral("--export-figures"),
+                                               out + QStringLiteral("-mech")});
+        QVERIFY(p.waitForFinished(60000));
+        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, p.readAllStandardError().constData());
+        for (const char* name : {"mechanism-lines", "mechanism-heatmap", "mechanism-sinks", "mechanism-lens"}) {
+            QVERIFY2(!QImage(out + QStringLiteral("-mech/") + QLatin1String(name) + QStringLiteral(".png")).isNull(), name);
+            QVERIFY2(QSvgRenderer(out + QStringLiteral("-mech/") + QLatin1String(name) + QStringLiteral(".svg")).isValid(), name);
+        }
         // Without a result there is nothing to draw: an error, not empty figures.
         p.start(QStringLiteral(ACHILLES_GUI), {QStringLiteral("--export-figures"), out + QStringLiteral("-none")});
         QVERIFY(p.waitForFinished(60000));

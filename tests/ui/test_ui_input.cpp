@@ -7,16 +7,25 @@
 #include "main_window.h"
 #include "models/neuron_model.h"
 #include "panels/heatmap_panel.h"
+#include "panels/model_panel.h"
 #include "panels/neurons_panel.h"
+#include "panels/phase_panel.h"
 #include "panels/option_form.h"
 #include "panels/probe_panel.h"
 #include "panels/search_panel.h"
+#include "widgets/file_dialogs.h"
 #include "ui_test_util.h"
 #include "workbench/workbench.h"
 #include <QAction>
 #include <QApplication>
 #include <QDialog>
 #include <QDockWidget>
+#include <QAbstractButton>
+#include <QComboBox>
+#include <QProgressBar>
+#include <QScrollArea>
+#include <QDir>
+#include <QFileDialog>
 #include <QSettings>
 #include <QElapsedTimer>
 #include <QFile>
@@ -83,6 +92,114 @@ class TestInput : public QObject {
 
 private slots:
     void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+    // Every file dialog starts in the last folder used for its kind (models, sessions, exports,
+    // texts), remembered in QSettings, and in the home folder the first time or when it is gone.
+    void fileDialogsStartInTheLastFolderUsed() {
+        QSettings().clear();
+        const QString exports = dir_.filePath(QStringLiteral("figs")), sessions = dir_.filePath(QStringLiteral("sess"));
+        QVERIFY(QDir().mkpath(exports) && QDir().mkpath(sessions));
+        for (DialogKind k : {DialogKind::models, DialogKind::sessions, DialogKind::exports, DialogKind::texts})
+            QCOMPARE(lastDialogDir(k), QDir::homePath());
+        MainWindow w;
+        w.show();
+        // Answers the next file dialog with `answer` (a file or folder name) and records where it started.
+        QString startedIn;
+        auto answerNextDialog = [&](const QString& answer) {
+            startedIn.clear();
+            auto* poll = new QTimer(&w);
+            connect(poll, &QTimer::timeout, &w, [&, poll, answer] {
+                auto* fd = qobject_cast<QFileDialog*>(QApplication::activeModalWidget());
+                if (!fd) return;
+                poll->stop();
+                poll->deleteLater();
+                startedIn = QDir::cleanPath(fd->directory().absolutePath());
+                if (answer.isEmpty()) fd->reject();
+                else {
+                    fd->selectFile(answer);
+                    QMetaObject::invokeMethod(fd, "accept");
+                }
+            });
+            poll->start(20);
+        };
+        // 1. the neurons CSV (an export): starts at home; the CSV goes into figs/
+        answerNextDialog(QDir(exports).filePath(QStringLiteral("neurons.csv")));
+        emit w.neuronsPanel()->exportCsvRequested();
+        QCOMPARE(startedIn, QDir::cleanPath(QDir::homePath()));
+        QCOMPARE(lastDialogDir(DialogKind::exports), QDir::cleanPath(exports));
+        // 2. a plot export starts where the CSV went
+        QCOMPARE(dialogStartPath(DialogKind::exports, QStringLiteral("phase.png")), QDir(exports).filePath(QStringLiteral("phase.png")));
+        // 3. sessions are their own kind: still home, until a session is saved in sess/
+        answerNextDialog(QString());
+        auto* saveAs = [&]() -> QAction* {
+            for (QAction* a : w.findChildren<QAction*>())
+                if (a->text() == QStringLiteral("Save session &as…")) return a;
+            return nullptr;
+        }();
+        QVERIFY(saveAs);
+        saveAs->trigger();
+        QCOMPARE(startedIn, QDir::cleanPath(QDir::homePath()));
+        QVERIFY(w.saveSessionFile(QDir(sessions).filePath(QStringLiteral("s.achilles"))));
+        answerNextDialog(QString());
+        saveAs->trigger();
+        QCOMPARE(startedIn, QDir::cleanPath(sessions));
+        QCOMPARE(lastDialogDir(DialogKind::exports), QDir::cleanPath(exports));  // untouched
+        // 4. a model folder: the next Open model starts beside it (its parent)
+        rememberDialogPath(DialogKind::models, QDir(sessions).filePath(QStringLiteral("model-a")), true);
+        QCOMPARE(lastDialogDir(DialogKind::models), QDir::cleanPath(sessions));
+        // 5. a remembered folder that is gone: home again
+        QVERIFY(QDir(exports).removeRecursively());
+        QCOMPARE(lastDialogDir(DialogKind::exports), QDir::homePath());
+        w.markClean();
+        QSettings().clear();
+    }
+
+    // The Search panel after a model load, at the default size and on a 1366x768 laptop: no
+    // button, box or label narrower than its text, and the Run/Cancel buttons, the progress and
+    // the log in view without scrolling.
+    void searchPanelDoesNotClipAfterAModelLoad() {
+        for (const QSize size : {QSize(), QSize(1366, 768 - 48)}) {
+            QSettings().clear();
+            MainWindow w;
+            if (size.isValid()) w.resize(size);
+            w.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&w));
+            w.resetLayout();
+            Workbench* wb = w.workbench();
+            QSignalSpy loaded(wb, &Workbench::modelLoaded);
+            w.modelPanel()->loadPath(QStringLiteral("default"));
+            QVERIFY(loaded.wait(60000));
+            QVERIFY(waitIdle(wb));
+            QTest::qWait(100);
+            SearchPanel* sp = w.searchPanel();
+            QVERIFY(sp->isVisible());
+            const QString tag = size.isValid() ? QStringLiteral("1366x768") : QStringLiteral("default");
+            if (!qEnvironmentVariableIsEmpty("ACHILLES_TEST_SHOTS")) {
+                w.grab().save(qEnvironmentVariable("ACHILLES_TEST_SHOTS") + QStringLiteral("/search-%1-window.png").arg(tag));
+                sp->grab().save(qEnvironmentVariable("ACHILLES_TEST_SHOTS") + QStringLiteral("/search-%1.png").arg(tag));
+            }
+            auto clipped = [](QWidget* x) {
+                return x->isVisible() && x->width() < x->minimumSizeHint().width();
+            };
+            for (QWidget* x : sp->findChildren<QWidget*>()) {
+                const bool text = qobject_cast<QAbstractButton*>(x) || qobject_cast<QComboBox*>(x) || qobject_cast<QAbstractSpinBox*>(x) ||
+                                  (qobject_cast<QLabel*>(x) && !static_cast<QLabel*>(x)->wordWrap());
+                if (text) QVERIFY2(!clipped(x), qPrintable(QStringLiteral("%1 %2 (%3): %4 < %5 at %6").arg(tag, QLatin1String(x->metaObject()->className()),
+                                                   x->objectName()).arg(x->width()).arg(x->minimumSizeHint().width()).arg(sp->width())));
+            }
+            // what the user watches during a run is in view
+            auto inView = [sp](QWidget* x) {
+                const QRect r(x->mapTo(sp, QPoint(0, 0)), x->size());
+                return x->isVisible() && sp->rect().contains(r);
+            };
+            for (const char* name : {"runSearch", "cancelSearch", "searchLog"}) {
+                auto* x = sp->findChild<QWidget*>(QLatin1String(name));
+                QVERIFY2(x && inView(x), qPrintable(tag + QLatin1Char(' ') + QLatin1String(name)));
+            }
+            w.markClean();
+        }
+        QSettings().clear();
+    }
 
     void redoShortcutIsUnambiguous() {
         MainWindow w;
@@ -277,6 +394,61 @@ private slots:
         QVERIFY(!csv.contains(QStringLiteral(",0.123,")));
     }
 
+    // The "paper" figure style: the presets' physical sizes (3.5 in / 7.2 in wide, 600 DPI PNG),
+    // vector PDF pages of width/96 in with fonts at their point size, the style chosen in the
+    // export dialog, and the plot's own fonts put back afterwards.
+    void paperFigureStyle() {
+        const PlotExportOptions single = paperOptions(false), twin = paperOptions(true);
+        QCOMPARE(single.style, FigureStyle::paper);
+        QCOMPARE(single.width, 336);  // 3.5 in = 89 mm
+        QCOMPARE(twin.width, 691);    // 7.2 in = 183 mm
+        QCOMPARE(single.dpi, 600);
+        QCOMPARE(figureOptionsByName(QStringLiteral("paper-double")).width, 691);
+        QVERIFY_THROWS_EXCEPTION(std::exception, figureOptionsByName(QStringLiteral("poster")));
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        w.workbench()->setResult(syntheticResult(400));
+        QCustomPlot* plot = w.phasePanel()->plot();
+        const QFont tick = plot->xAxis->tickLabelFont(), label = plot->xAxis->labelFont();
+        const QString png = dir_.filePath(QStringLiteral("paper.png")), pdf = dir_.filePath(QStringLiteral("paper.pdf")),
+                      screenPdf = dir_.filePath(QStringLiteral("screen.pdf"));
+        exportPlots({{plot, png}, {plot, pdf}}, single);
+        exportPlot(plot, screenPdf, PlotExportOptions{});
+        const QImage img(png);
+        QCOMPARE(img.width(), 2100);  // 3.5 in at 600 DPI
+        QVERIFY(std::abs(img.dotsPerMeterX() * 0.0254 - 600) < 1);
+        auto mediaBox = [](const QString& f) {
+            QFile in(f);
+            if (!in.open(QIODevice::ReadOnly)) return QString();
+            const QByteArray b = in.readAll();
+            const qsizetype i = b.indexOf("/MediaBox");
+            return i < 0 ? QString() : QString::fromLatin1(b.mid(i, b.indexOf(']', i) - i + 1));
+        };
+        QVERIFY2(mediaBox(pdf).contains(QStringLiteral("[0 0 252.0")), qPrintable(mediaBox(pdf)));        // 3.5 in = 252 pt
+        QVERIFY2(mediaBox(screenPdf).contains(QStringLiteral("[0 0 900.000000 600.0")), qPrintable(mediaBox(screenPdf)));  // 1200/96 in
+        QCOMPARE(plot->xAxis->tickLabelFont(), tick);  // put back
+        QCOMPARE(plot->xAxis->labelFont(), label);
+        // the dialog's preset
+        PlotExportOptions chosen;
+        QTimer::singleShot(100, this, [&] {
+            auto* dlg = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+            if (!dlg) return;
+            auto* style = dlg->findChild<QComboBox*>(QStringLiteral("figureStyle"));
+            if (style) style->setCurrentIndex(2);  // paper, double column
+            dlg->accept();
+        });
+        QVERIFY(askPlotExportOptions(nullptr, chosen));
+        QCOMPARE(chosen.style, FigureStyle::paper);
+        QCOMPARE(chosen.width, 691);
+        QCOMPARE(chosen.dpi, 600);
+        // export all figures in the paper style
+        const QStringList files = w.exportAllFigures(dir_.filePath(QStringLiteral("paper-all")), single);
+        QVERIFY(files.size() >= 9);
+        QCOMPARE(QImage(dir_.filePath(QStringLiteral("paper-all/heatmap.png"))).width(), 2100);
+        w.markClean();
+    }
+
     void exportSizeSaysItsUnits() {
         PlotExportOptions opt;  // 1200 x 800 at 150 DPI
         QString out, suffix;
@@ -431,6 +603,67 @@ private slots:
         QCOMPARE(SearchPanel::etaSeconds({{0.0, 0.2}}), -1.0);                // one report: unknown
         QCOMPARE(SearchPanel::etaSeconds({{0.0, 0.2}, {1.0, 0.2}}), -1.0);    // no progress: unknown
         QCOMPARE(SearchPanel::etaSeconds({{0.0, 0.2}, {1.0, 1.0}}), 0.0);
+    }
+
+    // Stage 2 on the embedded model (ε is never reached there, so it would run to n = 1000):
+    // Ctrl+. and the Cancel button stop it within 1 s, and no stage shows an ETA afterwards.
+    void cancelDuringStage2IsQuick() {
+        MainWindow w;
+        w.show();
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        Workbench* wb = w.workbench();
+        QSignalSpy loaded(wb, &Workbench::modelLoaded);
+        w.modelPanel()->loadPath(QStringLiteral("default"));
+        QVERIFY(loaded.wait(60000));
+        QVERIFY(waitIdle(wb));
+        wb->setText(QStringLiteral("Once upon a time there was a little girl who lived in a village near the forest. "
+                                   "Whenever she went out, the little girl wore a red riding cloak, so everyone in the "
+                                   "village called her Little Red Riding Hood."));
+        for (const int how : {0, 1, 2}) {  // Ctrl+. in the probe editor, Ctrl+. in a spin box, the Cancel button
+            const bool byKey = how < 2;
+            SearchOptions o = wb->options();
+            o.samples = 4;  // a short stage 1
+            o.epsilon = 9;  // never reached: stage 2 runs to max_steps
+            o.max_steps = 1000;
+            wb->setOptions(o);
+            QSignalSpy cancelled(wb, &Workbench::searchCancelled);
+            QSignalSpy finished(wb, &Workbench::searchFinished);
+            Shown shown(&w);
+            int points = 0;
+            auto c = connect(wb, &Workbench::curvePoint, &w, [&] { ++points; });
+            QTest::mouseClick(w.searchPanel()->runButton(), Qt::LeftButton);  // as a user does: focus moves on
+            QVERIFY(wb->searching());
+            QVERIFY(QTest::qWaitFor([&] {
+                for (const QString& t : w.searchPanel()->stageTexts())
+                    if (t.contains(QStringLiteral("stage2")) && t.contains(QStringLiteral("ETA"))) return true;
+                return false;
+            }, 60000) || (qInfo("%s error=%s", qPrintable(w.searchPanel()->stageTexts().join(QLatin1Char('|'))), qPrintable(shown.error)), false));
+            QTest::qWait(300);  // well inside stage 2
+            const int before = points;
+            QElapsedTimer t;
+            t.start();
+            if (how == 0) w.probePanel()->findChild<QPlainTextEdit*>()->setFocus();
+            if (how == 1) w.searchPanel()->findChild<QAbstractSpinBox*>()->setFocus();
+            QApplication::processEvents();
+            qInfo("focus: %s", QApplication::focusWidget() ? QApplication::focusWidget()->metaObject()->className() : "none");
+            // through the window system, to the focus widget and the shortcut map, as a real key
+            if (byKey) QTest::keyClick(w.windowHandle(), Qt::Key_Period, Qt::ControlModifier);
+            else QTest::mouseClick(w.searchPanel()->cancelButton(), Qt::LeftButton);
+            QVERIFY(QTest::qWaitFor([&] { return cancelled.count() > 0 || finished.count() > 0; }, 30000));
+            qInfo("%s: cancelled after %lld ms, %d curve points before, %d after", byKey ? "Ctrl+." : "Cancel button", t.elapsed(), before,
+                  points - before);
+            QCOMPARE(finished.count(), 0);
+            QCOMPARE(cancelled.count(), 1);
+            QVERIFY(t.elapsed() < 1000);
+            QVERIFY(waitIdle(wb));
+            QTest::qWait(100);  // nothing late
+            const QString texts = w.searchPanel()->stageTexts().join(QLatin1Char('|'));
+            QVERIFY2(!texts.contains(QStringLiteral("ETA")) && texts.contains(QStringLiteral("cancelled")), qPrintable(texts));
+            QVERIFY(!wb->searching());
+            disconnect(c);
+        }
+        w.markClean();
     }
 
     void cancelClearsEtaAndIsQuick() {

@@ -10,6 +10,10 @@
 #include "panels/mechanism_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/model_panel.h"
+#include "panels/phase_panel.h"
+#include "achilles/mechanism.h"
+#include "achilles/progress.h"
+#include <QPushButton>
 #include "ui_test_util.h"
 #include "achilles/search.h"
 #include "widgets/ablation_control.h"
@@ -18,6 +22,7 @@
 #include <QCheckBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QImage>
 #include <QJsonArray>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -160,6 +165,167 @@ private slots:
         const QString f = dir_.filePath(QStringLiteral("sinks.json"));
         p->saveJson(MechanismPanel::Sinks, f);
         QCOMPARE(readJson(f).value("schema").toString(), QStringLiteral("achilles.sinks/1"));
+    }
+
+    // Each tab's report carries what it was computed on: a mask or ablation-mode change marks the
+    // masked tabs (sinks, lens) stale and not the clean ones, a probe edit marks every tab, going
+    // back clears it, and a model load drops the reports (no banner over nothing).
+    void staleBannersFollowProbeModelAndMask() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(compute(p, [p] { p->runSinks(); }));
+        QVERIFY(compute(p, [p] { p->runLens(); }));
+        p->setTraceNeuron(QStringLiteral("L1.down_proj:21"));
+        QVERIFY(compute(p, [p] { p->runTrace(); }));
+        for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
+            QVERIFY2(p->staleText(t).isEmpty(), qPrintable(p->staleText(t)));
+        // the mask: sinks and lens compare clean with masked, the others do not mask
+        QVERIFY(setMask(wb, {}));
+        QVERIFY(p->staleText(MechanismPanel::Sinks).contains(QLatin1String("mask")));
+        QVERIFY(p->staleText(MechanismPanel::Lens).contains(QLatin1String("no neurons masked")));
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        QVERIFY(p->staleText(MechanismPanel::Trace).isEmpty());
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(p->staleText(MechanismPanel::Sinks).isEmpty());
+        // the ablation mode of the same mask
+        MaskEntry mean;
+        mean.mode = Ablation::mean;
+        wb->setAblation(mean);
+        QVERIFY(waitIdle(wb));
+        QVERIFY2(p->staleText(MechanismPanel::Lens).contains(QLatin1String("mean")), qPrintable(p->staleText(MechanismPanel::Lens)));
+        wb->setAblation(MaskEntry());
+        QVERIFY(waitIdle(wb));
+        QVERIFY(p->staleText(MechanismPanel::Lens).isEmpty());
+        // the probe
+        const QString text = wb->text();
+        QJsonArray ids = golden_["ids"].toArray();
+        ids.removeLast();
+        QStringList sl;
+        for (auto v : ids) sl << QString::number(v.toInt());
+        wb->setText(QStringLiteral("ids: ") + sl.join(QLatin1Char(' ')));
+        QVERIFY(waitIdle(wb));
+        for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
+            QVERIFY2(p->staleText(t).contains(QLatin1String("probe text")), qPrintable(p->staleText(t)));
+        QVERIFY(p->staleText(MechanismPanel::Massive).contains(QLatin1String("Find massive activations")));
+        wb->setText(text);
+        QVERIFY(waitIdle(wb));
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        // rerunning clears a tab's banner
+        wb->setText(QStringLiteral("ids: ") + sl.join(QLatin1Char(' ')));
+        QVERIFY(waitIdle(wb));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        QVERIFY(!p->staleText(MechanismPanel::Sinks).isEmpty());
+        // the model: the reports belong to the old one and are dropped
+        QVERIFY(loadModel(*w, QStringLiteral("default")));
+        QVERIFY(!p->massive() && !p->sinks());
+        for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
+            QVERIFY2(p->staleText(t).isEmpty(), qPrintable(p->staleText(t)));
+        w->markClean();
+    }
+
+    // "Export all figures" (and headless --export-figures) includes the mechanism plots that are
+    // computed, and only those.
+    void exportAllFiguresIncludesTheMechanismPlots() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        SearchOptions o = wb->options();
+        o.samples = 4;
+        wb->setOptions(o);
+        QSignalSpy done(wb, &Workbench::searchFinished);
+        wb->runSearch();
+        QVERIFY(done.wait(60000) && waitIdle(wb));
+        auto names = [](const QStringList& files) {
+            QStringList n;
+            for (const QString& f : files) n << QFileInfo(f).fileName();
+            return n;
+        };
+        QStringList files = names(w->exportAllFigures(dir_.filePath(QStringLiteral("all-1"))));
+        QVERIFY(files.contains(QStringLiteral("phase-transition.pdf")));
+        QVERIFY(files.contains(QStringLiteral("mechanism-positions.svg")));  // from the result
+        QVERIFY(!files.contains(QStringLiteral("mechanism-lines.png")));     // not computed yet
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(compute(p, [p] { p->runSinks(std::make_pair(2, 0)); }));
+        QVERIFY(compute(p, [p] { p->runLens(); }));
+        files = names(w->exportAllFigures(dir_.filePath(QStringLiteral("all-2"))));
+        for (const char* n : {"mechanism-lines", "mechanism-heatmap", "mechanism-positions", "mechanism-sinks", "mechanism-pattern-clean",
+                              "mechanism-pattern-masked", "mechanism-lens"})
+            for (const char* ext : {".png", ".svg", ".pdf"}) {
+                const QString f = QLatin1String(n) + QLatin1String(ext);
+                QVERIFY2(files.contains(f), qPrintable(f));
+                QVERIFY(QFileInfo(dir_.filePath(QStringLiteral("all-2/") + f)).size() > 1000);
+            }
+        const QImage png(dir_.filePath(QStringLiteral("all-2/mechanism-lines.png")));
+        QVERIFY(!png.isNull() && png.width() >= 1200);
+        w->markClean();
+    }
+
+    // The phase panel's "Re-run under <mode>": the result's stage-2 curve under the current
+    // ablation mode, as one more series on the same axis (unique channels masked), named by the
+    // mode, equal to core rerun_curve; a second run of the same mode replaces it; dropped with the result.
+    void rerunCurveUnderTheAblationMode() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        PhasePanel* ph = w->phasePanel();
+        QVERIFY(!ph->rerunButton()->isEnabled());  // no result yet
+        SearchOptions o = wb->options();
+        o.samples = 4;
+        wb->setOptions(o);
+        QSignalSpy done(wb, &Workbench::searchFinished);
+        wb->runSearch();
+        QVERIFY(done.wait(60000) && waitIdle(wb));
+        QVERIFY(ph->rerunButton()->isEnabled());
+        MaskEntry mean;
+        mean.mode = Ablation::mean;
+        wb->setAblation(mean);
+        QVERIFY(waitIdle(wb));
+        QVERIFY(ph->rerunButton()->text().contains(QLatin1String("mean")));
+        QSignalSpy rerun(ph, &PhasePanel::rerunFinished);
+        QTest::mouseClick(ph->rerunButton(), Qt::LeftButton);
+        QVERIFY(rerun.wait(60000));
+        QCOMPARE(ph->rerunNames().size(), 1);
+        QVERIFY2(ph->rerunNames().front().contains(QLatin1String("mean")), qPrintable(ph->rerunNames().front()));
+        const CurveRerun ref = rerun_curve(*wb->engineShared(), *wb->result(), mean, null_progress());
+        QCPGraph* g = ph->rerunGraph(0);
+        QCOMPARE(g->valueAxis(), ph->plot()->yAxis);
+        QCOMPARE(g->keyAxis(), ph->plot()->xAxis);
+        QCOMPARE(g->data()->size(), int(ref.points.size()));
+        QCOMPARE(int(ref.points.size()), int(wb->result()->curve.size()));
+        int i = 0;
+        bool differs = false;
+        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it, ++i) {
+            QCOMPARE(it->key, double(ref.points[size_t(i)].unique_channels));
+            QVERIFY(std::abs(it->value - std::log10(ref.points[size_t(i)].ppl)) < 1e-12);
+            differs = differs || std::abs(ref.points[size_t(i)].ppl - wb->result()->curve[size_t(i)].ppl) > 1e-9;
+        }
+        QVERIFY(differs);  // mean is not zero on the planted channel
+        // scale ×3: a second series; mean again: replaced, not added
+        MaskEntry sc;
+        sc.mode = Ablation::scale;
+        sc.factor = 3;
+        wb->setAblation(sc);
+        QVERIFY(waitIdle(wb));
+        ph->rerunCurve();
+        QVERIFY(rerun.wait(60000));
+        wb->setAblation(mean);
+        QVERIFY(waitIdle(wb));
+        ph->rerunCurve();
+        QVERIFY(rerun.wait(60000));
+        QCOMPARE(ph->rerunNames().size(), 2);
+        QVERIFY(ph->plot()->legend->hasItemWithPlottable(ph->rerunGraph(0)));
+        if (!qEnvironmentVariableIsEmpty("ACHILLES_SCREENSHOT_DIR"))
+            w->grabView(QStringLiteral("phase")).save(qEnvironmentVariable("ACHILLES_SCREENSHOT_DIR") + QStringLiteral("/phase-rerun.png"));
+        wb->setResult(std::nullopt);
+        QCOMPARE(ph->rerunNames().size(), 0);
+        w->markClean();
     }
 
     void traceNamesThePlantedWeight() {

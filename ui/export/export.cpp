@@ -14,6 +14,8 @@
 #include <QFormLayout>
 #include <QSaveFile>
 #include <QSpinBox>
+#include <QComboBox>
+#include <functional>
 #include <QSvgGenerator>
 #include <qcustomplot.h>
 #include <cmath>
@@ -34,6 +36,118 @@ struct HideUiOnlyItems {
     ~HideUiOnlyItems() {
         for (QCPAbstractItem* it : hidden) it->setVisible(true);
     }
+};
+
+// The paper style while a plot is rendered: fonts at their printed sizes, thinner lines;
+// everything is put back afterwards.
+class PaperStyle {
+public:
+    PaperStyle(QCustomPlot* p, bool on) {
+        if (!on) return;
+        QFont base = p->font();
+        auto sized = [&](QFont f, double pt, bool bold = false) {
+            f.setFamily(base.family());
+            f.setPointSizeF(pt);
+            f.setBold(bold);
+            return f;
+        };
+        auto axis = [&](QCPAxis* a) {
+            if (!a) return;
+            const QFont tf = a->tickLabelFont(), lf = a->labelFont();
+            const QPen bp = a->basePen(), tp = a->tickPen(), sp = a->subTickPen();
+            const int tl = a->tickLengthIn(), stl = a->subTickLengthIn();
+            undo_.push_back([=] {
+                a->setTickLabelFont(tf);
+                a->setLabelFont(lf);
+                a->setBasePen(bp);
+                a->setTickPen(tp);
+                a->setSubTickPen(sp);
+                a->setTickLengthIn(tl);
+                a->setSubTickLengthIn(stl);
+            });
+            a->setTickLabelFont(sized(tf, 8));
+            a->setLabelFont(sized(lf, 9));
+            QPen thin = bp;
+            thin.setWidthF(0.75);
+            a->setBasePen(thin);
+            QPen t = tp;
+            t.setWidthF(0.75);
+            a->setTickPen(t);
+            QPen st = sp;
+            st.setWidthF(0.5);
+            a->setSubTickPen(st);
+            a->setTickLengthIn(3);
+            a->setSubTickLengthIn(2);
+        };
+        for (QCPLayoutElement* e : p->plotLayout()->elements(true)) {
+            if (auto* r = qobject_cast<QCPAxisRect*>(e)) {
+                for (QCPAxis* a : r->axes()) axis(a);
+            } else if (auto* cs = qobject_cast<QCPColorScale*>(e)) {
+                axis(cs->axis());
+                const int bw = cs->barWidth();
+                undo_.push_back([cs, bw] { cs->setBarWidth(bw); });
+                cs->setBarWidth(std::max(6, bw * 2 / 3));
+            } else if (auto* t = qobject_cast<QCPTextElement*>(e)) {
+                const QFont f = t->font();
+                undo_.push_back([t, f] { t->setFont(f); });
+                t->setFont(sized(f, 9, true));
+            } else if (auto* l = qobject_cast<QCPLegend*>(e)) {
+                const QFont f = l->font();
+                const QSize icon = l->iconSize();
+                undo_.push_back([l, f, icon] {
+                    l->setFont(f);
+                    for (int i = 0; i < l->itemCount(); ++i) l->item(i)->setFont(f);
+                    l->setIconSize(icon);
+                });
+                const QFont nf = sized(f, 8);
+                l->setFont(nf);
+                for (int i = 0; i < l->itemCount(); ++i) l->item(i)->setFont(nf);
+                l->setIconSize(QSize(20, 9));
+            }
+        }
+        for (int i = 0; i < p->itemCount(); ++i)
+            if (auto* t = qobject_cast<QCPItemText*>(p->item(i))) {
+                const QFont f = t->font();
+                const QString text = t->text();
+                undo_.push_back([t, f, text] {
+                    t->setFont(f);
+                    t->setText(text);
+                });
+                t->setFont(sized(f, 6.5, f.bold()));  // in-plot notes: the smallest text journals take
+                // A long note centred on its anchor (the n* label) in two lines, to fit a column;
+                // notes that sit on a line (above or below it) keep one line.
+                if (text.size() > 36 && !text.contains(QLatin1Char('\n')) && (t->positionAlignment() & Qt::AlignVCenter)) {
+                    const int mid = int(text.size()) / 2;
+                    int cut = int(text.lastIndexOf(QLatin1Char(' '), mid));
+                    const int after = int(text.indexOf(QLatin1Char(' '), mid));
+                    if (cut < 0 || (after >= 0 && after - mid < mid - cut)) cut = after;
+                    if (cut > 0) t->setText(text.left(cut) + QLatin1Char('\n') + text.mid(cut + 1));
+                }
+            }
+        for (int i = 0; i < p->graphCount(); ++i) {
+            QCPGraph* g = p->graph(i);
+            const QPen pen = g->pen();
+            const QCPScatterStyle sc = g->scatterStyle();
+            undo_.push_back([g, pen, sc] {
+                g->setPen(pen);
+                g->setScatterStyle(sc);
+            });
+            QPen np = pen;
+            np.setWidthF(std::min(pen.widthF(), 1.25));
+            g->setPen(np);
+            QCPScatterStyle ns = sc;
+            ns.setSize(std::min(sc.size(), 3.5));
+            g->setScatterStyle(ns);
+        }
+    }
+    ~PaperStyle() {
+        for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
+    }
+    PaperStyle(const PaperStyle&) = delete;
+    PaperStyle& operator=(const PaperStyle&) = delete;
+
+private:
+    std::vector<std::function<void()>> undo_;
 };
 
 // SVG and PDF draw colour maps as one filled rectangle per cell instead of QCPColorMap's bitmap
@@ -114,6 +228,7 @@ QByteArray renderPlot(QCustomPlot* plot, const QString& path, const PlotExportOp
         throw Error(file, "size", "must be between 16 and 20000");
     if (opt.dpi < 24 || opt.dpi > 1200) throw Error(file, "dpi", "must be between 24 and 1200");
     const HideUiOnlyItems uiOnly(plot);
+    const PaperStyle paper(plot, opt.style == FigureStyle::paper);
     QByteArray bytes;
     if (suffix == QLatin1String("png")) {
         const QImage img = plot->toPixmap(opt.width, opt.height, opt.dpi / 96.0).toImage();
@@ -130,13 +245,16 @@ QByteArray renderPlot(QCustomPlot* plot, const QString& path, const PlotExportOp
         QPdfWriter pdf(&buf);
         pdf.setCreator(QStringLiteral("Achilles Workbench"));
         pdf.setTitle(plot->objectName());
+        // 96 units per inch, like the SVG and the PNG's logical size: a page of width/96 in, and
+        // fonts come out at their point size (a 1200-DPI writer under a window transform drew
+        // them 12.5 times too large).
+        pdf.setResolution(96);
         pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
-        pdf.setPageSize(QPageSize(QSizeF(opt.width, opt.height), QPageSize::Point));
+        pdf.setPageSize(QPageSize(QSizeF(opt.width / 96.0, opt.height / 96.0), QPageSize::Inch));
         const VectorCells cells(plot);
         QCPPainter painter;
         if (!painter.begin(&pdf)) throw Error(file, "", "the PDF could not be rendered");
         painter.setMode(QCPPainter::pmVectorized);
-        painter.setWindow(QRect(0, 0, opt.width, opt.height));
         plot->toPainter(&painter, opt.width, opt.height);
         painter.end();
     } else if (suffix == QLatin1String("svg")) {
@@ -207,10 +325,36 @@ void exportCsv(const QAbstractItemModel* model, const QString& path) {
     writeWhole(path, out);
 }
 
+PlotExportOptions paperOptions(bool doubleColumn) {
+    PlotExportOptions o;
+    o.width = doubleColumn ? 691 : 336;   // 7.2 in (183 mm) : 3.5 in (89 mm), at 96 per inch
+    o.height = doubleColumn ? 346 : 250;  // 3.6 in : 2.6 in
+    o.dpi = 600;
+    o.style = FigureStyle::paper;
+    return o;
+}
+
+PlotExportOptions figureOptionsByName(const QString& name) {
+    if (name == QLatin1String("screen")) return PlotExportOptions{};
+    if (name == QLatin1String("paper") || name == QLatin1String("paper-single")) return paperOptions(false);
+    if (name == QLatin1String("paper-double")) return paperOptions(true);
+    throw Error("--figure-style", "style", "unknown figure style '" + name.toStdString() + "' (use screen, paper or paper-double)");
+}
+
 bool askPlotExportOptions(QWidget* parent, PlotExportOptions& opt) {
     QDialog dlg(parent);
+    dlg.setObjectName(QStringLiteral("exportSizeDialog"));
     dlg.setWindowTitle(QObject::tr("Export size"));
     auto* form = new QFormLayout(&dlg);
+    auto* preset = new QComboBox(&dlg);
+    preset->setObjectName(QStringLiteral("figureStyle"));
+    preset->addItem(QObject::tr("Screen (as drawn in the window)"), 0);
+    preset->addItem(QObject::tr("Paper, single column (3.5 in / 89 mm, 8–9 pt, 600 DPI)"), 1);
+    preset->addItem(QObject::tr("Paper, double column (7.2 in / 183 mm, 8–9 pt, 600 DPI)"), 2);
+    preset->addItem(QObject::tr("Paper style, custom size"), 3);
+    preset->setToolTip(QObject::tr("Paper: fonts at the printed size journals ask for (8 pt ticks, 9 pt labels), thin lines; "
+                                   "SVG and PDF are vector at that physical size."));
+    form->addRow(QObject::tr("Style"), preset);
     auto* w = new QSpinBox(&dlg);
     w->setRange(16, 20000);
     w->setValue(opt.width);
@@ -234,7 +378,25 @@ bool askPlotExportOptions(QWidget* parent, PlotExportOptions& opt) {
                          .arg(qRound(h->value() * 0.75)));
     };
     for (QSpinBox* s : {w, h, dpi}) QObject::connect(s, &QSpinBox::valueChanged, &dlg, update);
+    auto inches = [=] {
+        out->setToolTip(QObject::tr("%1 × %2 in (%3 × %4 mm)")
+                            .arg(w->value() / 96.0, 0, 'f', 2)
+                            .arg(h->value() / 96.0, 0, 'f', 2)
+                            .arg(w->value() / 96.0 * 25.4, 0, 'f', 0)
+                            .arg(h->value() / 96.0 * 25.4, 0, 'f', 0));
+    };
+    for (QSpinBox* s : {w, h}) QObject::connect(s, &QSpinBox::valueChanged, &dlg, inches);
+    QObject::connect(preset, &QComboBox::currentIndexChanged, &dlg, [=](int i) {
+        if (i == 1 || i == 2) {
+            const PlotExportOptions p = paperOptions(i == 2);
+            w->setValue(p.width);
+            h->setValue(p.height);
+            dpi->setValue(p.dpi);
+        }
+    });
+    preset->setCurrentIndex(opt.style == FigureStyle::paper ? 3 : 0);
     update();
+    inches();
     form->addRow(QObject::tr("Width"), w);
     form->addRow(QObject::tr("Height"), h);
     form->addRow(QObject::tr("DPI (PNG)"), dpi);
@@ -247,6 +409,7 @@ bool askPlotExportOptions(QWidget* parent, PlotExportOptions& opt) {
     opt.width = w->value();
     opt.height = h->value();
     opt.dpi = dpi->value();
+    opt.style = preset->currentIndex() == 0 ? FigureStyle::screen : FigureStyle::paper;
     return true;
 }
 

@@ -12,11 +12,23 @@ class QWidget;
 
 namespace achilles::ui {
 
+// screen: the plots as the window draws them. paper: the fonts journals ask for at the printed size
+// (tick labels 8 pt, axis labels, legend and title 9 pt), thinner lines; with paperOptions()'s sizes
+// a figure is printed 1:1 in a column.
+enum class FigureStyle { screen, paper };
+
 struct PlotExportOptions {
-    int width = 1200;   // logical size in points/pixels at 96 dpi
+    int width = 1200;   // logical size in 1/96 inch (pixels at 96 DPI); SVG and PDF: width/96 in
     int height = 800;
     int dpi = 150;      // PNG: pixels = size * dpi / 96
+    FigureStyle style = FigureStyle::screen;
 };
+
+// The paper presets: single column 3.5 in (89 mm) × 2.6 in, double column 7.2 in (183 mm) × 3.6 in,
+// PNG at 600 DPI, paper style (SVG and PDF are vector at that physical size).
+PlotExportOptions paperOptions(bool doubleColumn);
+// "screen", "paper" (single column), "paper-double"; throws Error on another name.
+PlotExportOptions figureOptionsByName(const QString& name);
 
 // Format from the file suffix (.png, .svg, .pdf). Throws achilles::Error on failure.
 void exportPlot(QCustomPlot* plot, const QString& path, const PlotExportOptions& opt = {});

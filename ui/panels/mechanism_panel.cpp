@@ -5,9 +5,11 @@
 #include "jobs/job_runner.h"
 #include "plots/plot_style.h"
 #include "widgets/ablation_control.h"
+#include "widgets/stale_banner.h"
 #include "workbench/workbench.h"
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include "widgets/file_dialogs.h"
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -192,17 +194,26 @@ MechanismPanel::MechanismPanel(Workbench* wb, QWidget* parent)
     : QWidget(parent), wb_(wb), jobs_(std::make_unique<Jobs>(wb->jobs())) {
     tabs_ = new QTabWidget(this);
     // Each page scrolls when the dock is small, so the panel never raises the window's minimum size.
-    auto scroll = [this](QWidget* page) {
+    // A stale banner over each page says when its report belongs to another probe, model or mask.
+    auto scroll = [this](QWidget* page, int tab) {
         auto* sa = new QScrollArea(this);
         sa->setWidgetResizable(true);
         sa->setFrameShape(QFrame::NoFrame);
         sa->setWidget(page);
-        return sa;
+        auto* box = new QWidget(this);
+        auto* l = new QVBoxLayout(box);
+        l->setContentsMargins(0, 0, 0, 0);
+        l->setSpacing(2);
+        stale_[tab] = new StaleBanner(box);
+        stale_[tab]->setObjectName(QStringLiteral("mechanismStale%1").arg(tab));
+        l->addWidget(stale_[tab]);
+        l->addWidget(sa, 1);
+        return box;
     };
-    tabs_->addTab(scroll(buildMassiveTab()), tr("Massive activations"));
-    tabs_->addTab(scroll(buildSinksTab()), tr("Attention sinks"));
-    tabs_->addTab(scroll(buildLensTab()), tr("Logit lens"));
-    tabs_->addTab(scroll(buildTraceTab()), tr("Super weights"));
+    tabs_->addTab(scroll(buildMassiveTab(), Massive), tr("Massive activations"));
+    tabs_->addTab(scroll(buildSinksTab(), Sinks), tr("Attention sinks"));
+    tabs_->addTab(scroll(buildLensTab(), Lens), tr("Logit lens"));
+    tabs_->addTab(scroll(buildTraceTab(), Trace), tr("Super weights"));
 
     status_ = new QLabel(tr("Each tab computes on the current probe when you press its button."), this);
     status_->setWordWrap(true);
@@ -252,6 +263,9 @@ MechanismPanel::MechanismPanel(Workbench* wb, QWidget* parent)
         showLens();
         showTrace();
     });
+    for (auto sig : {&Workbench::provenanceChanged, &Workbench::maskChanged, &Workbench::ablationChanged, &Workbench::textChanged,
+                     &Workbench::modelLoaded})
+        connect(wb_, sig, this, &MechanismPanel::updateStale);
     updateMask();
     setUpJobs();
     showMassive();
@@ -557,6 +571,8 @@ void MechanismPanel::setUpJobs() {
     jobs_->massive.onCancelled(onCancel(Massive));
     jobs_->massive.onFinished([this](MassiveReport r) {
         massive_ = std::move(r);
+        runKey_[Massive] = pendingKey_[Massive];
+        updateStale();
         finished(Massive);
         status_->setText(qs(massive_->summary));
         showMassive();
@@ -567,6 +583,8 @@ void MechanismPanel::setUpJobs() {
     jobs_->sinks.onCancelled(onCancel(Sinks));
     jobs_->sinks.onFinished([this](SinkReport r) {
         sinks_ = std::move(r);
+        runKey_[Sinks] = pendingKey_[Sinks];
+        updateStale();
         finished(Sinks);
         status_->setText(tr("Attention sinks: %1 layers × %2 heads.").arg(sinks_->layers).arg(sinks_->heads));
         showSinks();
@@ -578,6 +596,8 @@ void MechanismPanel::setUpJobs() {
     jobs_->lens.onCancelled(onCancel(Lens));
     jobs_->lens.onFinished([this](LensReport r) {
         lens_ = std::move(r);
+        runKey_[Lens] = pendingKey_[Lens];
+        updateStale();
         finished(Lens);
         status_->setText(tr("Logit lens at position %1.").arg(lens_->position));
         showLens();
@@ -588,6 +608,8 @@ void MechanismPanel::setUpJobs() {
     jobs_->trace.onCancelled(onCancel(Trace));
     jobs_->trace.onFinished([this](TraceReport r) {
         trace_ = std::move(r);
+        runKey_[Trace] = pendingKey_[Trace];
+        updateStale();
         finished(Trace);
         status_->setText(tr("Traced %1.").arg(qs(to_string(trace_->neuron))));
         showTrace();
@@ -611,7 +633,63 @@ bool MechanismPanel::prepare(int tab, std::vector<int>& ids, MaskSpec& mask) {
     if (ids.size() < 2) return fail(tr("The probe text is too short: it needs at least two tokens."));
     mask.clear();
     if (!wb_->masked().empty() && wb_->masksApplicable()) mask = wb_->maskSpec();
+    pendingKey_[tab] = currentKey();
     return true;
+}
+
+MechanismPanel::RunKey MechanismPanel::currentKey() const {
+    RunKey k;
+    k.prov = wb_->current();
+    if (!wb_->masked().empty() && wb_->masksApplicable()) {
+        k.masked = wb_->masked();
+        k.ablation = Workbench::ablationText(wb_->ablation());
+    }
+    return k;
+}
+
+std::vector<std::pair<QCustomPlot*, QString>> MechanismPanel::computedPlots() const {
+    std::vector<std::pair<QCustomPlot*, QString>> out;
+    if (massive_) {
+        out.emplace_back(linesPlot_, QStringLiteral("mechanism-lines"));
+        out.emplace_back(massivePlot_, QStringLiteral("mechanism-heatmap"));
+    }
+    if (wb_->result()) out.emplace_back(posPlot_, QStringLiteral("mechanism-positions"));
+    if (sinks_) {
+        out.emplace_back(sinkPlot_, QStringLiteral("mechanism-sinks"));
+        if (!sinks_->clean_pattern.empty()) {
+            out.emplace_back(patCleanPlot_, QStringLiteral("mechanism-pattern-clean"));
+            if (!sinks_->masked_pattern.empty()) out.emplace_back(patMaskedPlot_, QStringLiteral("mechanism-pattern-masked"));
+        }
+    }
+    if (lens_) out.emplace_back(lensPlot_, QStringLiteral("mechanism-lens"));
+    return out;
+}
+
+QString MechanismPanel::staleText(Tab tab) const { return stale_[tab]->isHidden() ? QString() : stale_[tab]->text(); }
+
+void MechanismPanel::updateStale() {
+    const bool have[4] = {bool(massive_), bool(sinks_), bool(lens_), bool(trace_)};
+    const RunKey cur = currentKey();
+    const QString again[4] = {tr("Find massive activations"), tr("Compute attention sinks"), tr("Run the logit lens"), tr("Trace super weights")};
+    for (int t = 0; t < 4; ++t) {
+        QString why;
+        const RunKey& k = runKey_[t];
+        if (have[t] && k.prov.hasModel() && cur.prov.hasModel()) {
+            if (!k.prov.sameModel(cur.prov))
+                why = tr("Stale: computed on %1; the loaded model is %2.").arg(k.prov.describe(), cur.prov.modelName());
+            else if (k.prov.ids != cur.prov.ids)
+                why = tr("Stale: computed on %1; the probe text is now %2.").arg(k.prov.probeName(), cur.prov.probeName());
+            else if ((t == Sinks || t == Lens) && (k.masked != cur.masked || k.ablation != cur.ablation)) {
+                auto maskName = [this](const RunKey& r) {
+                    return r.masked.empty() ? tr("no neurons masked")
+                                            : tr("%n masked neuron(s), %1", nullptr, int(r.masked.size())).arg(r.ablation);
+                };
+                why = tr("Stale: the masked side was computed with %1; the mask is now %2.").arg(maskName(k), maskName(cur));
+            }
+            if (!why.isEmpty()) why += tr(" Press “%1” again.").arg(again[t]);
+        }
+        stale_[t]->setReason(why);
+    }
 }
 
 void MechanismPanel::started(int tab, const QString& what) {
@@ -1118,7 +1196,7 @@ void MechanismPanel::saveJson(Tab tab, const QString& path) const {
 
 void MechanismPanel::saveJsonInteractive(Tab tab) {
     static const char* names[] = {"massive", "sinks", "lens", "trace"};
-    const QString f = QFileDialog::getSaveFileName(this, tr("Save JSON"), QStringLiteral("%1.json").arg(QLatin1String(names[tab])),
+    const QString f = saveFileDialog(this, DialogKind::exports, tr("Save JSON"), QStringLiteral("%1.json").arg(QLatin1String(names[tab])),
                                                    tr("JSON (*.json)"));
     if (f.isEmpty()) return;
     try {

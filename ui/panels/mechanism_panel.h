@@ -5,6 +5,8 @@
 // (core: achilles/mechanism.h). Each tab computes on demand on the eval lane (cancellable), plots
 // export as PNG/SVG/PDF, and each tab's data saves as the core's JSON document.
 #include "achilles/mechanism.h"
+#include "workbench/provenance.h"
+#include <set>
 #include <QWidget>
 #include <optional>
 #include <utility>
@@ -66,6 +68,9 @@ public:
     QString massiveSummary() const;  // the summary sentence (and notes) shown in the Massive tab
     QString traceSummary() const;
     QString statusText() const;
+    // The stale banner over a tab (empty when its report matches the current model, probe and,
+    // for the tabs that mask, the ticked neurons and their ablation mode).
+    QString staleText(Tab tab) const;
 
     QCustomPlot* massiveLinesPlot() const { return linesPlot_; }
     QCustomPlot* massiveMapPlot() const { return massivePlot_; }
@@ -73,6 +78,10 @@ public:
     QCustomPlot* sinkPlot() const { return sinkPlot_; }
     QCustomPlot* patternPlot(bool masked) const { return masked ? patMaskedPlot_ : patCleanPlot_; }
     QCustomPlot* lensPlot() const { return lensPlot_; }
+    // The plots that show a computed report, with their export names ("mechanism-lines",
+    // ...): the critical entries by position once there is a result, the massive, sink and lens
+    // views once computed (a head's pattern once one was clicked).
+    std::vector<std::pair<QCustomPlot*, QString>> computedPlots() const;
 
     // The tab's report as the core's JSON document, written atomically. Throws Error.
     void saveJson(Tab tab, const QString& path) const;
@@ -104,6 +113,16 @@ private:
     void showLens();
     void showTrace();
     void saveJsonInteractive(Tab tab);
+    void updateStale();
+    // What a tab's report was computed on.
+    struct RunKey {
+        Provenance prov;
+        std::set<Neuron> masked;  // the applied mask (empty: clean)
+        QString ablation;         // its mode, as Workbench::ablationText says it
+    };
+    RunKey currentKey() const;
+    RunKey runKey_[4], pendingKey_[4];
+    class StaleBanner* stale_[4] = {};
     QWidget* exportRow(std::initializer_list<std::pair<QCustomPlot*, QString>> plots, Tab tab, QPushButton* compute);
 
     Workbench* wb_;

@@ -4,6 +4,7 @@
 #include "achilles/options.h"
 #include "workbench/workbench.h"
 #include <QComboBox>
+#include "widgets/file_dialogs.h"
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -125,7 +126,7 @@ ModelPanel::ModelPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
 }
 
 void ModelPanel::browse() {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open model folder"), path_->text());
+    const QString dir = folderDialog(this, DialogKind::models, tr("Open model folder"));
     if (!dir.isEmpty()) loadPath(dir);
 }
 

@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLineEdit>
 #include <QRegularExpressionValidator>
@@ -64,14 +65,16 @@ OptionEditor::OptionEditor(const SearchOptionField& f, QWidget* parent) : field_
             break;
         }
         case OptionType::list: {
+            // Two columns: a narrow dock shows every choice without cutting one off.
             auto* box = new QWidget(parent);
-            auto* row = new QHBoxLayout(box);
-            row->setContentsMargins(0, 0, 0, 0);
+            auto* grid = new QGridLayout(box);
+            grid->setContentsMargins(0, 0, 0, 0);
             for (const auto& v : f.choices) {
                 auto* c = new QCheckBox(QString::fromStdString(v), box);
                 c->setObjectName(QString::fromStdString(v));
                 QObject::connect(c, &QCheckBox::toggled, c, notify);
-                row->addWidget(c);
+                const int i = int(parts_.size());
+                grid->addWidget(c, i / 2, i % 2);
                 parts_.push_back(c);
             }
             widget_ = box;

@@ -3,6 +3,8 @@
 #include "workbench/workbench.h"
 #include "plots/plot_style.h"
 #include "widgets/stale_banner.h"
+#include "jobs/job_runner.h"
+#include "achilles/mechanism.h"
 #include <QCheckBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -10,13 +12,22 @@
 #include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <qcustomplot.h>
 
 namespace achilles::ui {
 
-PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb) {
+struct PhasePanel::Rerun {
+    explicit Rerun(JobRunner* r) : job(r, Lane::eval) {}
+    JobTracker<CurveRerun> job;
+    std::vector<std::pair<QString, CurveRerun>> done;  // (mode label, curve), in the order run
+};
+
+PhasePanel::~PhasePanel() = default;
+
+PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb), rerun_(std::make_unique<Rerun>(wb->jobs())) {
     plot_ = new QCustomPlot(this);
     plot_->setObjectName(QStringLiteral("phase"));
     stylePlot(plot_, tr("Phase transition: perplexity vs. neurons masked"));
@@ -57,10 +68,15 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     auto* fit = new QPushButton(tr("Fit"), this);
     fit->setToolTip(tr("Rescale the axes to the data"));
     auto* exportBtn = new QPushButton(tr("Export…"), this);
+    rerunBtn_ = new QPushButton(tr("Re-run under mode"), this);
+    rerunBtn_->setObjectName(QStringLiteral("rerunCurve"));
+    rerunBtn_->setToolTip(tr("Evaluate this result's stage-2 curve again with the current ablation mode (zero, mean, scale, "
+                             "clamp; at every position or the first token), drawn as one more series on this axis"));
     auto* top = new QHBoxLayout;
     top->addWidget(new QLabel(tr("Dashed: threshold log10 PPL₀ + ε · dotted: original · blue: the critical set"), this));
     top->addStretch();
     top->addWidget(logX_);
+    top->addWidget(rerunBtn_);
     top->addWidget(fit);
     top->addWidget(exportBtn);
     stale_ = new StaleBanner(this);
@@ -80,7 +96,32 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         placeLabels();
         plot_->replot();
     });
-    connect(wb_, &Workbench::resultChanged, this, &PhasePanel::rebuild);
+    connect(rerunBtn_, &QPushButton::clicked, this, &PhasePanel::rerunCurve);
+    rerun_->job.onFinished([this](CurveRerun c) {
+        const QString label = Workbench::ablationText(c.how);
+        auto& done = rerun_->done;
+        done.erase(std::remove_if(done.begin(), done.end(), [&](const auto& d) { return d.first == label; }), done.end());
+        done.emplace_back(label, std::move(c));
+        updateRerunButton();
+        rebuild();
+        emit rerunFinished();
+    });
+    rerun_->job.onFailed([this](const QString& m) {
+        updateRerunButton();
+        emit rerunFailed(m);
+    });
+    rerun_->job.onCancelled([this] { updateRerunButton(); });
+    // The re-runs belong to the result they re-ran.
+    connect(wb_, &Workbench::resultChanged, this, [this] {
+        rerun_->job.cancel();
+        rerun_->done.clear();
+        rebuild();
+    });
+    for (auto sig : {&Workbench::resultChanged, &Workbench::modelLoaded, &Workbench::searchStarted, &Workbench::searchFinished,
+                     &Workbench::searchCancelled, &Workbench::provenanceChanged, &Workbench::ablationChanged})
+        connect(wb_, sig, this, &PhasePanel::updateRerunButton);
+    connect(wb_, &Workbench::searchFailed, this, &PhasePanel::updateRerunButton);
+    updateRerunButton();
     connect(wb_, &Workbench::searchStarted, this, [this] {
         rebuild();
         setPlotHint(plot_, tr("Stage 1 is ranking the neurons…\nthe curve grows here during stage 2."));
@@ -102,6 +143,28 @@ PhasePanel::PhasePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
         else QToolTip::showText(e->globalPosition().toPoint(), t, plot_);
     });
     rebuild();
+}
+
+void PhasePanel::updateRerunButton() {
+    const bool can = wb_->result() && wb_->hasModel() && wb_->resultMatchesModel() && !wb_->searching() && !wb_->result()->curve.empty();
+    rerunBtn_->setEnabled(can && !rerun_->job.running());
+    rerunBtn_->setText(rerun_->job.running() ? tr("Re-running…") : tr("Re-run under %1").arg(Workbench::ablationText(wb_->ablation())));
+}
+
+void PhasePanel::rerunCurve() {
+    const auto& r = wb_->result();
+    if (!r || !wb_->hasModel()) return emit rerunFailed(tr("Run a search first: the re-run needs its stage-2 curve."));
+    if (!wb_->resultMatchesModel())
+        return emit rerunFailed(tr("This result belongs to %1, not to the loaded %2.").arg(wb_->resultProvenance().modelName(),
+                                                                                          wb_->current().modelName()));
+    rerun_->job.run([eng = wb_->engineShared(), res = *r, how = wb_->ablation()](Progress& p) { return rerun_curve(*eng, res, how, p); });
+    updateRerunButton();
+}
+
+QStringList PhasePanel::rerunNames() const {
+    QStringList l;
+    for (QCPGraph* g : rerunGraphs_) l << g->name();
+    return l;
 }
 
 bool PhasePanel::nstarVisible() const { return nstar_->visible() || nstarLabel_->visible(); }
@@ -153,6 +216,8 @@ void PhasePanel::rebuild() {
     errorBars_.clear();
     for (QCPGraph* g : baselines_) plot_->removeGraph(g);
     baselines_.clear();
+    for (QCPGraph* g : rerunGraphs_) plot_->removeGraph(g);
+    rerunGraphs_.clear();
     curve_->data()->clear();
     const auto& r = wb_->result();
     const bool live = wb_->searching();
@@ -196,6 +261,23 @@ void PhasePanel::rebuild() {
                 errorBars_.push_back(bars);
             }
             baselines_.push_back(g);
+        }
+    }
+    if (have) {
+        const Qt::PenStyle styles[] = {Qt::DashDotLine, Qt::DotLine, Qt::DashDotDotLine, Qt::DashLine};
+        int i = 0;
+        for (const auto& [label, c] : rerun_->done) {
+            QCPGraph* g = plot_->addGraph();
+            g->setName(tr("stage 2, %1").arg(label));
+            static const QColor rerunColors[] = {QColor(0, 150, 160), QColor(214, 70, 170), QColor(160, 160, 20), QColor(90, 90, 90)};
+            const QColor col = rerunColors[i % 4];
+            g->setPen(QPen(col, 2.0, styles[i % 4]));
+            g->setScatterStyle(c.points.size() > 80 ? QCPScatterStyle(QCPScatterStyle::ssNone)
+                                                    : QCPScatterStyle(QCPScatterStyle::ssTriangle, col, Qt::white, 5));
+            for (const CurvePoint& p : c.points)
+                if (p.ppl > 0) g->addData(logX_->isChecked() ? std::max(p.unique_channels, 1) : p.unique_channels, std::log10(p.ppl));
+            rerunGraphs_.push_back(g);
+            ++i;
         }
     }
     const bool star = have && r->faithful.n > 0;

@@ -2,7 +2,10 @@
 #pragma once
 // log10 PPL against the number of masked ranking entries: the paper's phase transition.
 #include <QJsonObject>
+#include <QStringList>
 #include <QWidget>
+#include <memory>
+#include <vector>
 
 class QCustomPlot;
 class QCPGraph;
@@ -10,6 +13,7 @@ class QCPErrorBars;
 class QCPItemStraightLine;
 class QCPItemText;
 class QCheckBox;
+class QPushButton;
 
 namespace achilles::ui {
 
@@ -19,6 +23,7 @@ class PhasePanel : public QWidget {
     Q_OBJECT
 public:
     explicit PhasePanel(Workbench* wb, QWidget* parent = nullptr);
+    ~PhasePanel() override;
     QCustomPlot* plot() const { return plot_; }
     int curvePoints() const;      // points of the live/finished stage-2 curve
     int baselineGraphs() const;   // sweep series drawn
@@ -36,11 +41,21 @@ public:
     QJsonObject viewState() const;
     void restoreViewState(const QJsonObject& o);
 
+    // Re-runs the result's stage-2 curve under the current ablation mode (core rerun_curve, eval
+    // lane) and draws it as one more series, named by the mode; a series per mode, replaced when
+    // rerun, dropped with the result.
+    QPushButton* rerunButton() const { return rerunBtn_; }
+    QStringList rerunNames() const;  // the extra series' legend names
+    QCPGraph* rerunGraph(int i) const { return rerunGraphs_.at(size_t(i)); }
+
 public slots:
     void rebuild();
+    void rerunCurve();
 
 signals:
     void exportRequested(QCustomPlot* plot, const QString& name);
+    void rerunFinished();
+    void rerunFailed(const QString& message);
 
 private:
     void addPoint(double n, double log10ppl);
@@ -60,6 +75,11 @@ private:
     class StaleBanner* stale_;
     std::vector<QCPGraph*> baselines_;
     std::vector<QCPErrorBars*> errorBars_;
+    struct Rerun;
+    std::unique_ptr<Rerun> rerun_;
+    QPushButton* rerunBtn_;
+    std::vector<QCPGraph*> rerunGraphs_;
+    void updateRerunButton();
 };
 
 }  // namespace achilles::ui

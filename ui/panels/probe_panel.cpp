@@ -10,6 +10,7 @@
 #include <QFile>
 #include <QMimeData>
 #include <QUrl>
+#include "widgets/file_dialogs.h"
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -116,14 +117,14 @@ ProbePanel::ProbePanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(wb
     connect(dataset_, &QLineEdit::editingFinished, this, storeDataset);
     connect(datasetMax_, &QSpinBox::valueChanged, this, storeDataset);
     connect(pick, &QPushButton::clicked, this, [this, storeDataset] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Evaluation dataset"), dataset_->text(),
+        const QString f = openFileDialog(this, DialogKind::texts, tr("Evaluation dataset"),
                                                        tr("Text datasets (*.txt *.raw *.jsonl *.json);;All files (*)"));
         if (f.isEmpty()) return;
         dataset_->setText(f);
         storeDataset();
     });
     connect(open, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Load probe text"), {}, tr("Text (*.txt *.md);;All files (*)"));
+        const QString f = openFileDialog(this, DialogKind::texts, tr("Load probe text"), tr("Text (*.txt *.md);;All files (*)"));
         if (!f.isEmpty()) openFile(f);
     });
     tokenize_ = std::make_unique<JobTracker<Tokenized>>(wb_->jobs(), Lane::text);

@@ -15,6 +15,7 @@
 #include <QPushButton>
 #include <QRegularExpressionValidator>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
 #include <QPointer>
 #include <QTime>
@@ -64,20 +65,33 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
     log_->setPlaceholderText(tr("Search log"));
     log_->setMinimumHeight(80);
 
+    run_->setObjectName(QStringLiteral("runSearch"));
+    cancel_->setObjectName(QStringLiteral("cancelSearch"));
+    log_->setObjectName(QStringLiteral("searchLog"));
+    log_->setMinimumHeight(60);
+    // Only the parameters scroll (vertically, never sideways: the panel is as wide as they need,
+    // so no field is cut off); the buttons, the progress of each stage, the summary and the log
+    // stay in view below them whatever the dock's height.
     auto* inner = new QWidget(this);
     auto* il = new QVBoxLayout(inner);
+    il->setContentsMargins(0, 0, 0, 0);
     il->addWidget(params);
-    il->addLayout(buttons);
-    il->addLayout(stageBox_);
-    il->addWidget(summary_);
-    il->addWidget(log_, 1);
+    il->addStretch();
     auto* scroll = scroll_ = new QScrollArea(this);
     scroll->setWidget(inner);
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    scroll->setMinimumHeight(90);
+    scroll->setMinimumWidth(inner->minimumSizeHint().width() + scroll->verticalScrollBar()->sizeHint().width() + 4);
+    scroll->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
     auto* lay = new QVBoxLayout(this);
-    lay->setContentsMargins(0, 0, 0, 0);
-    lay->addWidget(scroll);
+    lay->setContentsMargins(4, 0, 4, 4);
+    lay->addWidget(scroll, 3);
+    lay->addLayout(buttons);
+    lay->addLayout(stageBox_);
+    lay->addWidget(summary_);
+    lay->addWidget(log_, 1);
 
     setOptions(wb_->options());
     connect(form_, &OptionForm::changed, this, &SearchPanel::push);
@@ -134,7 +148,6 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
                     .arg(r.faithful.ppl, 0, 'g', 5)
                     .arg(duration(total_.elapsed() / 1000.0));
         summary_->setText(s);
-        QTimer::singleShot(0, this, [this] { scroll_->ensureWidgetVisible(summary_, 0, 40); });
         appendLog(QString(s).remove(QRegularExpression(QStringLiteral("<[^>]*>"))));
     });
     connect(wb_, &Workbench::searchFailed, this, [this, done](const QString& m) {
@@ -143,7 +156,6 @@ SearchPanel::SearchPanel(Workbench* wb, QWidget* parent) : QWidget(parent), wb_(
             if (it->bar->value() < 1000) it->label->setText(tr("<b>%1</b> failed").arg(it.key().toHtmlEscaped()));
         appendLog(tr("Search failed: %1").arg(m));
         summary_->setText(tr("<span style='color:#b00'>Search failed: %1</span>").arg(m.toHtmlEscaped()));
-        QTimer::singleShot(0, this, [this] { scroll_->ensureWidgetVisible(summary_, 0, 40); });
     });
     connect(wb_, &Workbench::searchCancelled, this, [this, done] {
         done();
@@ -218,10 +230,6 @@ void SearchPanel::onProgress(const QString& stage, double f, const QString& msg)
         stageBox_->addWidget(s.label);
         stageBox_->addWidget(s.bar);
         it = stages_.insert(stage, s);
-        // The parameters fill a short dock: bring the new progress bar into view.
-        QTimer::singleShot(0, this, [this, bar = QPointer<QProgressBar>(s.bar)] {
-            if (bar) scroll_->ensureWidgetVisible(bar, 0, 40);
-        });
     }
     it->bar->setValue(int(std::clamp(f, 0.0, 1.0) * 1000));
     const double el = it->clock.elapsed() / 1000.0;
