@@ -3,6 +3,8 @@
 # seed corpus plus SECONDS of fresh fuzzing, then measures line and branch coverage of the parser it
 # aims at with a clang source-coverage build (build/fuzz-cov) over the final corpus.
 #   tests/fuzz/run-fuzz.sh [seconds per target, default 60] [target ...]
+#   ACHILLES_FUZZ_RUNS=N   also stop a target after N executions (a campaign of "10M execs or
+#                          30 minutes": ACHILLES_FUZZ_RUNS=10000000 tests/fuzz/run-fuzz.sh 1800)
 # Exit status: 0 when no target found anything; 1 otherwise (the crashing inputs are in
 # build/fuzz/findings/<target>/). Prints one line per target: execs, exec/s, corpus, coverage.
 set -euo pipefail
@@ -49,6 +51,7 @@ for t in "${TARGETS[@]}"; do
   c="$(corpus_of "$t")"; work="$FUZZ/corpus/$c"; find="$FUZZ/findings/$t"
   mkdir -p "$work" "$find"
   d="$(dict_of "$t")"; dictarg=(); [ -n "$d" ] && dictarg=(-dict="$d")
+  [ -n "${ACHILLES_FUZZ_RUNS:-}" ] && dictarg+=(-runs="$ACHILLES_FUZZ_RUNS")
   log="$FUZZ/$t.log"
   set +e
   ( cd "$find" && "$FUZZ/tests/fuzz/$t" "${dictarg[@]}" -max_total_time="$SECS" -timeout=20 -rss_limit_mb=4096 \
