@@ -101,6 +101,15 @@ void register_mechanism(CLI::App& app, Globals& g, Runner& run) {
                 for (const auto& e : L.top) std::cout << " " << std::abs(e.value) << " (t" << e.token << " ch" << e.channel << ")";
                 std::cout << "\n";
             }
+            if (r.masked) {
+                std::cout << r.masked->summary << "\n";
+                std::cout << "top |a| per layer under the mask (residual stream after the block):\n";
+                for (const auto& L : r.masked->sites[0]) {
+                    std::cout << "  L" << L.layer << "  median " << std::setprecision(4) << L.median_abs << " ";
+                    for (const auto& e : L.top) std::cout << " " << std::abs(e.value) << " (t" << e.token << " ch" << e.channel << ")";
+                    std::cout << "\n";
+                }
+            }
             if (!o->out.empty()) std::cout << "wrote " << o->out << "\n";
             return 0;
         });

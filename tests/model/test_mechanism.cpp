@@ -285,6 +285,65 @@ private slots:
             QVERIFY(h.persist_first <= h.layer && h.layer <= h.persist_last);
         }
     }
+    // The masked run beside the clean one on the planted fixture: zeroing L1 down_proj ch 21
+    // removes the token-0 spike of the residual stream in every layer >= 1, leaves what is
+    // upstream of the mask (layer 0, down_proj's input in layer 1) as it was, and the clean
+    // side is the clean-only run's.
+    void massive_masked_run_removes_the_planted_spike() {
+        auto e = load_dir(tests_dir() + "/fixtures/mechanism");
+        const std::vector<int> ids = {1, 17, 42, 9, 33, 5, 60, 21, 8, 50, 12, 3, 27, 44, 6, 38, 19, 55, 30, 14, 61, 7, 25, 48};
+        const MaskSpec mask = {entry(1, Module::down_proj, 21)};
+        const std::vector<Neuron> crit = {Neuron{1, Module::down_proj, 21}};
+        MassiveReport clean = massive_activations(*e, ids, {}, MassiveOptions{}, crit, null_progress());
+        MassiveReport r = massive_activations(*e, ids, mask, MassiveOptions{}, crit, null_progress());
+        QVERIFY(!clean.masked.has_value());
+        QVERIFY(r.masked.has_value());
+        const int nl = e->info().layers;
+        QCOMPARE(int(r.masked->sites.size()), kNumMassiveSites);
+        // the clean side is unchanged by the mask
+        QCOMPARE(r.hits.size(), clean.hits.size());
+        for (int s = 0; s < kNumMassiveSites; ++s)
+            for (int l = 0; l < nl; ++l)
+                QCOMPARE(r.sites[size_t(s)][size_t(l)].token_max_abs, clean.sites[size_t(s)][size_t(l)].token_max_abs);
+        // the planted spike: clean residual ch 21 at token 0 is massive in layers 1..3
+        int clean_residual = 0;
+        for (const auto& h : r.hits) {
+            QVERIFY(std::isfinite(h.masked_value));
+            if (h.site == MassiveSite::residual) {
+                ++clean_residual;
+                QCOMPARE(h.token, 0);
+                QCOMPARE(h.channel, 21);
+                QVERIFY2(std::abs(h.masked_value) < 100, std::to_string(h.masked_value).c_str());
+            }
+            if (h.site == MassiveSite::down_proj) {
+                QCOMPARE(h.layer, 1);
+                QCOMPARE(h.masked_value, 0.0);  // zeroed exactly
+                QVERIFY(h.critical);
+            }
+            if (h.site == MassiveSite::down_proj_input) QCOMPARE(h.masked_value, h.value);  // upstream of the mask
+        }
+        QCOMPARE(clean_residual, nl - 1);
+        for (int l = 1; l < nl; ++l) {
+            const double c0 = r.sites[0][size_t(l)].token_max_abs[0], m0 = r.masked->sites[0][size_t(l)].token_max_abs[0];
+            QVERIFY2(c0 > 100 && m0 < 100 && m0 * 10 < c0,
+                     ("L" + std::to_string(l) + " clean " + std::to_string(c0) + " masked " + std::to_string(m0)).c_str());
+        }
+        // layer 0 runs before the mask: identical
+        QCOMPARE(r.masked->sites[0][0].token_max_abs, r.sites[0][0].token_max_abs);
+        // under the mask only down_proj's input in layer 1 (ch 37, token 0) is still massive
+        QCOMPARE(int(r.masked->hits.size()), 1);
+        QCOMPARE(int(r.masked->hits[0].site), int(MassiveSite::down_proj_input));
+        QCOMPARE(r.masked->hits[0].layer, 1);
+        QCOMPARE(r.masked->hits[0].token, 0);
+        QCOMPARE(r.masked->hits[0].channel, 37);
+        QVERIFY2(r.masked->summary.rfind("Masked (", 0) == 0, r.masked->summary.c_str());
+        QVERIFY2(r.summary.find("Under the mask it is") != std::string::npos, r.summary.c_str());
+        // the JSON carries both sides, and a clean run has no masked block
+        const std::string js = massive_to_json(r), jc = massive_to_json(clean);
+        QVERIFY(js.find("\"masked\"") != std::string::npos && js.find("\"masked_value\"") != std::string::npos);
+        QVERIFY(jc.find("\"masked\"") == std::string::npos && jc.find("masked_value") == std::string::npos);
+        QCOMPARE(massive_to_json(massive_activations(*e, ids, mask, MassiveOptions{}, crit, null_progress())), js);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestMechanism)

@@ -370,8 +370,29 @@ def main():
             doc = cli("massive", M + I + ["--mask", neuron])
             C.check(isinstance(doc.get("mask"), str) and doc["mask"] != "", "massive --mask: mask inline string",
                     repr(doc.get("mask")))
-            check_massive_doc(C, ref, doc, masked, ids, "massive --mask " + neuron,
-                              expect=[k for k in planted if k[0] == "down_proj_input"])
+            # The top level stays the clean model; the "masked" block is the masked forward.
+            check_massive_doc(C, ref, doc, clean, ids, "massive --mask " + neuron + " (clean side)", expect=planted)
+            mb = doc.get("masked")
+            C.check(isinstance(mb, dict) and all(k in mb for k in ("sites", "massive", "found", "summary")),
+                    "massive --mask: a masked block with sites, massive, found, summary", repr(type(mb)))
+            if isinstance(mb, dict):
+                sub = dict(doc)
+                sub.update({k: mb[k] for k in ("sites", "massive", "found", "summary") if k in mb})
+                check_massive_doc(C, ref, sub, masked, ids, "massive --mask " + neuron + " (masked side)",
+                                  expect=[k for k in planted if k[0] == "down_proj_input"])
+            bad = []
+            for e in doc["massive"]:
+                want = float(ref.site(masked, e["site"], e["layer"])[e["token"], e["channel"]])
+                if "masked_value" not in e or not close_act(e["masked_value"], want):
+                    bad.append("%s L%d t%d ch%d masked_value %s vs ref %.9g" % (
+                        e["site"], e["layer"], e["token"], e["channel"], e.get("masked_value"), want))
+            C.check(not bad and doc["massive"] != [], "massive --mask: each clean entry's masked_value (%d)" %
+                    len(doc["massive"]), "; ".join(bad[:6]))
+            # The planted spike vanishes downstream: the residual channel at token 0 under the mask is
+            # below the rule in every layer >= the planted one.
+            spike = [float(ref.site(masked, "residual", l)[tok, Cc].abs()) for l in range(Lp, L)]
+            C.check(all(v < 100.0 for v in spike), "massive --mask: the planted residual spike is gone in layers >= %d "
+                    "(ref |a| %s)" % (Lp, ", ".join("%.3g" % v for v in spike)))
             doc = cli("massive", M + I + ["--critical", neuron])
             # Reading of "critical": the entry is at a critical neuron's (module, layer, channel);
             # only down_proj entries are asserted (the residual and down_proj_input ones are not).

@@ -8,6 +8,7 @@
 #include "achilles/neuron.h"
 #include "achilles/progress.h"
 #include "achilles/results.h"
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,21 +47,36 @@ struct MassiveHit {
     double value = 0, ratio = 0;           // ratio = |value| / median_abs
     int persist_first = 0, persist_last = 0;  // consecutive layers of this site where it holds too
     bool critical = false;                 // the channel is in the given critical set
+    // With a mask: the same (site, layer, token, channel) entry in the masked forward; NaN
+    // on a clean run.
+    double masked_value = std::numeric_limits<double>::quiet_NaN();
+};
+
+// The same statistics of the masked forward (MassiveReport::masked): its own medians, top-k,
+// token maxima and the entries meeting the rule there (persist ranges over the masked run;
+// masked_value unused).
+struct MassiveMaskedRun {
+    std::vector<std::vector<MassiveLayer>> sites;  // [kNumMassiveSites][layers]
+    std::vector<MassiveHit> hits;
+    std::string summary;
 };
 
 struct MassiveReport {
     std::vector<int> ids;
     MassiveOptions options;
-    MaskSpec mask;                                       // the run's mask (empty: clean)
-    std::vector<std::vector<MassiveLayer>> sites;        // [kNumMassiveSites][layers]
-    std::vector<MassiveHit> hits;                        // every entry meeting the rule
+    MaskSpec mask;                                       // the mask of the masked run (empty: clean only)
+    std::vector<std::vector<MassiveLayer>> sites;        // [kNumMassiveSites][layers], the clean model
+    std::vector<MassiveHit> hits;                        // every clean entry meeting the rule
     std::string summary;                                 // one plain sentence
     // One sentence per critical channel that is massive: "L1 down_proj ch 2070 is 1,840x the
     // median at token 0 and is in the critical set".
     std::vector<std::string> notes;
+    std::optional<MassiveMaskedRun> masked;              // set when `mask` is not empty
 };
 
-// `critical` marks hits whose channel is in the set: a residual or down_proj hit of channel c at
+// The statistics are always of the clean model; a non-empty mask adds a second, masked forward
+// (MassiveReport::masked, and each clean hit's masked_value), so that a spike the critical set
+// produces can be seen to vanish downstream. `critical` marks hits whose channel is in the set: a residual or down_proj hit of channel c at
 // layer l when the set holds (l' <= l, down_proj or o_proj or post_attention_layernorm, c) (for
 // down_proj hits: l' == l, down_proj); a down_proj_input hit of channel j when it holds
 // (l, act_fn, gate_proj or up_proj, j).

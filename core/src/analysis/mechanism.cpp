@@ -160,6 +160,111 @@ bool hit_is_critical(const MassiveHit& h, const std::set<Neuron>& crit) {
 
 }  // namespace
 
+namespace {
+
+// One forward (under `mask`, which may be empty) recording every site's statistics and hits.
+// `probe`, when given, receives the value of each of its entries in this forward (masked_value).
+void record_massive(const Transformer& model, const at::Tensor& t, const MaskSpec& mask, const MassiveOptions& opt, int nl,
+                    std::vector<std::vector<MassiveLayer>>& sites, std::vector<MassiveHit>& hits,
+                    std::vector<MassiveHit>* probe, double p0, double p1, Progress& progress) {
+    sites.assign(kNumMassiveSites, std::vector<MassiveLayer>(size_t(nl)));
+    auto read_probe = [&](MassiveSite s, int l, const at::Tensor& a2d) {
+        if (!probe) return;
+        const int64_t C = a2d.size(1);
+        const double* a = a2d.data_ptr<double>();
+        for (auto& h : *probe)
+            if (h.site == s && h.layer == l) h.masked_value = a[int64_t(h.token) * C + h.channel];
+    };
+    std::map<int, at::Tensor> act, up;
+    Hooks rec;
+    rec.site = [&](int l, Module m, at::Tensor& out) {
+        if (m == Module::act_fn) act[l] = out;
+        else if (m == Module::up_proj) up[l] = out;
+        else if (m == Module::down_proj) {
+            at::Tensor o = host2d(out);
+            sites[1][size_t(l)] = layer_stats(o, l, opt, MassiveSite::down_proj, hits);
+            read_probe(MassiveSite::down_proj, l, o);
+            at::Tensor x = host2d(act.at(l) * up.at(l));
+            sites[2][size_t(l)] = layer_stats(x, l, opt, MassiveSite::down_proj_input, hits);
+            read_probe(MassiveSite::down_proj_input, l, x);
+            act.erase(l);
+            up.erase(l);
+        }
+    };
+    rec.residual = [&](int l, at::Tensor& h) {
+        at::Tensor x = host2d(h);
+        sites[0][size_t(l)] = layer_stats(x, l, opt, MassiveSite::residual, hits);
+        read_probe(MassiveSite::residual, l, x);
+        progress.report("massive", p0 + (p1 - p0) * double(l + 1) / nl, "layer " + std::to_string(l));
+    };
+    {
+        c10::InferenceMode guard;
+        Hooks hooks = with_mask(model, t, mask, std::move(rec), progress);
+        model.forward(t, &hooks);
+    }
+    progress.check();
+    std::sort(hits.begin(), hits.end(), [](const MassiveHit& a, const MassiveHit& b) {
+        return std::tie(a.site, a.layer, a.token, a.channel) < std::tie(b.site, b.layer, b.token, b.channel);
+    });
+}
+
+// Persist ranges and critical flags of sorted hits.
+void finish_hits(std::vector<MassiveHit>& hits, int nl, const std::set<Neuron>& crit) {
+    std::set<std::tuple<int, int, int, int>> present;
+    for (const auto& h : hits) present.insert({int(h.site), h.layer, h.token, h.channel});
+    for (auto& h : hits) {
+        int a = h.layer, b = h.layer;
+        while (a > 0 && present.count({int(h.site), a - 1, h.token, h.channel})) --a;
+        while (b + 1 < nl && present.count({int(h.site), b + 1, h.token, h.channel})) ++b;
+        h.persist_first = a;
+        h.persist_last = b;
+        h.critical = hit_is_critical(h, crit);
+    }
+}
+
+std::string massive_summary(const std::vector<std::vector<MassiveLayer>>& sites, const std::vector<MassiveHit>& hits,
+                            const MassiveOptions& opt, bool with_critical) {
+    const std::string rule = "|a| > " + fmt(opt.abs_threshold) + " and > " + thousands(opt.ratio) + "x its layer's median |a|";
+    if (hits.empty()) {
+        double best = -1, best_ratio = 0;
+        std::string where;
+        for (int s = 0; s < kNumMassiveSites; ++s)
+            for (const auto& L : sites[size_t(s)])
+                if (!L.top.empty() && std::abs(L.top[0].value) > best) {
+                    best = std::abs(L.top[0].value);
+                    best_ratio = L.median_abs > 0 ? best / L.median_abs : 0;
+                    where = "L" + std::to_string(L.layer) + " " + std::string(massive_site_name(MassiveSite(s))) + " ch " +
+                            std::to_string(L.top[0].channel) + " at token " + std::to_string(L.top[0].token);
+                }
+        return "No massive activations: no entry of the residual stream, down_proj's output or its input meets " + rule +
+               ". The largest is " + fmt(best) + " (" + where + ", " + fmt(best_ratio, 3) + "x the median).";
+    }
+    const MassiveHit* top = &hits[0];
+    std::set<int> tokens;
+    int ncrit = 0;
+    for (const auto& h : hits) {
+        if (std::abs(h.value) > std::abs(top->value)) top = &h;
+        tokens.insert(h.token);
+        ncrit += h.critical;
+    }
+    std::string toks;
+    int shown = 0;
+    for (int tk : tokens) {
+        if (shown++ == 6) {
+            toks += ", ...";
+            break;
+        }
+        toks += (toks.empty() ? "" : ", ") + std::to_string(tk);
+    }
+    return std::to_string(hits.size()) + " entries meet " + rule + ", at token" + (tokens.size() > 1 ? "s " : " ") + toks +
+           ". The largest: L" + std::to_string(top->layer) + " " + std::string(massive_site_name(top->site)) + " ch " +
+           std::to_string(top->channel) + " at token " + std::to_string(top->token) + ", " + fmt(std::abs(top->value)) + " (" +
+           thousands(top->ratio) + "x the median)." +
+           (with_critical ? " " + std::to_string(ncrit) + " of them are in the critical set." : "");
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 MassiveReport massive_activations(const Engine& engine, const std::vector<int>& ids, const MaskSpec& mask,
                                   const MassiveOptions& opt, const std::vector<Neuron>& critical, Progress& progress) {
@@ -175,95 +280,38 @@ MassiveReport massive_activations(const Engine& engine, const std::vector<int>& 
     r.ids = ids;
     r.options = opt;
     r.mask = mask;
-    r.sites.assign(kNumMassiveSites, std::vector<MassiveLayer>(size_t(nl)));
     at::Tensor t = ids_tensor(model, ids);
-    std::map<int, at::Tensor> act, up;
-    Hooks rec;
-    rec.site = [&](int l, Module m, at::Tensor& out) {
-        if (m == Module::act_fn) act[l] = out;
-        else if (m == Module::up_proj) up[l] = out;
-        else if (m == Module::down_proj) {
-            r.sites[1][size_t(l)] = layer_stats(host2d(out), l, opt, MassiveSite::down_proj, r.hits);
-            at::Tensor x = act.at(l) * up.at(l);
-            r.sites[2][size_t(l)] = layer_stats(host2d(x), l, opt, MassiveSite::down_proj_input, r.hits);
-            act.erase(l);
-            up.erase(l);
-        }
-    };
-    rec.residual = [&](int l, at::Tensor& h) {
-        r.sites[0][size_t(l)] = layer_stats(host2d(h), l, opt, MassiveSite::residual, r.hits);
-        progress.report("massive", double(l + 1) / nl, "layer " + std::to_string(l));
-    };
-    {
-        c10::InferenceMode guard;
-        Hooks hooks = with_mask(model, t, mask, std::move(rec), progress);
-        model.forward(t, &hooks);
-    }
-    progress.check();
-    std::sort(r.hits.begin(), r.hits.end(), [](const MassiveHit& a, const MassiveHit& b) {
-        return std::tie(a.site, a.layer, a.token, a.channel) < std::tie(b.site, b.layer, b.token, b.channel);
-    });
-    std::set<std::tuple<int, int, int, int>> present;
-    for (const auto& h : r.hits) present.insert({int(h.site), h.layer, h.token, h.channel});
+    const bool two = !mask.empty();
+    record_massive(model, t, {}, opt, nl, r.sites, r.hits, nullptr, 0, two ? 0.5 : 1, progress);
     const std::set<Neuron> crit(critical.begin(), critical.end());
-    for (auto& h : r.hits) {
-        int a = h.layer, b = h.layer;
-        while (a > 0 && present.count({int(h.site), a - 1, h.token, h.channel})) --a;
-        while (b + 1 < nl && present.count({int(h.site), b + 1, h.token, h.channel})) ++b;
-        h.persist_first = a;
-        h.persist_last = b;
-        h.critical = hit_is_critical(h, crit);
+    finish_hits(r.hits, nl, crit);
+    if (two) {
+        MassiveMaskedRun m;
+        record_massive(model, t, mask, opt, nl, m.sites, m.hits, &r.hits, 0.5, 1, progress);
+        finish_hits(m.hits, nl, crit);
+        m.summary = "Masked (" + mask_spec_to_inline(mask) + "): " + massive_summary(m.sites, m.hits, opt, !critical.empty());
+        r.masked = std::move(m);
     }
-    // Summary and notes.
-    const std::string rule = "|a| > " + fmt(opt.abs_threshold) + " and > " + thousands(opt.ratio) + "x its layer's median |a|";
-    if (r.hits.empty()) {
-        double best = -1, best_ratio = 0;
-        std::string where;
-        for (int s = 0; s < kNumMassiveSites; ++s)
-            for (const auto& L : r.sites[size_t(s)])
-                if (!L.top.empty() && std::abs(L.top[0].value) > best) {
-                    best = std::abs(L.top[0].value);
-                    best_ratio = L.median_abs > 0 ? best / L.median_abs : 0;
-                    where = "L" + std::to_string(L.layer) + " " + std::string(massive_site_name(MassiveSite(s))) + " ch " +
-                            std::to_string(L.top[0].channel) + " at token " + std::to_string(L.top[0].token);
-                }
-        r.summary = "No massive activations: no entry of the residual stream, down_proj's output or its input meets " +
-                    rule + ". The largest is " + fmt(best) + " (" + where + ", " + fmt(best_ratio, 3) + "x the median).";
-    } else {
+    r.summary = massive_summary(r.sites, r.hits, opt, !critical.empty());
+    if (two && !r.hits.empty()) {
+        // How much of the clean spike is left under the mask.
         const MassiveHit* top = &r.hits[0];
-        std::set<int> tokens;
-        int ncrit = 0;
-        for (const auto& h : r.hits) {
+        for (const auto& h : r.hits)
             if (std::abs(h.value) > std::abs(top->value)) top = &h;
-            tokens.insert(h.token);
-            ncrit += h.critical;
-        }
-        std::string toks;
-        int shown = 0;
-        for (int tk : tokens) {
-            if (shown++ == 6) {
-                toks += ", ...";
-                break;
-            }
-            toks += (toks.empty() ? "" : ", ") + std::to_string(tk);
-        }
-        r.summary = std::to_string(r.hits.size()) + " entries meet " + rule + ", at token" + (tokens.size() > 1 ? "s " : " ") +
-                    toks + ". The largest: L" + std::to_string(top->layer) + " " + std::string(massive_site_name(top->site)) +
-                    " ch " + std::to_string(top->channel) + " at token " + std::to_string(top->token) + ", " +
-                    fmt(std::abs(top->value)) + " (" + thousands(top->ratio) + "x the median)." +
-                    (critical.empty() ? "" : " " + std::to_string(ncrit) + " of them are in the critical set.");
-        std::set<std::tuple<int, int, int>> noted;
-        for (const auto& h : r.hits) {
-            if (!h.critical || h.site == MassiveSite::residual) continue;
-            if (!noted.insert({int(h.site), h.layer, h.channel}).second) continue;
-            const MassiveHit* best = &h;
-            for (const auto& o : r.hits)
-                if (o.site == h.site && o.layer == h.layer && o.channel == h.channel && std::abs(o.value) > std::abs(best->value))
-                    best = &o;
-            r.notes.push_back("L" + std::to_string(h.layer) + " " + std::string(massive_site_name(h.site)) + " ch " +
-                              std::to_string(h.channel) + " is " + thousands(best->ratio) + "x the median at token " +
-                              std::to_string(best->token) + " and is in the critical set");
-        }
+        r.summary += " Under the mask it is " + fmt(std::abs(top->masked_value)) + " and " +
+                     std::to_string(r.masked->hits.size()) + " entries meet the rule.";
+    }
+    std::set<std::tuple<int, int, int>> noted;
+    for (const auto& h : r.hits) {
+        if (!h.critical || h.site == MassiveSite::residual) continue;
+        if (!noted.insert({int(h.site), h.layer, h.channel}).second) continue;
+        const MassiveHit* best = &h;
+        for (const auto& o : r.hits)
+            if (o.site == h.site && o.layer == h.layer && o.channel == h.channel && std::abs(o.value) > std::abs(best->value))
+                best = &o;
+        r.notes.push_back("L" + std::to_string(h.layer) + " " + std::string(massive_site_name(h.site)) + " ch " +
+                          std::to_string(h.channel) + " is " + thousands(best->ratio) + "x the median at token " +
+                          std::to_string(best->token) + " and is in the critical set");
     }
     return r;
 }

@@ -48,15 +48,13 @@ ojson lens_run(const LensRun& run) {
 
 }  // namespace
 
-std::string massive_to_json(const MassiveReport& r) {
-    ojson j;
-    header(j, "achilles.massive/1", r.ids, r.mask);
-    j["rule"] = ojson{{"abs_threshold", json_num(r.options.abs_threshold)}, {"ratio", json_num(r.options.ratio)},
-                      {"top_k", r.options.top_k}};
-    ojson sites = ojson::array();
-    for (size_t s = 0; s < r.sites.size(); ++s) {
+namespace {
+
+ojson massive_sites(const std::vector<std::vector<MassiveLayer>>& sites) {
+    ojson out = ojson::array();
+    for (size_t s = 0; s < sites.size(); ++s) {
         ojson layers = ojson::array();
-        for (const auto& L : r.sites[s]) {
+        for (const auto& L : sites[s]) {
             ojson top = ojson::array();
             for (const auto& e : L.top)
                 top.push_back(ojson{{"token", e.token}, {"channel", e.channel}, {"value", json_num(e.value)},
@@ -64,18 +62,41 @@ std::string massive_to_json(const MassiveReport& r) {
             layers.push_back(ojson{{"layer", L.layer}, {"median_abs", json_num(L.median_abs)}, {"top", std::move(top)},
                                    {"token_max_abs", doubles(L.token_max_abs)}, {"token_max_channel", L.token_max_channel}});
         }
-        sites.push_back(ojson{{"site", std::string(massive_site_name(MassiveSite(s)))}, {"layers", std::move(layers)}});
+        out.push_back(ojson{{"site", std::string(massive_site_name(MassiveSite(s)))}, {"layers", std::move(layers)}});
     }
-    j["sites"] = std::move(sites);
-    ojson hits = ojson::array();
-    for (const auto& h : r.hits)
-        hits.push_back(ojson{{"site", std::string(massive_site_name(h.site))}, {"layer", h.layer}, {"token", h.token},
-                             {"channel", h.channel}, {"value", json_num(h.value)}, {"ratio", json_num(h.ratio)},
-                             {"persist", {h.persist_first, h.persist_last}}, {"critical", h.critical}});
-    j["massive"] = std::move(hits);
+    return out;
+}
+
+ojson massive_hits(const std::vector<MassiveHit>& hits, bool with_masked_value) {
+    ojson out = ojson::array();
+    for (const auto& h : hits) {
+        ojson o{{"site", std::string(massive_site_name(h.site))}, {"layer", h.layer}, {"token", h.token},
+                {"channel", h.channel}, {"value", json_num(h.value)}, {"ratio", json_num(h.ratio)},
+                {"persist", {h.persist_first, h.persist_last}}, {"critical", h.critical}};
+        if (with_masked_value) o["masked_value"] = json_num(h.masked_value);
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+}  // namespace
+
+// The top level is always the clean model (as in every achilles.massive/1 document); with a mask
+// a "masked" block holds the masked forward's sites / massive / found / summary, and each clean
+// entry its "masked_value".
+std::string massive_to_json(const MassiveReport& r) {
+    ojson j;
+    header(j, "achilles.massive/1", r.ids, r.mask);
+    j["rule"] = ojson{{"abs_threshold", json_num(r.options.abs_threshold)}, {"ratio", json_num(r.options.ratio)},
+                      {"top_k", r.options.top_k}};
+    j["sites"] = massive_sites(r.sites);
+    j["massive"] = massive_hits(r.hits, r.masked.has_value());
     j["found"] = !r.hits.empty();
     j["summary"] = r.summary;
     j["notes"] = r.notes;
+    if (r.masked)
+        j["masked"] = ojson{{"sites", massive_sites(r.masked->sites)}, {"massive", massive_hits(r.masked->hits, false)},
+                            {"found", !r.masked->hits.empty()}, {"summary", r.masked->summary}};
     return j.dump(1);
 }
 
