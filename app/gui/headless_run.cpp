@@ -88,6 +88,7 @@ void HeadlessRun::mechanism() {
     m->runLens();
     afterIdle([this, m] {
         if (!m->massive() || !m->sinks() || !m->lens()) return fail(QStringLiteral("mechanism views failed: ") + lastError_);
+        if (m->massive()->masked) m->setMassiveMasked(true);  // with a toggled mask: its masked forward
         finish();
     });
 }

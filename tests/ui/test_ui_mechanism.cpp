@@ -8,6 +8,7 @@
 #include "main_window.h"
 #include "export/export.h"
 #include "panels/mechanism_panel.h"
+#include "panels/heatmap_panel.h"
 #include "panels/neurons_panel.h"
 #include "panels/model_panel.h"
 #include "panels/phase_panel.h"
@@ -187,10 +188,13 @@ private slots:
         QVERIFY(setMask(wb, {}));
         QVERIFY(p->staleText(MechanismPanel::Sinks).contains(QLatin1String("mask")));
         QVERIFY(p->staleText(MechanismPanel::Lens).contains(QLatin1String("no neurons masked")));
-        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
+        // the massive view has a masked run beside the clean one too
+        QVERIFY2(p->staleText(MechanismPanel::Massive).contains(QLatin1String("no neurons masked")),
+                 qPrintable(p->staleText(MechanismPanel::Massive)));
         QVERIFY(p->staleText(MechanismPanel::Trace).isEmpty());
         QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
         QVERIFY(p->staleText(MechanismPanel::Sinks).isEmpty());
+        QVERIFY(p->staleText(MechanismPanel::Massive).isEmpty());
         // the ablation mode of the same mask
         MaskEntry mean;
         mean.mode = Ablation::mean;
@@ -225,6 +229,114 @@ private slots:
         QVERIFY(!p->massive() && !p->sinks());
         for (auto t : {MechanismPanel::Massive, MechanismPanel::Sinks, MechanismPanel::Lens, MechanismPanel::Trace})
             QVERIFY2(p->staleText(t).isEmpty(), qPrintable(p->staleText(t)));
+        w->markClean();
+    }
+
+    // With L1.down_proj:21 toggled the Massive tab has the masked forward beside the clean one:
+    // the clean view lists the five planted entries with their masked values, the masked view
+    // only down_proj's input (upstream of the mask), and the plots say which run they show.
+    void massiveMaskedRunShowsTheSpikeGone() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        MechanismPanel* p = w->mechanismPanel();
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(!p->massive()->masked);  // nothing toggled: clean only
+        p->setMassiveMasked(true);
+        QVERIFY(!p->massiveMaskedShown());
+        QCOMPARE(p->massiveTable()->rowCount(), 5);
+        QVERIFY(p->massiveSummary().contains(QLatin1String("No masked run")));
+        QVERIFY(setMask(wb, {Neuron{1, Module::down_proj, 21}}));
+        QVERIFY(compute(p, [p] { p->runMassive(); }));
+        QVERIFY(p->massive()->masked);
+        QVERIFY(p->massiveMaskedShown());
+        QTableWidget* t = p->massiveTable();
+        QCOMPARE(t->rowCount(), 1);
+        QCOMPARE(t->item(0, 1)->text(), QStringLiteral("L1"));
+        QCOMPARE(t->item(0, 3)->text(), QStringLiteral("37"));
+        auto title = [](QCustomPlot* plot) { return qobject_cast<QCPTextElement*>(plot->plotLayout()->element(0, 0))->text(); };
+        QVERIFY2(title(p->massiveMapPlot()).contains(QLatin1String("masked (L1.down_proj:21")), qPrintable(title(p->massiveMapPlot())));
+        QVERIFY(p->massiveLinesPlot()->yAxis->label().contains(QLatin1String("masked")));
+        // the residual top-1 of layers >= 1 under the mask is far below the clean spike
+        const auto& r = *p->massive();
+        for (int l = 1; l < 4; ++l) {
+            const double c = std::abs(r.sites[0][size_t(l)].top[0].value), m = std::abs(r.masked->sites[0][size_t(l)].top[0].value);
+            QVERIFY2(c > 1000 && m < 100, qPrintable(QStringLiteral("L%1 clean %2 masked %3").arg(l).arg(c).arg(m)));
+            QCOMPARE(p->massiveLinesPlot()->graph(0)->data()->at(l)->value, m);
+        }
+        p->setMassiveMasked(false);
+        QCOMPARE(t->rowCount(), 5);
+        QVERIFY(title(p->massiveMapPlot()).endsWith(QLatin1String("clean")));
+        QVERIFY(p->massiveLinesPlot()->yAxis->label().contains(QLatin1String("clean")));
+        int zeroed = 0;
+        for (int row = 0; row < t->rowCount(); ++row)
+            if (t->item(row, 0)->text() == QLatin1String("down_proj output")) {
+                QCOMPARE(t->item(row, 8)->text().toDouble(), 0.0);  // masked value: zeroed
+                ++zeroed;
+            }
+        QCOMPARE(zeroed, 1);
+        QVERIFY(p->massiveSummary().contains(QLatin1String("Under the mask it is")));
+        w->markClean();
+    }
+
+    // The heatmap marks the cells holding critical-set neurons, the drill-down marks the critical
+    // (square) and minimal-set (cross) channels with legend entries, and its tooltip says whether
+    // a channel is in either set.
+    void heatmapMarksTheCriticalSet() {
+        auto w = plantedWindow();
+        QVERIFY(w);
+        Workbench* wb = w->workbench();
+        SearchResult res;
+        res.layers = 4;
+        res.ids = {1, 17, 42, 9};
+        auto ranked = [](int l, Module m, int c, double imp) {
+            RankedEntry e;
+            e.neuron = {l, m, c};
+            e.importance = imp;
+            return e;
+        };
+        res.ranking = {ranked(1, Module::down_proj, 21, 5), ranked(1, Module::down_proj, 3, 2), ranked(2, Module::o_proj, 7, 1),
+                       ranked(0, Module::up_proj, 5, 0.5)};
+        res.faithful.name = "faithful";
+        res.faithful.n = 3;
+        res.faithful.reached = true;
+        res.faithful.neurons = {{1, Module::down_proj, 21}, {2, Module::o_proj, 7}};
+        CriticalSet minimal;
+        minimal.name = "minimal";
+        minimal.reached = true;
+        minimal.neurons = {{1, Module::down_proj, 21}};
+        res.minimal = minimal;
+        wb->setResult(res);
+        QVERIFY(waitIdle(wb));
+        HeatmapPanel* h = w->heatmapPanel();
+        using Cells = std::vector<std::pair<int, int>>;
+        QCOMPARE(h->criticalCells(), (Cells{{1, int(Module::down_proj)}, {2, int(Module::o_proj)}}));
+        QCOMPARE(h->plot()->graph(0)->dataCount(), 2);
+        QVERIFY(h->plot()->legend->visible());
+        // the marks do not depend on the colouring
+        h->setMetric(HeatmapPanel::MaxImportance);
+        QCOMPARE(h->populatedCells(), 3);
+        QCOMPARE(h->criticalCells().size(), size_t(2));
+        h->selectCell(1, int(Module::down_proj));
+        QCOMPARE(h->drillCriticalMarks(), (Cells{{1, 21}}));
+        QCOMPARE(h->drillMinimalMarks(), (Cells{{1, 21}}));
+        QCOMPARE(h->drillPlot()->legend->itemCount(), 2);
+        QCustomPlot* d = h->drillPlot();
+        d->replot();
+        auto hover = [&](int layer, int ch) { return h->drillHoverText(d->xAxis->coordToPixel(ch), d->yAxis->coordToPixel(layer)); };
+        QVERIFY2(hover(1, 21).contains(QLatin1String("\nin the critical set, in the minimal set")), qPrintable(hover(1, 21)));
+        QVERIFY2(hover(1, 3).contains(QLatin1String("not in the critical set, not in the minimal set")), qPrintable(hover(1, 3)));
+        h->selectCell(2, int(Module::o_proj));
+        QCOMPARE(h->drillCriticalMarks(), (Cells{{2, 7}}));
+        QVERIFY(h->drillMinimalMarks().empty());
+        QCOMPARE(d->legend->itemCount(), 1);
+        h->selectCell(0, int(Module::up_proj));
+        QVERIFY(h->drillCriticalMarks().empty() && h->drillMinimalMarks().empty());
+        QVERIFY(!d->legend->visible());
+        wb->setResult(std::nullopt);
+        QVERIFY(h->criticalCells().empty());
+        QCOMPARE(h->plot()->graph(0)->dataCount(), 0);
+        QVERIFY(!h->plot()->legend->visible());
         w->markClean();
     }
 
@@ -455,9 +567,14 @@ private slots:
         const char* names[] = {"massive", "sinks", "lens", "trace"};
         for (int i = 0; i < 4; ++i) {
             p->tabs()->setCurrentIndex(i);
+            p->setMassiveMasked(false);
             const QImage img = w->grabView(QStringLiteral("mechanism"));
             QVERIFY(img.save(out + QStringLiteral("/mechanism-%1.png").arg(QLatin1String(names[i]))));
         }
+        p->tabs()->setCurrentIndex(0);
+        p->setMassiveMasked(true);
+        QVERIFY(w->grabView(QStringLiteral("mechanism")).save(out + QStringLiteral("/mechanism-massive-masked.png")));
+        QVERIFY(w->grabView(QStringLiteral("heatmap")).save(out + QStringLiteral("/heatmap-critical.png")));
         w->markClean();
     }
 };

@@ -16,8 +16,10 @@
 #include <QTableView>
 #include <QToolTip>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 #include <qcustomplot.h>
+#include <set>
 
 namespace achilles::ui {
 
@@ -127,6 +129,17 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     marker_->setBrush(Qt::NoBrush);
     marker_->setVisible(false);
     marker_->setProperty(kUiOnlyProperty, true);  // the selection is not part of an exported figure
+    // Cells holding neurons of the critical set: a ring at the cell's centre (a legend says so).
+    critMarks_ = plot_->addGraph();
+    critMarks_->setObjectName(QStringLiteral("criticalCells"));
+    critMarks_->setLineStyle(QCPGraph::lsNone);
+    critMarks_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(0, 0, 0), 1.8), QBrush(Qt::white), 9));
+    critMarks_->setName(tr("holds critical-set neurons"));
+    map_->removeFromLegend();  // the legend explains the marks only
+    plot_->legend->setVisible(false);
+    plot_->legend->setBrush(QColor(255, 255, 255, 225));
+    plot_->legend->setFont(QFont(plot_->font().family(), 8));
+    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     plot_->setMinimumSize(320, 260);
 
     drill_ = new QCustomPlot(this);
@@ -147,6 +160,21 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
         drill_->yAxis->setSubTicks(false);
     }
     drill_->setMinimumSize(300, 200);
+    drillCrit_ = drill_->addGraph();
+    drillCrit_->setObjectName(QStringLiteral("drillCritical"));
+    drillCrit_->setLineStyle(QCPGraph::lsNone);
+    drillCrit_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, QPen(QColor(0, 0, 0), 1.6), Qt::NoBrush, 10));
+    drillCrit_->setName(tr("in the critical set"));
+    drillMin_ = drill_->addGraph();
+    drillMin_->setObjectName(QStringLiteral("drillMinimal"));
+    drillMin_->setLineStyle(QCPGraph::lsNone);
+    drillMin_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, QPen(QColor(0, 90, 220), 2.0), Qt::NoBrush, 8));
+    drillMin_->setName(tr("in the minimal set"));
+    drillMap_->removeFromLegend();
+    drill_->legend->setVisible(false);
+    drill_->legend->setBrush(QColor(255, 255, 255, 225));
+    drill_->legend->setFont(QFont(drill_->font().family(), 8));
+    drill_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     drill_->setToolTip(tr("Drag to pan and wheel to zoom the channels; double-click to reset"));
 
     drillLabel_ = new QLabel(tr("Click a heatmap cell to list its neurons."), this);
@@ -319,7 +347,45 @@ void HeatmapPanel::rebuild() {
         marker_->bottomRight->setCoords(selected_->second + 0.5, selected_->first - 0.5);
     }
     marker_->setVisible(bool(selected_));
+    {
+        QVector<double> x, y;
+        for (const auto& [l, m] : criticalCells()) {
+            x << m;
+            y << l;
+        }
+        critMarks_->setData(x, y);
+        plot_->legend->setVisible(!x.isEmpty());
+    }
     plot_->replot();
+}
+
+std::vector<std::pair<int, int>> HeatmapPanel::criticalCells() const {
+    std::set<std::pair<int, int>> cells;
+    if (const auto& r = wb_->result())
+        for (const Neuron& n : r->faithful.neurons)
+            if (n.layer >= 0 && n.layer < layers_) cells.insert({n.layer, int(n.module)});
+    return {cells.begin(), cells.end()};
+}
+
+namespace {
+std::vector<std::pair<int, int>> marks_in(const std::vector<Neuron>& set, Module mod, int layers, int width) {
+    std::set<std::pair<int, int>> out;
+    for (const Neuron& n : set)
+        if (n.module == mod && n.layer >= 0 && n.layer < layers && n.channel >= 0 && n.channel < width) out.insert({n.layer, n.channel});
+    return {out.begin(), out.end()};
+}
+}  // namespace
+
+std::vector<std::pair<int, int>> HeatmapPanel::drillCriticalMarks() const {
+    const auto& r = wb_->result();
+    if (!r || !selected_) return {};
+    return marks_in(r->faithful.neurons, kAllModules[size_t(selected_->second)], layers_, drillWidth_);
+}
+
+std::vector<std::pair<int, int>> HeatmapPanel::drillMinimalMarks() const {
+    const auto& r = wb_->result();
+    if (!r || !selected_ || !r->minimal) return {};
+    return marks_in(r->minimal->neurons, kAllModules[size_t(selected_->second)], layers_, drillWidth_);
 }
 
 void HeatmapPanel::selectCell(int layer, int module) {
@@ -351,6 +417,9 @@ void HeatmapPanel::rebuildDrill() {
         setPlotHint(drill_, r ? tr("Click a cell of the heatmap\nto see its channels.") : tr("Channels of the chosen\nheatmap cell appear here."));
         if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
             t->setText(tr("Drill-down: layer × channel"));
+        drillCrit_->data()->clear();
+        drillMin_->data()->clear();
+        drill_->legend->setVisible(false);
         drill_->replot();
         return;
     }
@@ -383,6 +452,24 @@ void HeatmapPanel::rebuildDrill() {
     if (auto* t = qobject_cast<QCPTextElement*>(drill_->plotLayout()->element(0, 0)))
         t->setText(tr("%1: layer × channel").arg(qs(module_name(mod))));
     setPlotHint(drill_, {});
+    {
+        QVector<double> cx, cy, mx, my;
+        for (const auto& [l, c] : drillCriticalMarks()) {
+            cx << c;
+            cy << l;
+        }
+        for (const auto& [l, c] : drillMinimalMarks()) {
+            mx << c;
+            my << l;
+        }
+        drillCrit_->setData(cx, cy);
+        drillMin_->setData(mx, my);
+        drillCrit_->removeFromLegend();
+        drillMin_->removeFromLegend();
+        if (!cx.isEmpty()) drillCrit_->addToLegend();
+        if (!mx.isEmpty()) drillMin_->addToLegend();
+        drill_->legend->setVisible(!cx.isEmpty() || !mx.isEmpty());
+    }
     drill_->replot();
     proxy_->setCell(layer, module);
     drillLabel_->setText((r->faithful.reached ? tr("<b>L%1.%2</b>: %3 ranked entries, %4 in the critical set")
@@ -420,11 +507,18 @@ QString HeatmapPanel::drillHoverText(double px, double py) const {
     const int l = int(std::lround(drill_->yAxis->pixelToCoord(py)));
     if (c < 0 || c >= drillWidth_ || l < 0 || l >= layers_) return {};
     const double v = drillValue(l, c);
-    return tr("L%1.%2:%3\nmax importance %4")
+    const Neuron n{l, kAllModules[size_t(selected_->second)], c};
+    const auto& r = wb_->result();
+    const bool crit = r && std::find(r->faithful.neurons.begin(), r->faithful.neurons.end(), n) != r->faithful.neurons.end();
+    const bool minimal = r && r->minimal && std::find(r->minimal->neurons.begin(), r->minimal->neurons.end(), n) != r->minimal->neurons.end();
+    QString set = crit ? tr("in the critical set") : tr("not in the critical set");
+    if (r && r->minimal) set += minimal ? tr(", in the minimal set") : tr(", not in the minimal set");
+    return tr("L%1.%2:%3\nmax importance %4\n%5")
         .arg(l)
         .arg(qs(module_name(kAllModules[size_t(selected_->second)])))
         .arg(c)
-        .arg(v > 0 ? QString::number(v, 'g', 6) : tr("— (not ranked)"));
+        .arg(v > 0 ? QString::number(v, 'g', 6) : tr("— (not ranked)"))
+        .arg(set);
 }
 
 void HeatmapPanel::resetDrillZoom() {

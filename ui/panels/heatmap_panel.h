@@ -11,6 +11,7 @@ class QCustomPlot;
 class QCPColorMap;
 class QCPColorScale;
 class QCPItemRect;
+class QCPGraph;
 class QComboBox;
 class QSpinBox;
 class QCheckBox;
@@ -42,7 +43,13 @@ public:
     double drillValue(int layer, int channel) const;  // max importance in the drill-down map
     QString staleText() const;
     QString drillHoverText(double pixelX, double pixelY) const;  // the drill-down tooltip there
-    void resetDrillZoom();                                        // double-click: the whole map  // the banner over the maps (empty when hidden)
+    void resetDrillZoom();
+    // The cells (layer, module) holding at least one neuron of the result's critical set, marked
+    // by a circle in the heatmap; the drill-down's marked (layer, channel) entries of the critical
+    // set (square outline) and of the minimal set (cross), when the result has one.
+    std::vector<std::pair<int, int>> criticalCells() const;
+    std::vector<std::pair<int, int>> drillCriticalMarks() const;
+    std::vector<std::pair<int, int>> drillMinimalMarks() const;                                        // double-click: the whole map  // the banner over the maps (empty when hidden)
     QJsonObject viewState() const;
     void restoreViewState(const QJsonObject& o);
 
@@ -61,6 +68,8 @@ private:
     QCPColorMap* map_;
     QCPColorScale* scale_;
     QCPItemRect* marker_;
+    QCPGraph* critMarks_;                          // heatmap: cells with critical neurons
+    QCPGraph *drillCrit_, *drillMin_;              // drill-down: critical / minimal channels
     QCPColorMap* drillMap_;
     QCPColorScale* drillScale_;
     QComboBox* metricBox_;

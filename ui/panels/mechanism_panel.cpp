@@ -315,6 +315,12 @@ QWidget* MechanismPanel::buildMassiveTab() {
     site_ = new QComboBox(page);
     for (int s = 0; s < kNumMassiveSites; ++s) site_->addItem(siteLabel(MassiveSite(s)), s);
     site_->setToolTip(tr("Which recorded site the line plot and the heatmap show"));
+    massiveRun_ = new QComboBox(page);
+    massiveRun_->setObjectName(QStringLiteral("massiveRun"));
+    massiveRun_->addItem(tr("clean model"));
+    massiveRun_->addItem(tr("masked (ticked neurons)"));
+    massiveRun_->setToolTip(tr("The plots and the table show the clean forward or the forward with the ticked neurons "
+                               "masked (computed when neurons are ticked as you press “Find massive activations”)"));
     auto* rule = new QHBoxLayout;
     rule->addWidget(new QLabel(tr("Rule:"), page));
     rule->addWidget(absThr_);
@@ -323,6 +329,9 @@ QWidget* MechanismPanel::buildMassiveTab() {
     rule->addSpacing(16);
     rule->addWidget(new QLabel(tr("Site shown:"), page));
     rule->addWidget(site_);
+    rule->addSpacing(16);
+    rule->addWidget(new QLabel(tr("Run:"), page));
+    rule->addWidget(massiveRun_);
     rule->addStretch();
 
     massiveSummary_ = new QLabel(page);
@@ -358,11 +367,12 @@ QWidget* MechanismPanel::buildMassiveTab() {
                         tr("token position"), tr("entries (count)"));
     posPlot_->setMinimumSize(180, 150);
     hitsTable_ = makeTable(page, {tr("site"), tr("layer"), tr("token"), tr("channel"), tr("value"), tr("× median"),
-                                  tr("persists"), tr("in critical set")});
+                                  tr("persists"), tr("in critical set"), tr("masked value")});
 
     auto* compute = new QPushButton(tr("Find massive activations"), page);
     connect(compute, &QPushButton::clicked, this, &MechanismPanel::runMassive);
     connect(site_, &QComboBox::currentIndexChanged, this, [this] { showMassive(); });
+    connect(massiveRun_, &QComboBox::currentIndexChanged, this, [this] { showMassive(); });
 
     auto* plots = new QSplitter(Qt::Horizontal, page);
     plots->addWidget(linesPlot_);
@@ -679,7 +689,7 @@ void MechanismPanel::updateStale() {
                 why = tr("Stale: computed on %1; the loaded model is %2.").arg(k.prov.describe(), cur.prov.modelName());
             else if (k.prov.ids != cur.prov.ids)
                 why = tr("Stale: computed on %1; the probe text is now %2.").arg(k.prov.probeName(), cur.prov.probeName());
-            else if ((t == Sinks || t == Lens) && (k.masked != cur.masked || k.ablation != cur.ablation)) {
+            else if ((t == Massive || t == Sinks || t == Lens) && (k.masked != cur.masked || k.ablation != cur.ablation)) {
                 auto maskName = [this](const RunKey& r) {
                     return r.masked.empty() ? tr("no neurons masked")
                                             : tr("%n masked neuron(s), %1", nullptr, int(r.masked.size())).arg(r.ablation);
@@ -730,9 +740,10 @@ void MechanismPanel::runMassive() {
     std::vector<Neuron> critical;
     if (wb_->result() && wb_->resultMatchesModel()) critical = wb_->result()->faithful.neurons;
     if (!jobs_->massive.running()) started(Massive, tr("Recording activations…"));
-    // The massive view is of the clean model: the critical set marks which channels are massive.
-    jobs_->massive.run([eng = wb_->engineShared(), ids, o, critical](Progress& p) {
-        return massive_activations(*eng, ids, {}, o, critical, p);
+    // The clean model always; with ticked neurons also the masked forward (the spike the critical
+    // set produces should vanish downstream). The critical set marks which channels are massive.
+    jobs_->massive.run([eng = wb_->engineShared(), ids, mask, o, critical](Progress& p) {
+        return massive_activations(*eng, ids, mask, o, critical, p);
     });
 }
 
@@ -794,13 +805,21 @@ void MechanismPanel::runTrace() {
 
 // ---------------------------------------------------------------- views
 
+void MechanismPanel::setMassiveMasked(bool on) { massiveRun_->setCurrentIndex(on ? 1 : 0); }
+bool MechanismPanel::massiveMaskedShown() const { return massiveRun_->currentIndex() == 1 && massive_ && massive_->masked; }
+
 void MechanismPanel::showMassive() {
     const MassiveSite site = MassiveSite(site_->currentData().toInt());
+    const bool masked = massiveMaskedShown();
+    const QString run = masked ? tr("masked (%1)").arg(qs(mask_spec_to_inline(massive_->mask))) : tr("clean");
     const QString sname = siteLabel(site);
     if (auto* t = qobject_cast<QCPTextElement*>(linesPlot_->plotLayout()->element(0, 0)))
-        t->setText(tr("Top-3 |activation| per layer: %1").arg(sname));
+        t->setText(tr("Top-3 |activation| per layer: %1, %2").arg(sname, run));
     if (auto* t = qobject_cast<QCPTextElement*>(massivePlot_->plotLayout()->element(0, 0)))
-        t->setText(tr("Max |activation| per layer and token: %1").arg(sname));
+        t->setText(tr("Max |activation| per layer and token: %1, %2").arg(sname, run));
+    linesPlot_->yAxis->setLabel(masked ? tr("|activation|, masked run (log scale)") : tr("|activation|, clean (log scale)"));
+    massiveScale_->axis()->setLabel(masked ? tr("max |a| over channels, masked (log scale)")
+                                           : tr("max |a| over channels, clean (log scale)"));
     hitsTable_->setRowCount(0);
     if (!massive_) {
         for (int i = 0; i < 3; ++i) {
@@ -820,7 +839,8 @@ void MechanismPanel::showMassive() {
         return;
     }
     const MassiveReport& r = *massive_;
-    const auto& layers = r.sites[size_t(site)];
+    const auto& layers = masked ? r.masked->sites[size_t(site)] : r.sites[size_t(site)];
+    const std::vector<MassiveHit>& hits = masked ? r.masked->hits : r.hits;
     const int L = int(layers.size());
     const int T = int(r.ids.size());
     double lo = std::numeric_limits<double>::infinity(), hi = 0;
@@ -835,7 +855,7 @@ void MechanismPanel::showMassive() {
                 hi = std::max(hi, v);
             }
         linesPlot_->graph(i)->setData(x, y, true);
-        linesPlot_->graph(i)->setName(tr("top-%1 |a|, %2").arg(i + 1).arg(sname));
+        linesPlot_->graph(i)->setName(tr("top-%1 |a|, %2, %3").arg(i + 1).arg(sname, masked ? tr("masked") : tr("clean")));
     }
     // the median, for scale: where "× median" is measured from
     {
@@ -863,9 +883,9 @@ void MechanismPanel::showMassive() {
     setPlotHint(massivePlot_, {});
     massivePlot_->replot();
 
-    hitsTable_->setRowCount(int(r.hits.size()));
-    for (int i = 0; i < int(r.hits.size()); ++i) {
-        const MassiveHit& h = r.hits[size_t(i)];
+    hitsTable_->setRowCount(int(hits.size()));
+    for (int i = 0; i < int(hits.size()); ++i) {
+        const MassiveHit& h = hits[size_t(i)];
         setCell(hitsTable_, i, 0, siteLabel(h.site));
         setCell(hitsTable_, i, 1, QStringLiteral("L%1").arg(h.layer));
         setCell(hitsTable_, i, 2, QString::number(h.token), true);
@@ -875,12 +895,13 @@ void MechanismPanel::showMassive() {
         setCell(hitsTable_, i, 6, h.persist_first == h.persist_last ? QStringLiteral("L%1").arg(h.persist_first)
                                                                     : QStringLiteral("L%1–L%2").arg(h.persist_first).arg(h.persist_last));
         setCell(hitsTable_, i, 7, h.critical ? tr("yes") : tr("no"));
+        setCell(hitsTable_, i, 8, std::isfinite(h.masked_value) ? num(h.masked_value) : QStringLiteral("—"), true);
         if (h.critical)
             for (int c = 0; c < hitsTable_->columnCount(); ++c) hitsTable_->item(i, c)->setBackground(QColor(255, 228, 225));
     }
     hitsTable_->resizeColumnsToContents();
-    massiveSummary_->setText(qs(r.summary));
-    if (r.hits.empty()) {
+    massiveSummary_->setText(masked ? qs(r.masked->summary) : r.masked ? qs(r.summary) + QLatin1Char('\n') + qs(r.masked->summary) : qs(r.summary));
+    if (hits.empty()) {
         massiveSummary_->setStyleSheet(QStringLiteral("QLabel{font-size:13pt;font-weight:bold;color:#333;background:#f3f3f3;"
                                                       "border:1px solid #ccc;padding:10px;}"));
         setPlotHint(massivePlot_, {});
@@ -889,6 +910,9 @@ void MechanismPanel::showMassive() {
     }
     QStringList notes;
     for (const std::string& n : r.notes) notes << qs(n);
+    if (massiveRun_->currentIndex() == 1 && !r.masked)
+        notes << tr("No masked run: tick neurons in the Neurons table and press “Find massive activations” again; "
+                    "the clean model is shown.");
     if (notes.isEmpty() && !r.hits.empty())
         notes << (wb_->result() ? tr("None of the massive channels is in the critical set.")
                                 : tr("Run a search to see which massive channels are in the critical set."));
@@ -1212,7 +1236,7 @@ QJsonObject MechanismPanel::viewState() const {
                        {"ratio", ratio_->value()},            {"site", site_->currentIndex()},
                        {"sink_view", sinkView_->currentIndex()}, {"lens_position", lensPos_->value()},
                        {"lens_top_k", lensTopK_->value()},    {"trace_neuron", traceNeuron_->text()},
-                       {"trace_scale", traceScale_->value()}};
+                       {"trace_scale", traceScale_->value()}, {"massive_run", massiveRun_->currentIndex()}};
 }
 
 void MechanismPanel::restoreViewState(const QJsonObject& o) {
@@ -1226,6 +1250,7 @@ void MechanismPanel::restoreViewState(const QJsonObject& o) {
     lensTopK_->setValue(o.value("lens_top_k").toInt(5));
     traceNeuron_->setText(o.value("trace_neuron").toString());
     traceScale_->setValue(o.value("trace_scale").toDouble(0));
+    massiveRun_->setCurrentIndex(std::clamp(o.value("massive_run").toInt(0), 0, 1));
 }
 
 }  // namespace achilles::ui

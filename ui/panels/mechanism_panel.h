@@ -52,6 +52,10 @@ public:
 
     void setThresholds(double absThreshold, double ratio);
     void setMassiveSite(MassiveSite s);
+    // The Massive tab's plots and table: the clean model (false) or, when the report has one,
+    // the masked forward of the ticked neurons (true).
+    void setMassiveMasked(bool on);
+    bool massiveMaskedShown() const;
     void setSinkView(SinkView v);
     double sinkCell(int layer, int head) const;  // the value shown in the sink map (NaN: none)
     void setLensPosition(int position);
@@ -134,7 +138,7 @@ private:
     QPushButton* cancel_;
     // massive
     QDoubleSpinBox *absThr_, *ratio_;
-    QComboBox* site_;
+    QComboBox *site_, *massiveRun_;
     QCustomPlot *linesPlot_, *massivePlot_, *posPlot_;
     QCPColorMap* massiveMap_;
     QCPColorScale* massiveScale_;
