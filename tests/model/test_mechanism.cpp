@@ -337,7 +337,7 @@ private slots:
         QCOMPARE(r.masked->hits[0].token, 0);
         QCOMPARE(r.masked->hits[0].channel, 37);
         QVERIFY2(r.masked->summary.rfind("Masked (", 0) == 0, r.masked->summary.c_str());
-        QVERIFY2(r.summary.find("Under the mask it is") != std::string::npos, r.summary.c_str());
+        QVERIFY2(r.summary.find("Under the mask that entry is 0; 1 entry meets the rule.") != std::string::npos, r.summary.c_str());
         // the JSON carries both sides, and a clean run has no masked block
         const std::string js = massive_to_json(r), jc = massive_to_json(clean);
         QVERIFY(js.find("\"masked\"") != std::string::npos && js.find("\"masked_value\"") != std::string::npos);

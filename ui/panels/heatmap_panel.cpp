@@ -24,6 +24,20 @@
 namespace achilles::ui {
 
 namespace {
+// The marks' legend in a row of its own under the axis rect, so that it never covers a cell.
+void legendBelow(QCustomPlot* plot) {
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    plot->axisRect()->insetLayout()->simplify();
+    const int row = plot->plotLayout()->rowCount();
+    plot->plotLayout()->addElement(row, 0, plot->legend);
+    plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    plot->legend->setBorderPen(Qt::NoPen);
+    plot->legend->setMargins(QMargins(4, 0, 4, 2));
+    plot->plotLayout()->setRowStretchFactor(row, 0.001);
+}
+}  // namespace
+
+namespace {
 QCPColorGradient gradient() {
     // Light yellow -> orange -> red -> dark red: every non-empty cell stands out from the white
     // background of empty cells.
@@ -139,7 +153,7 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     plot_->legend->setVisible(false);
     plot_->legend->setBrush(QColor(255, 255, 255, 225));
     plot_->legend->setFont(QFont(plot_->font().family(), 8));
-    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    legendBelow(plot_);
     plot_->setMinimumSize(320, 260);
 
     drill_ = new QCustomPlot(this);
@@ -174,7 +188,7 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     drill_->legend->setVisible(false);
     drill_->legend->setBrush(QColor(255, 255, 255, 225));
     drill_->legend->setFont(QFont(drill_->font().family(), 8));
-    drill_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    legendBelow(drill_);
     drill_->setToolTip(tr("Drag to pan and wheel to zoom the channels; double-click to reset"));
 
     drillLabel_ = new QLabel(tr("Click a heatmap cell to list its neurons."), this);
@@ -354,6 +368,8 @@ void HeatmapPanel::rebuild() {
             y << l;
         }
         critMarks_->setData(x, y);
+        critMarks_->setName(r && !r->faithful.reached ? tr("holds stage-2-set neurons (ε not reached)")
+                                                      : tr("holds critical-set neurons"));
         plot_->legend->setVisible(!x.isEmpty());
     }
     plot_->replot();
@@ -463,6 +479,7 @@ void HeatmapPanel::rebuildDrill() {
             my << l;
         }
         drillCrit_->setData(cx, cy);
+        drillCrit_->setName(r->faithful.reached ? tr("in the critical set") : tr("in the stage-2 set (ε not reached)"));
         drillMin_->setData(mx, my);
         drillCrit_->removeFromLegend();
         drillMin_->removeFromLegend();

@@ -814,9 +814,9 @@ void MechanismPanel::showMassive() {
     const QString run = masked ? tr("masked (%1)").arg(qs(mask_spec_to_inline(massive_->mask))) : tr("clean");
     const QString sname = siteLabel(site);
     if (auto* t = qobject_cast<QCPTextElement*>(linesPlot_->plotLayout()->element(0, 0)))
-        t->setText(tr("Top-3 |activation| per layer: %1, %2").arg(sname, run));
+        t->setText(tr("Top-3 |a| per layer: %1, %2").arg(sname, run));
     if (auto* t = qobject_cast<QCPTextElement*>(massivePlot_->plotLayout()->element(0, 0)))
-        t->setText(tr("Max |activation| per layer and token: %1, %2").arg(sname, run));
+        t->setText(tr("Max |a| per layer × token: %1, %2").arg(sname, run));
     linesPlot_->yAxis->setLabel(masked ? tr("|activation|, masked run (log scale)") : tr("|activation|, clean (log scale)"));
     massiveScale_->axis()->setLabel(masked ? tr("max |a| over channels, masked (log scale)")
                                            : tr("max |a| over channels, clean (log scale)"));
@@ -844,15 +844,22 @@ void MechanismPanel::showMassive() {
     const int L = int(layers.size());
     const int T = int(r.ids.size());
     double lo = std::numeric_limits<double>::infinity(), hi = 0;
+    // With a masked run both views share the axis and colour ranges, so that the two compare.
+    std::vector<const std::vector<MassiveLayer>*> both{&r.sites[size_t(site)]};
+    if (r.masked) both.push_back(&r.masked->sites[size_t(site)]);
+    for (const auto* run : both)
+        for (const MassiveLayer& ml : *run)
+            for (int i = 0; i < 3 && i < int(ml.top.size()); ++i)
+                if (const double v = std::abs(ml.top[size_t(i)].value); v > 0) {
+                    lo = std::min(lo, v);
+                    hi = std::max(hi, v);
+                }
     for (int i = 0; i < 3; ++i) {
         QVector<double> x, y;
         for (const MassiveLayer& ml : layers)
             if (i < int(ml.top.size()) && std::abs(ml.top[size_t(i)].value) > 0) {
-                const double v = std::abs(ml.top[size_t(i)].value);
                 x << ml.layer;
-                y << v;
-                lo = std::min(lo, v);
-                hi = std::max(hi, v);
+                y << std::abs(ml.top[size_t(i)].value);
             }
         linesPlot_->graph(i)->setData(x, y, true);
         linesPlot_->graph(i)->setName(tr("top-%1 |a|, %2, %3").arg(i + 1).arg(sname, masked ? tr("masked") : tr("clean")));
@@ -867,12 +874,13 @@ void MechanismPanel::showMassive() {
     }
     linesPlot_->replot();
     double mlo = std::numeric_limits<double>::infinity(), mhi = 0;
-    for (const MassiveLayer& ml : layers)
-        for (double v : ml.token_max_abs)
-            if (v > 0) {
-                mlo = std::min(mlo, v);
-                mhi = std::max(mhi, v);
-            }
+    for (const auto* run : both)
+        for (const MassiveLayer& ml : *run)
+            for (double v : ml.token_max_abs)
+                if (v > 0) {
+                    mlo = std::min(mlo, v);
+                    mhi = std::max(mhi, v);
+                }
     fillMap(massivePlot_, massiveMap_, T, L, [&](int t, int l) {
         const auto& v = layers[size_t(l)].token_max_abs;
         return t < int(v.size()) && v[size_t(t)] > 0 ? v[size_t(t)] : kNaN;
@@ -909,7 +917,7 @@ void MechanismPanel::showMassive() {
         massiveSummary_->setStyleSheet(QStringLiteral("QLabel{font-weight:bold;padding:2px;}"));
     }
     QStringList notes;
-    for (const std::string& n : r.notes) notes << qs(n);
+    for (const std::string& n : r.notes) notes << (masked ? tr("Clean model: ") : QString()) + qs(n);
     if (massiveRun_->currentIndex() == 1 && !r.masked)
         notes << tr("No masked run: tick neurons in the Neurons table and press “Find massive activations” again; "
                     "the clean model is shown.");

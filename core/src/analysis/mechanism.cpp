@@ -298,8 +298,9 @@ MassiveReport massive_activations(const Engine& engine, const std::vector<int>& 
         const MassiveHit* top = &r.hits[0];
         for (const auto& h : r.hits)
             if (std::abs(h.value) > std::abs(top->value)) top = &h;
-        r.summary += " Under the mask it is " + fmt(std::abs(top->masked_value)) + " and " +
-                     std::to_string(r.masked->hits.size()) + " entries meet the rule.";
+        const size_t nm = r.masked->hits.size();
+        r.summary += " Under the mask that entry is " + fmt(top->masked_value) + "; " + std::to_string(nm) +
+                     (nm == 1 ? " entry meets" : " entries meet") + " the rule.";
     }
     std::set<std::tuple<int, int, int>> noted;
     for (const auto& h : r.hits) {
