@@ -328,6 +328,10 @@ mech("massive_top_k", ["massive", "--ids", "1,2,3", "--top-k", "0"], ["top_k", "
 mech("massive_ratio", ["massive", "--ids", "1,2,3", "--ratio", "0.5"], ["ratio", ">= 1"])
 mech("massive_ids_range", ["massive", "--ids", "1,2,999"], ["ids", "outside the vocabulary"])
 mech("massive_critical_bad", ["massive", "--ids", "1,2,3", "--critical", "L0.nope:1"], ["mask spec", "module"])
+# --mask adds the masked forward (the "masked" block): a bad mask stops it before any forward.
+mech("massive_mask_layer", ["massive", "--ids", "1,2,3", "--mask", "L9.down_proj:1"], ["mask spec", "'layer'", "out of range"])
+mech("massive_mask_channel", ["massive", "--ids", "1,2,3", "--mask", "L0.down_proj:99999"], ["'channel'", "down_proj has 32 channels"])
+mech("massive_mask_mode", ["massive", "--ids", "1,2,3", "--mask", "L0.down_proj:1=scale:x"], ["'factor'", "not a finite number"])
 mech("sinks_one_token", ["sinks", "--ids", "1"], ["ids", "at least 2 tokens"])
 mech("sinks_pattern_range", ["sinks", "--ids", "1,2,3", "--pattern", "9.0"], ["pattern", "out of range"])
 mech("sinks_pattern_syntax", ["sinks", "--ids", "1,2,3", "--pattern", "x"], ["--pattern", "LAYER.HEAD"])
