@@ -294,6 +294,12 @@ private slots:
             r.faithful.n = int(r.faithful.neurons.size());
             for (int k = 1; k <= int(r.faithful.neurons.size()); ++k)
                 r.curve.push_back({k, k, 10 * std::pow(10.0, scale * k), scale * k});
+            // A stage-1 ranking (descending) so that the paired heatmaps have importances to show.
+            double imp = 40 * scale;
+            for (const Neuron& n : r.faithful.neurons) {
+                r.ranking.push_back({n, -1, imp});
+                imp /= 3;
+            }
             return r;
         };
         const Neuron a{0, Module::down_proj, 3}, b{1, Module::act_fn, 9}, c{2, Module::q_proj, 1}, d{3, Module::down_proj, 4};
@@ -342,8 +348,58 @@ private slots:
         QVERIFY(p->summaryText().contains(QLatin1String("alpha")));
         p->saveJson(path("cmp.json"));
         QCOMPARE(read_file(path("cmp.json").toStdString()), comparison_to_json(core));
+        // Paired heatmaps: max stage-1 importance per layer × module, A and B on ONE colour scale
+        // whose range spans both results' values (B's maximum 14 > A's 8).
+        {
+            auto maxCell = [](const SearchResult& r, int layer, Module m) {
+                double v = 0;
+                for (const auto& e : r.ranking)
+                    if (e.neuron.layer == layer && e.neuron.module == m) v = std::max(v, e.importance);
+                return v;
+            };
+            QVERIFY(p->pairNote().isEmpty());
+            QCPColorMap *ma = p->pairMap(0), *mb = p->pairMap(1);
+            QCOMPARE(ma->colorScale(), p->pairScale());
+            QCOMPARE(mb->colorScale(), p->pairScale());
+            QCOMPARE(ma->dataRange(), mb->dataRange());
+            const double maxA = 40 * 0.2, maxB = 40 * 0.35;
+            QCOMPARE(p->pairScale()->dataRange().upper, std::max(maxA, maxB));
+            QCOMPARE(ma->dataRange().upper, maxB);  // A is drawn on B's maximum too, not normalised to its own
+            QCOMPARE(p->pairScale()->dataRange().lower, 40 * 0.2 / 9);  // the smallest positive cell of either (log scale)
+            QVERIFY(p->pairScale()->axis()->label().contains(QStringLiteral("max stage-1 importance")));
+            QVERIFY(p->pairScale()->axis()->label().contains(QStringLiteral("|clean − noisy|")));
+            QVERIFY(p->pairScale()->visible());
+            for (int l = 0; l < 4; ++l)
+                for (Module m : kAllModules) {
+                    const double ea = maxCell(ra, l, m), eb = maxCell(rb, l, m);
+                    QCOMPARE(p->pairCell(0, l, int(m)), ea);
+                    QCOMPARE(p->pairCell(1, l, int(m)), eb);
+                    const double ca = ma->data()->cell(int(m), l), cb = mb->data()->cell(int(m), l);
+                    if (ea > 0) QCOMPARE(ca, ea);
+                    else QVERIFY(std::isnan(ca));
+                    if (eb > 0) QCOMPARE(cb, eb);
+                    else QVERIFY(std::isnan(cb));
+                }
+            QCOMPARE(p->pairCell(1, 3, int(Module::down_proj)), 40 * 0.35 / 3);
+        }
         shot(w, QStringLiteral("compare"), QStringLiteral("compare.png"));
         exportPlots({{p->jaccardPlot(), path("cmp-jaccard.png")}, {p->curvePlot(), path("cmp-curves.svg")}});
+        // Models of different shapes: a note, no maps.
+        {
+            SearchResult rc = rb;
+            rc.layers = 6;
+            rc.model.config_hash = "d00d";
+            write_file_atomic(path("c.json").toStdString(), result_to_json(rc));
+            p->setPaths(path("a.json"), path("c.json"));
+            QSignalSpy again(p, &ComparePanel::compared);
+            p->compare();
+            QVERIFY(again.wait(30000));
+            QVERIFY2(p->pairNote().contains(QLatin1String("4 layers")) && p->pairNote().contains(QLatin1String("6")),
+                     qPrintable(p->pairNote()));
+            QVERIFY(!p->pairScale()->visible());
+            QVERIFY(std::isnan(p->pairMap(0)->data()->cell(int(Module::down_proj), 0)));
+            QVERIFY(std::isnan(p->pairMap(1)->data()->cell(int(Module::down_proj), 0)));
+        }
         QVERIFY(read_file(path("cmp-curves.svg").toStdString()).find("b.json") != std::string::npos);
         // A missing file: an error dialog, the view stays usable.
         uitest::Shown shown(&w);

@@ -4,6 +4,7 @@
 #include "achilles/fileio.h"
 #include "jobs/job_runner.h"
 #include "plots/plot_style.h"
+#include "plots/layer_module_map.h"
 #include "workbench/workbench.h"
 #include <QComboBox>
 #include <QFileDialog>
@@ -28,9 +29,15 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 QString elide(const QString& s, int n = 60) { return s.size() <= n ? s : QStringLiteral("…") + s.right(n - 1); }
 }  // namespace
 
+struct ComparePanel::Loaded {
+    RunComparison cmp;
+    std::vector<double> heat[2];
+    int layers[2] = {0, 0};
+};
+
 struct ComparePanel::Jobs {
     explicit Jobs(JobRunner* r) : cmp(r, Lane::io) {}
-    JobTracker<RunComparison> cmp;
+    JobTracker<ComparePanel::Loaded> cmp;
 };
 
 ComparePanel::~ComparePanel() = default;
@@ -51,6 +58,7 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     save_->setEnabled(false);
     auto* expJ = new QPushButton(tr("Export Jaccard plot…"), this);
     auto* expC = new QPushButton(tr("Export curves…"), this);
+    auto* expH = new QPushButton(tr("Export heatmaps…"), this);
     summary_ = new QLabel(tr("Pick two results or sessions (two models, or two settings) and compare their critical sets."), this);
     summary_->setWordWrap(true);
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -69,6 +77,7 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     row->addWidget(save_);
     row->addWidget(expJ);
     row->addWidget(expC);
+    row->addWidget(expH);
 
     auto* listsBox = new QWidget(this);
     auto* lg = new QGridLayout(listsBox);
@@ -94,7 +103,7 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     curvePlot_->setObjectName(QStringLiteral("compareCurves"));
     stylePlot(curvePlot_, tr("Stage-2 curves of A and B"));
     curvePlot_->xAxis->setLabel(tr("unique channels masked (at every position)"));
-    curvePlot_->yAxis->setLabel(tr("Δ log10 perplexity (vs. the run's original)"));
+    curvePlot_->yAxis->setLabel(tr("Δ log10 PPL (vs. original)"));
     curvePlot_->setMinimumSize(260, 200);
     {
         auto t = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);  // whole channels
@@ -105,14 +114,72 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     }
     curvePlot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
 
+    // Paired heatmaps: two axis rects and one colour scale in one plot, so that both maps are
+    // coloured by the same range by construction.
+    pairPlot_ = new QCustomPlot(this);
+    pairPlot_->setObjectName(QStringLiteral("comparePairedHeatmaps"));
+    stylePlot(pairPlot_, tr("Max stage-1 importance per layer × module: A | B (one colour scale)"));
+    {
+        QCPLayoutGrid* root = pairPlot_->plotLayout();
+        QCPAxisRect* ra = pairPlot_->axisRect();
+        root->take(ra);
+        root->simplify();
+        auto* row = new QCPLayoutGrid;
+        root->addElement(1, 0, row);
+        auto* rb = new QCPAxisRect(pairPlot_);
+        row->addElement(0, 0, ra);
+        row->addElement(0, 1, rb);
+        pairScale_ = new QCPColorScale(pairPlot_);
+        row->addElement(0, 2, pairScale_);
+        row->setColumnStretchFactor(2, 0.01);
+        pairScale_->setType(QCPAxis::atRight);
+        pairScale_->axis()->setLabel(tr("max stage-1 importance (log scale),\nmean |clean − noisy|"));
+        pairScale_->setGradient(heatGradient());
+        auto* group = new QCPMarginGroup(pairPlot_);
+        QCPAxisRect* rects[2] = {ra, rb};
+        for (int k = 0; k < 2; ++k) {
+            QCPAxisRect* r = rects[k];
+            r->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+            QCPAxis *x = r->axis(QCPAxis::atBottom), *y = r->axis(QCPAxis::atLeft);
+            x->setTickLabelFont(pairPlot_->xAxis->tickLabelFont());
+            y->setTickLabelFont(pairPlot_->xAxis->tickLabelFont());
+            x->setLabelFont(pairPlot_->xAxis->labelFont());
+            y->setLabelFont(pairPlot_->xAxis->labelFont());
+            x->grid()->setVisible(false);
+            y->grid()->setVisible(false);
+            x->setTicker(moduleTicker());
+            x->setTickLabelRotation(35);
+            x->setSubTicks(false);
+            x->setLabel(k ? tr("module — B") : tr("module — A"));
+            y->setLabel(tr("layer"));
+            pairMaps_[k] = new QCPColorMap(x, y);
+            pairMaps_[k]->setInterpolate(false);
+            pairMaps_[k]->setTightBoundary(false);
+            pairMaps_[k]->setColorScale(pairScale_);
+            pairMaps_[k]->setGradient(heatGradient());
+        }
+        pairScale_->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+    }
+    pairPlot_->setMinimumSize(420, 240);
+    pairNote_ = new QLabel(this);
+    pairNote_->setWordWrap(true);
+    pairNote_->setVisible(false);
+    auto* pairBox = new QWidget(this);
+    auto* pl = new QVBoxLayout(pairBox);
+    pl->setContentsMargins(0, 0, 0, 0);
+    pl->addWidget(pairNote_);
+    pl->addWidget(pairPlot_, 1);
+
     auto* plots = new QSplitter(Qt::Horizontal, this);
     plots->addWidget(jacPlot_);
     plots->addWidget(curvePlot_);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(plots);
+    split->addWidget(pairBox);
     split->addWidget(listsBox);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 1);
+    split->setStretchFactor(0, 4);
+    split->setStretchFactor(1, 3);
+    split->setStretchFactor(2, 1);
 
     auto* page = new QWidget(this);
     auto* lay = new QVBoxLayout(page);
@@ -139,6 +206,7 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
     connect(run_, &QPushButton::clicked, this, &ComparePanel::compare);
     connect(expJ, &QPushButton::clicked, this, [this] { emit exportRequested(jacPlot_, QStringLiteral("compare-jaccard")); });
     connect(expC, &QPushButton::clicked, this, [this] { emit exportRequested(curvePlot_, QStringLiteral("compare-curves")); });
+    connect(expH, &QPushButton::clicked, this, [this] { emit exportRequested(pairPlot_, QStringLiteral("compare-heatmaps")); });
     connect(save_, &QPushButton::clicked, this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Save comparison"), QStringLiteral("comparison.json"), tr("JSON (*.json)"));
         if (f.isEmpty()) return;
@@ -148,9 +216,14 @@ ComparePanel::ComparePanel(Workbench* wb, QWidget* parent)
             emit errorOccurred(tr("Save failed"), QString::fromUtf8(e.what()));
         }
     });
-    jobs_->cmp.onFinished([this](RunComparison c) {
+    jobs_->cmp.onFinished([this](Loaded l) {
         run_->setEnabled(true);
-        setComparison(std::move(c));
+        for (int k = 0; k < 2; ++k) {
+            heat_[k] = std::move(l.heat[k]);
+            heatLayers_[k] = l.layers[k];
+        }
+        cmp_ = std::move(l.cmp);
+        refresh();
         emit compared();
     });
     jobs_->cmp.onFailed([this](const QString& m) {
@@ -183,13 +256,67 @@ void ComparePanel::compare() {
     summary_->setText(tr("Reading both runs…"));
     jobs_->cmp.run([a, b, set](Progress&) {
         const SearchResult ra = read_result_file(a), rb = read_result_file(b);
-        return compare_results(ra, a, rb, b, set);
+        Loaded l;
+        l.cmp = compare_results(ra, a, rb, b, set);
+        const SearchResult* rs[2] = {&ra, &rb};
+        for (int k = 0; k < 2; ++k) {
+            l.layers[k] = resultLayers(*rs[k]);
+            l.heat[k] = maxImportanceCells(*rs[k], l.layers[k]);
+        }
+        return l;
     });
 }
 
 void ComparePanel::setComparison(RunComparison c) {
     cmp_ = std::move(c);
+    for (int k = 0; k < 2; ++k) {  // a comparison alone carries no rankings: no maps
+        heat_[k].clear();
+        heatLayers_[k] = 0;
+    }
     refresh();
+}
+
+QString ComparePanel::pairNote() const { return pairNote_->isVisibleTo(this) ? pairNote_->text() : QString(); }
+
+double ComparePanel::pairCell(int which, int layer, int module) const {
+    if (which < 0 || which > 1 || layer < 0 || layer >= heatLayers_[which] || module < 0 || module >= kNumModules) return 0;
+    return heat_[which][size_t(layer * kNumModules + module)];
+}
+
+void ComparePanel::refreshPair() {
+    const bool have = cmp_ && heatLayers_[0] > 0 && heatLayers_[1] > 0;
+    QString note;
+    if (cmp_ && heatLayers_[0] != heatLayers_[1])
+        note = tr("A has %1 layers and B has %2: the models differ in shape, so their heatmaps are not drawn side by side "
+                  "(a layer of one is not a layer of the other).").arg(heatLayers_[0]).arg(heatLayers_[1]);
+    bool anyValue = false;
+    for (int k = 0; k < 2; ++k)
+        for (double v : heat_[k]) anyValue = anyValue || v > 0;
+    if (note.isEmpty() && have && !anyValue) note = tr("Neither result has a stage-1 ranking, so there is no importance to map.");
+    pairNote_->setText(note);
+    pairNote_->setVisible(!note.isEmpty());
+    const bool draw = have && note.isEmpty();
+    const int L = draw ? heatLayers_[0] : 1;
+    std::vector<double> both;
+    for (int k = 0; k < 2; ++k) {
+        fillLayerModuleMap(pairMaps_[k], draw ? heat_[k] : std::vector<double>{}, draw ? L : 0);
+        QCPAxis* y = pairMaps_[k]->valueAxis();
+        auto yt = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);
+        yt->setTickStep(std::max(1.0, std::ceil(L / 16.0)));
+        yt->setScaleStrategy(QCPAxisTickerFixed::ssNone);
+        y->setTicker(yt);
+        if (draw) both.insert(both.end(), heat_[k].begin(), heat_[k].end());
+    }
+    if (cmp_) {
+        const QString A = qs(cmp_->source_a), B = qs(cmp_->source_b);
+        pairMaps_[0]->keyAxis()->setLabel(tr("module — A: %1").arg(QFileInfo(A).fileName()));
+        pairMaps_[1]->keyAxis()->setLabel(tr("module — B: %1").arg(QFileInfo(B).fileName()));
+    }
+    applyHeatScale(pairScale_, both, true);
+    pairScale_->setVisible(draw);
+    setPlotHint(pairPlot_, draw ? QString() : !note.isEmpty() ? tr("No paired heatmaps (see the note above).")
+                                                               : tr("Compare two runs: their importance heatmaps appear here."));
+    pairPlot_->replot();
 }
 
 double ComparePanel::shownJaccard(const QString& module) const {
@@ -211,6 +338,7 @@ void ComparePanel::refresh() {
     save_->setEnabled(bool(cmp_));
     setLegendBelow(curvePlot_, bool(cmp_));  // A and B with their paths, under the axes
     if (cmp_) curvePlot_->legend->setFillOrder(QCPLayoutGrid::foRowsFirst);  // one path per line
+    refreshPair();
     if (!cmp_) {
         setPlotHint(jacPlot_, tr("Compare two runs: Jaccard per module appears here."));
         setPlotHint(curvePlot_, tr("…and both stage-2 curves here."));

@@ -3,6 +3,7 @@
 #include "workbench/workbench.h"
 #include "models/neuron_model.h"
 #include "plots/plot_style.h"
+#include "plots/layer_module_map.h"
 #include "export/export.h"
 #include "widgets/stale_banner.h"
 #include <QCheckBox>
@@ -38,19 +39,6 @@ void legendBelow(QCustomPlot* plot) {
 }  // namespace
 
 namespace {
-QCPColorGradient gradient() {
-    // Light yellow -> orange -> red -> dark red: every non-empty cell stands out from the white
-    // background of empty cells.
-    QCPColorGradient g;
-    g.clearColorStops();
-    g.setColorStopAt(0.0, QColor(255, 237, 160));
-    g.setColorStopAt(0.3, QColor(254, 178, 76));
-    g.setColorStopAt(0.6, QColor(240, 59, 32));
-    g.setColorStopAt(1.0, QColor(110, 0, 20));
-    g.setColorInterpolation(QCPColorGradient::ciRGB);
-    g.setNanHandling(QCPColorGradient::nhTransparent);
-    return g;
-}
 void setupMap(QCustomPlot* plot, QCPColorMap*& map, QCPColorScale*& scale, const QString& label) {
     scale = new QCPColorScale(plot);
     plot->plotLayout()->addElement(1, 1, scale);
@@ -58,7 +46,7 @@ void setupMap(QCustomPlot* plot, QCPColorMap*& map, QCPColorScale*& scale, const
     scale->axis()->setLabel(label);
     map = new QCPColorMap(plot->xAxis, plot->yAxis);
     map->setColorScale(scale);
-    map->setGradient(gradient());
+    map->setGradient(heatGradient());
     map->setInterpolate(false);
     map->setTightBoundary(false);
     auto* group = new QCPMarginGroup(plot);
@@ -66,32 +54,6 @@ void setupMap(QCustomPlot* plot, QCPColorMap*& map, QCPColorScale*& scale, const
     scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
     plot->xAxis->grid()->setVisible(false);
     plot->yAxis->grid()->setVisible(false);
-}
-void applyScale(QCPColorMap* map, QCPColorScale* scale, const std::vector<double>& v, bool log) {
-    double lo = 0, hi = 0;
-    bool any = false;
-    for (double x : v)
-        if (x > 0) {
-            lo = any ? std::min(lo, x) : x;
-            hi = any ? std::max(hi, x) : x;
-            any = true;
-        }
-    if (!any) {
-        lo = 0.5;
-        hi = 1;
-    }
-    if (hi <= lo) hi = lo * 2;
-    const auto type = log ? QCPAxis::stLogarithmic : QCPAxis::stLinear;
-    map->setDataScaleType(type);
-    scale->setDataScaleType(type);
-    if (log) {
-        scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-        scale->axis()->setNumberFormat(QStringLiteral("gb"));
-    } else {
-        scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-        scale->axis()->setNumberFormat(QStringLiteral("g"));
-    }
-    map->setDataRange(QCPRange(log ? lo : 0, hi));
 }
 }  // namespace
 
@@ -129,13 +91,7 @@ HeatmapPanel::HeatmapPanel(Workbench* wb, NeuronTableModel* neurons, QWidget* pa
     setupMap(plot_, map_, scale_, tr("count"));
     plot_->xAxis->setLabel(tr("module"));
     plot_->yAxis->setLabel(tr("layer"));
-    auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
-    for (Module m : kAllModules) {
-        QString n = qs(module_name(m));
-        if (m == Module::post_attention_layernorm) n = QStringLiteral("post_attn_norm");
-        ticker->addTick(int(m), n);
-    }
-    plot_->xAxis->setTicker(ticker);
+    plot_->xAxis->setTicker(moduleTicker());
     plot_->xAxis->setTickLabelRotation(35);
     plot_->xAxis->setSubTicks(false);
     marker_ = new QCPItemRect(plot_);
@@ -304,9 +260,7 @@ int HeatmapPanel::populatedCells() const {
 void HeatmapPanel::rebuild() {
     const auto& r = wb_->result();
     topN_->setEnabled(metric() == TopRankedCount);
-    layers_ = r ? r->layers : 0;
-    if (r && layers_ <= 0)
-        for (auto& e : r->ranking) layers_ = std::max(layers_, e.neuron.layer + 1);
+    layers_ = r ? resultLayers(*r) : 0;
     values_.assign(size_t(std::max(layers_, 0) * kNumModules), 0.0);
     if (r) {
         auto cell = [&](const Neuron& n) -> double* {
@@ -325,8 +279,7 @@ void HeatmapPanel::rebuild() {
             break;
         }
         case MaxImportance:
-            for (const auto& e : r->ranking)
-                if (double* v = cell(e.neuron)) *v = std::max(*v, e.importance);
+            values_ = maxImportanceCells(*r, layers_);
             break;
         }
     }
@@ -339,7 +292,7 @@ void HeatmapPanel::rebuild() {
             const double v = l < layers_ ? values_[size_t(l * kNumModules + m)] : 0;
             map_->data()->setCell(m, l, v > 0 ? v : std::nan(""));
         }
-    applyScale(map_, scale_, values_, log_->isChecked());
+    applyHeatScale(scale_, values_, log_->isChecked());
     scale_->axis()->setLabel(metric() == MaxImportance ? tr("max importance") : tr("count"));
     plot_->xAxis->setRange(-0.5, kNumModules - 0.5);
     plot_->yAxis->setRange(-0.5, L - 0.5);
@@ -461,7 +414,7 @@ void HeatmapPanel::rebuildDrill() {
             const double v = drillValues_[size_t(l) * size_t(width) + size_t(c)];
             drillMap_->data()->setCell(c, l, v > 0 ? v : std::nan(""));
         }
-    applyScale(drillMap_, drillScale_, drillValues_, log_->isChecked());
+    applyHeatScale(drillScale_, drillValues_, log_->isChecked());
     drillScale_->setVisible(true);
     drill_->xAxis->setRange(-0.5, width - 0.5);
     drill_->yAxis->setRange(-0.5, L - 0.5);
