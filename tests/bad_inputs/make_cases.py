@@ -24,6 +24,7 @@ cfg_case("layers_1e7", {"num_hidden_layers": "10000000"}, ["num_hidden_layers", 
 cfg_case("layers_vs_weights", {"num_hidden_layers": "3"}, ["num_hidden_layers", "weights hold 2"])
 cfg_case("layers_vs_weights_fewer", {"num_hidden_layers": "1"}, ["num_hidden_layers", "weights hold 2"])
 cfg_case("head_dim_2p30", {"head_dim": "1073741824"}, ["head_dim", "implausibly large"])
+cfg_case("head_dim_derived_too_large", {"head_dim": "null", "hidden_size": "33000"}, ["hidden_size", "8250", "implausibly large"])
 cfg_case("head_dim_vs_weights", {"head_dim": "16"}, ["head_dim", "does not match the weights"])
 cfg_case("vocab_vs_weights", {"vocab_size": "65"}, ["vocab_size", "does not match the weights"])
 cfg_case("hidden_vs_weights", {"hidden_size": "48"}, ["hidden_size", "does not match the weights"])

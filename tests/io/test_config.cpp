@@ -306,6 +306,8 @@ void TestConfig::errors() {
     expect_error(cfg("llama", R"("num_key_value_heads":3)"), "num_key_value_heads", "divide");
     expect_error(cfg("llama", R"("num_key_value_heads":0)"), "num_key_value_heads");
     expect_error(cfg("llama", R"("head_dim":-1)"), "head_dim");
+    // head_dim not given and hidden / heads past the bound (found by fuzz_config): hidden_size is named.
+    expect_error(cfg("llama", "", 33000, 4), "hidden_size", "8250");
     expect_error(cfg("llama", R"("rms_norm_eps":0)"), "rms_norm_eps");
     expect_error(cfg("llama", R"("rope_theta":-1)"), "rope_theta");
     expect_error(cfg("llama", R"("tie_word_embeddings":"yes")"), "tie_word_embeddings");

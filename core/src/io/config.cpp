@@ -254,6 +254,11 @@ ModelConfig parse_config(const std::string& json_text, const std::string& src) {
                         std::to_string(c.num_attention_heads) + " does not divide hidden_size " +
                             std::to_string(c.hidden_size) + " and head_dim is not given");
         c.head_dim = c.hidden_size / c.num_attention_heads;
+        if (c.head_dim > kMaxHeadDim)
+            throw Error(src, "hidden_size",
+                        "hidden_size / num_attention_heads = " + std::to_string(c.head_dim) +
+                            " (the head_dim, not given) is implausibly large (at most " +
+                            std::to_string(kMaxHeadDim) + ")");
     }
 
     if (int64_t(c.num_attention_heads) * c.head_dim > kMaxWidth)
