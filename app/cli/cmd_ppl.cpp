@@ -13,9 +13,10 @@ namespace {
 struct PplOpts {
     ModelOpts m;
     TextInput input;
-    std::string dataset, mask, weight_edit, calibrate_ids, calibrate_text;
+    std::string dataset, mask, weight_edit, calibrate_ids, calibrate_text, calibrate_dataset;
     int max_tokens = 512;
     int max_samples = 0;
+    int calibrate_max_samples = 16;
 };
 }  // namespace
 
@@ -34,9 +35,16 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
     sub->add_option("--weight-edit", o->weight_edit,
                     "scale single weights for this run only, e.g. L1.down_proj[2070,431]*0 (W[row,col], [out,in])");
     auto* ci = sub->add_option("--calibrate-ids", o->calibrate_ids,
-                               "mean/clamp statistics from these ids (default: the ids being scored)");
-    sub->add_option("--calibrate-text", o->calibrate_text, "mean/clamp statistics from [BOS] + this UTF-8 file's tokens")
-        ->excludes(ci);
+                               "mean/clamp statistics from these ids (default: the ids being scored); "
+                               "several samples separated by ';' are pooled (1,5,9;14,22)");
+    auto* ct = sub->add_option("--calibrate-text", o->calibrate_text,
+                               "mean/clamp statistics from [BOS] + this UTF-8 file's tokens")->excludes(ci);
+    sub->add_option("--calibrate-dataset", o->calibrate_dataset,
+                    "mean/clamp statistics pooled over a dataset sample (WikiText .txt/.raw or JSONL \"text\"; "
+                    "each sample [BOS] + text, truncated at --max-tokens)")
+        ->excludes(ci)->excludes(ct);
+    sub->add_option("--calibrate-max-samples", o->calibrate_max_samples,
+                    "--calibrate-dataset: its first N samples (0: all)")->capture_default_str();
     on_run(sub, run, [&g, o, sub] {
         require_one_of(sub, {"--text", "--text-file", "--ids", "--dataset"});
         if (o->max_tokens < 2) throw Error("command line", "--max-tokens", "must be at least 2");
@@ -52,13 +60,39 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
         validate_mask(mask, engine->info().shape);
         const std::vector<WeightEdit> edits = o->weight_edit.empty() ? std::vector<WeightEdit>{} : parse_weight_edits(o->weight_edit);
         validate_weight_edits(edits, engine->info().shape);
-        if (!o->calibrate_ids.empty() || !o->calibrate_text.empty()) {
+        nlohmann::json calibration;  // where the mean/clamp statistics came from, when not the scored ids
+        if (!o->calibrate_ids.empty() || !o->calibrate_text.empty() || !o->calibrate_dataset.empty()) {
+            const char* flag = !o->calibrate_ids.empty()    ? "--calibrate-ids"
+                               : !o->calibrate_text.empty() ? "--calibrate-text"
+                                                            : "--calibrate-dataset";
             if (!mask_needs_stats(mask))
-                throw Error("command line", o->calibrate_ids.empty() ? "--calibrate-text" : "--calibrate-ids",
-                            "the mask has no mean or clamp entry to calibrate");
-            std::vector<int> cal;
-            if (!o->calibrate_ids.empty()) cal = parse_int_list(o->calibrate_ids, "--calibrate-ids");
-            else cal = engine->encode_for_ppl(read_text_file(o->calibrate_text), o->max_tokens);
+                throw Error("command line", flag, "the mask has no mean or clamp entry to calibrate");
+            std::vector<std::vector<int>> cal;
+            if (!o->calibrate_ids.empty()) {
+                size_t start = 0;
+                while (true) {
+                    const size_t semi = o->calibrate_ids.find(';', start);
+                    const std::string part = o->calibrate_ids.substr(start, semi == std::string::npos ? semi : semi - start);
+                    cal.push_back(parse_int_list(part, "--calibrate-ids"));
+                    if (semi == std::string::npos) break;
+                    start = semi + 1;
+                }
+                calibration["source"] = "--calibrate-ids";
+            } else if (!o->calibrate_text.empty()) {
+                cal.push_back(engine->encode_for_ppl(read_text_file(o->calibrate_text), o->max_tokens));
+                calibration["source"] = o->calibrate_text;
+            } else {
+                if (o->calibrate_max_samples < 0)
+                    throw Error("command line", "--calibrate-max-samples", "must not be negative");
+                for (const std::string& t : load_dataset_texts(o->calibrate_dataset, o->calibrate_max_samples))
+                    cal.push_back(engine->encode_for_ppl(t, o->max_tokens));
+                if (cal.empty()) throw Error(o->calibrate_dataset, "text", "the dataset has no samples");
+                calibration["source"] = o->calibrate_dataset;
+            }
+            int64_t tokens = 0;
+            for (const auto& c : cal) tokens += int64_t(c.size());
+            calibration["samples"] = cal.size();
+            calibration["tokens"] = tokens;
             mask = engine->calibrate(cal, mask, progress);
         }
         if (!edits.empty() && !o->dataset.empty())
@@ -105,6 +139,7 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
             j["nll"] = r.nll;
             j["tokens"] = r.tokens;
         }
+        if (!calibration.is_null()) j["calibration"] = calibration;
         if (g.json) {
             std::cout << j.dump(2) << "\n";
         } else {
@@ -112,6 +147,9 @@ void register_ppl(CLI::App& app, Globals& g, Runner& run) {
                       << "), tokens " << j["tokens"].get<int>();
             if (j.contains("samples")) std::cout << ", samples " << j["samples"].get<int>();
             if (!mask.empty()) std::cout << ", masked " << mask.size() << " neurons";
+            if (!calibration.is_null())
+                std::cout << ", statistics from " << calibration["samples"].get<size_t>() << " sample(s), "
+                          << calibration["tokens"].get<int64_t>() << " tokens";
             std::cout << "\n";
         }
         return 0;

@@ -322,6 +322,13 @@ ppl_case("weight_edit_not_linear", ["--weight-edit", "L0.act_fn[0,0]*0"], ["weig
 ppl_case("weight_edit_syntax", ["--weight-edit", "L0.down_proj(1,2)"], ["weight edit", "module"])
 ppl_case("weight_edit_factor", ["--weight-edit", "L0.down_proj[1,2]*x"], ["weight edit", "factor"])
 ppl_case("calibrate_without_mode", ["--mask", "L0.down_proj:1", "--calibrate-ids", "1,2"], ["--calibrate-ids", "no mean or clamp"])
+ppl_case("calibrate_ids_bad_sample", ["--mask", "L0.down_proj:1=mean", "--calibrate-ids", "1,2;x"], ["--calibrate-ids", "'x' is not an integer"])
+ppl_case("calibrate_ids_empty_sample", ["--mask", "L0.down_proj:1=mean", "--calibrate-ids", "1,2;"], ["--calibrate-ids", "list of integers"])
+ppl_case("calibrate_dataset_missing", ["--mask", "L0.down_proj:1=mean", "--calibrate-dataset", "$D/none.jsonl"], ["none.jsonl"])
+case("ppl_calibrate_dataset_not_utf8", ["ppl", "--model", "$M", "--ids", "1,2,3", "--mask", "L0.down_proj:1=mean", "--calibrate-dataset", "$D/cal.txt"],
+     ["cal.txt", "UTF-8"], model=L3, files={"$D/cal.txt": "abc {{hex:C3 28}} def"})
+ppl_case("calibrate_max_samples_negative", ["--mask", "L0.down_proj:1=mean", "--calibrate-dataset", "$D/none.jsonl", "--calibrate-max-samples", "-1"],
+         ["--calibrate-max-samples", "negative"])
 ppl_case("calibrate_id_range", ["--mask", "L0.down_proj:1=mean", "--calibrate-ids", "1,99999"], ["ids", "outside the vocabulary"])
 def mech(name, args, msg):
     case("mech_" + name, args[:1] + ["--model", "$M"] + args[1:], msg, model=L3)

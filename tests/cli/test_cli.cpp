@@ -153,6 +153,52 @@ private slots:
         QVERIFY(std::log10(masked) - std::log10(o["ppl"].toDouble()) > 3.0);  // the planted collapse
     }
 
+    void calibrateDatasetPoolsItsSamples() {
+        // ppl --calibrate-dataset: each sample is [BOS] + text, the statistics pooled over them, so it
+        // equals --calibrate-ids with the same ids separated by ';' (and its first sample alone with
+        // --calibrate-max-samples 1).
+        const QString data = scratch("calibration.jsonl");
+        {
+            QFile f(data);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("{\"text\":\"Once upon a time there was a cat.\"}\n{\"text\":\"The dog ran to the park and played.\"}\n");
+        }
+        Run tok = cli({"--json", "tokenize", "--batch", data, "--tokenizer",
+                       QString::fromStdString(achilles::test::tests_dir() + "/../resources/default-model")});
+        QCOMPARE(tok.code, 0);
+        QStringList samples;
+        for (const QString& line : tok.out.split('\n', Qt::SkipEmptyParts)) {
+            QStringList ids;
+            for (const auto& v : QJsonDocument::fromJson(line.toUtf8()).object()["ids"].toArray()) ids << QString::number(v.toInt());
+            samples << ids.join(',');
+        }
+        QCOMPARE(samples.size(), 2);
+        const QStringList base = {"--json", "ppl", "--quiet", "--model", "default", "--text", "A small bird sang in the tree.",
+                                  "--mask", "L0.down_proj:3=mean,L1.up_proj:10=clamp:90"};
+        auto ppl = [&](const QStringList& extra) {
+            Run r = cli(base + extra);
+            if (r.code != 0) qWarning() << r.err;
+            const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+            return std::pair{o["ppl"].toDouble(), o["calibration"].toObject()};
+        };
+        const auto [pooled, cal] = ppl({"--calibrate-dataset", data});
+        QVERIFY(pooled > 0);
+        QCOMPARE(cal["samples"].toInt(), 2);
+        QCOMPARE(cal["tokens"].toInt(), int(samples.join(',').count(',') + 1));  // every id of both samples
+        QCOMPARE(ppl({"--calibrate-ids", samples.join(';')}).first, pooled);
+        const double first = ppl({"--calibrate-ids", samples[0]}).first;
+        QVERIFY(first != pooled);
+        QCOMPARE(ppl({"--calibrate-dataset", data, "--calibrate-max-samples", "1"}).first, first);
+        // a missing dataset names the file; a zero-only mask has nothing to calibrate
+        Run missing = cli({"ppl", "--model", "default", "--text", "x y", "--mask", "L0.down_proj:3=mean",
+                           "--calibrate-dataset", scratch("no-such.jsonl")});
+        QCOMPARE(missing.code, 1);
+        QVERIFY2(missing.err.contains("no-such.jsonl"), qPrintable(missing.err));
+        Run zero = cli({"ppl", "--model", "default", "--text", "x y", "--mask", "L0.down_proj:3", "--calibrate-dataset", data});
+        QCOMPARE(zero.code, 1);
+        QVERIFY2(zero.err.contains("--calibrate-dataset") && zero.err.contains("no mean or clamp"), qPrintable(zero.err));
+    }
+
     void searchOutAndJson() {
         const QString out = scratch("result.json");
         fs::remove(out.toStdString());

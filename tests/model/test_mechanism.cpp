@@ -145,6 +145,51 @@ private slots:
         QCOMPARE(int(e->generate(ids, go, mean_only, null_progress()).steps.size()), 3);
     }
 
+    void calibration_pools_a_dataset_sample() {
+        auto g = load_golden("llama3");
+        auto e = load_fixture("llama3");
+        const std::vector<int> a = ids_row(g["ids"], 0), b = ids_row(g["ids"], 1);
+        // the pooled values: every position of both samples, each from its own clean forward
+        std::vector<double> va = clean_values(*e, a, 1, Module::down_proj, 7), vb = clean_values(*e, b, 1, Module::down_proj, 7);
+        double sa = 0, sb = 0;
+        for (double x : va) sa += x;
+        for (double x : vb) sb += x;
+        const double pooled_mean = (sa + sb) / double(va.size() + vb.size());
+        std::vector<double> v = va;
+        v.insert(v.end(), vb.begin(), vb.end());
+        std::sort(v.begin(), v.end());
+        auto q = [&](double p) {  // numpy linear
+            const double pos = p * double(v.size() - 1);
+            const size_t lo = size_t(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
+            return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+        };
+        const MaskSpec want = {entry(1, Module::down_proj, 7, Ablation::mean), entry(1, Module::down_proj, 7, Ablation::clamp, 1, 80)};
+        const MaskSpec m = e->calibrate(std::vector<std::vector<int>>{a, b}, want, null_progress());
+        QVERIFY(m[0].lo && m[1].lo && m[1].hi);
+        QVERIFY2(std::abs(*m[0].lo - pooled_mean) <= 1e-6 * std::max(1.0, std::abs(pooled_mean)),
+                 qPrintable(QString("pooled mean %1 vs %2").arg(*m[0].lo).arg(pooled_mean)));
+        QVERIFY(std::abs(*m[1].lo - q(0.2)) <= 1e-6 && std::abs(*m[1].hi - q(0.8)) <= 1e-6);
+        // not the mean of either sample alone (the fixture's two rows differ at this channel)
+        const MaskSpec ma = e->calibrate(a, want, null_progress()), mb = e->calibrate(b, want, null_progress());
+        QVERIFY(*ma[0].lo != *m[0].lo && *mb[0].lo != *m[0].lo);
+        // one sample pooled = that sample
+        const MaskSpec one = e->calibrate(std::vector<std::vector<int>>{a}, want, null_progress());
+        QCOMPARE(*one[0].lo, *ma[0].lo);
+        QCOMPARE(*one[1].hi, *ma[1].hi);
+        // progress per sample, cancellation between samples, no samples is an error
+        std::vector<double> fractions;
+        Progress p([&](std::string_view stage, double f, std::string_view) {
+            if (stage == "calibrate") fractions.push_back(f);
+        });
+        e->calibrate(std::vector<std::vector<int>>{a, b, a}, want, p);
+        QCOMPARE(int(fractions.size()), 3);
+        QCOMPARE(fractions.back(), 1.0);
+        Progress cancelled;
+        cancelled.cancel();
+        QVERIFY_THROWS_EXCEPTION(Cancelled, e->calibrate(std::vector<std::vector<int>>{a, b}, want, cancelled));
+        QVERIFY_THROWS_EXCEPTION(Error, e->calibrate(std::vector<std::vector<int>>{}, want, null_progress()));
+    }
+
     void weight_edit_changes_output_and_leaves_the_weights() {
         auto g = load_golden("llama3");
         auto e = load_fixture("llama3");

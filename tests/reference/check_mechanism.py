@@ -139,7 +139,12 @@ def resolve(ref, entries, ids, calib_ids=None):
             elif "lo" in e:
                 mode["lo"], mode["hi"] = e["lo"], e["hi"]
             else:
-                vals = ref.run(calib_ids or ids)["rec"][(e["layer"], e["module"])][:, e["channel"]].numpy()
+                # calib_ids: one sample, or a list of samples pooled (each its own clean forward)
+                samples = calib_ids or ids
+                if not isinstance(samples[0], list):
+                    samples = [samples]
+                vals = np.concatenate([ref.run(c)["rec"][(e["layer"], e["module"])][:, e["channel"]].numpy()
+                                       for c in samples])
                 if mode["mode"] == "mean":
                     mode["mean"] = float(np.mean(vals))
                 else:
@@ -505,6 +510,14 @@ def main():
                 run = ref.run(ids, resolve(ref, m, ids, cal))
                 cmp_ppl(cli("ppl", M + I + ["--mask", spec, "--calibrate-ids", ",".join(map(str, cal))], out=False), run,
                         "ppl --mask %s --calibrate-ids (12 other ids): %.4f" % (spec, run["ppl"]))
+            # Statistics pooled over a sample of three sequences (ppl --calibrate-ids "a;b;c").
+            pool = [cal, [3, 8, 13, 21, 34, 55], ids[:9]]
+            for m in ([dict(base, mode="mean")], [dict(base, mode="clamp", percentile=90)]):
+                spec = inline(m)
+                run = ref.run(ids, resolve(ref, m, ids, pool))
+                cmp_ppl(cli("ppl", M + I + ["--mask", spec, "--calibrate-ids", ";".join(",".join(map(str, c)) for c in pool)],
+                            out=False), run,
+                        "ppl --mask %s --calibrate-ids (3 samples pooled): %.4f" % (spec, run["ppl"]))
             for m in ([dict(base, mode="mean", mean=5.0)], [dict(base, mode="clamp", percentile=90, lo=-2.0, hi=40.0)],
                       [dict(base, mode="scale", factor=0.25, positions=[0])]):
                 f = os.path.join(tmp, "mask-%d.json" % len(os.listdir(tmp)))

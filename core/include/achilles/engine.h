@@ -101,6 +101,10 @@ public:
     // Fills the statistics of the mask's mean/clamp entries from a clean forward over ids (all
     // positions): a dataset sample or another probe. Entries that have them are kept as they are.
     MaskSpec calibrate(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const;
+    // The same pooled over several samples (a dataset sample): one clean forward per sample, and
+    // each channel's mean and quantiles over every position of every sample. Reports progress per
+    // sample; throws Cancelled between samples.
+    MaskSpec calibrate(const std::vector<std::vector<int>>& samples, const MaskSpec& mask, Progress& progress) const;
 
     // KV-cached decoding; on_token is called after each new token (streaming).
     GenerateResult generate(const std::vector<int>& prompt, const GenerateOptions& opt,

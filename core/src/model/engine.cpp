@@ -196,6 +196,18 @@ MaskSpec Engine::calibrate(const std::vector<int>& ids, const MaskSpec& mask, Pr
     return resolve_mask_stats(model, ids_tensor(model, ids), mask);
 }
 
+MaskSpec Engine::calibrate(const std::vector<std::vector<int>>& samples, const MaskSpec& mask,
+                           Progress& progress) const {
+    validate_mask(mask, impl_->info.shape);
+    if (samples.empty()) throw Error("calibration", "samples", "no samples to calibrate on");
+    for (const auto& ids : samples) check_ids(ids, impl_->info.vocab, 1);
+    const Transformer& model = *impl_->model;
+    std::vector<at::Tensor> t;
+    t.reserve(samples.size());
+    for (const auto& ids : samples) t.push_back(ids_tensor(model, ids));
+    return resolve_mask_stats(model, t, mask, &progress);
+}
+
 PplResult Engine::perplexity(const std::vector<int>& ids, const MaskSpec& mask, Progress& progress) const {
     validate_mask(mask, impl_->info.shape);
     check_ids(ids, impl_->info.vocab, 2);

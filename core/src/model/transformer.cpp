@@ -772,6 +772,11 @@ double quantile_sorted(const std::vector<double>& v, double q) {
 }  // namespace
 
 MaskSpec resolve_mask_stats(const Transformer& model, const at::Tensor& ids, MaskSpec mask) {
+    return resolve_mask_stats(model, std::vector<at::Tensor>{ids}, std::move(mask));
+}
+
+MaskSpec resolve_mask_stats(const Transformer& model, const std::vector<at::Tensor>& samples, MaskSpec mask,
+                            Progress* progress) {
     if (!mask_needs_stats(mask)) return mask;
     // One clean forward recording the channels that need statistics (all positions).
     std::map<std::pair<int, int>, std::set<int64_t>> want;
@@ -786,12 +791,19 @@ MaskSpec resolve_mask_stats(const Transformer& model, const at::Tensor& ids, Mas
             if (ch < 0 || ch >= out.size(-1)) continue;
             at::Tensor col = out.select(-1, ch).reshape({-1}).to(at::kCPU, at::kDouble).contiguous();
             const double* p = col.data_ptr<double>();
-            values[{layer, int(mod), ch}].assign(p, p + col.numel());
+            std::vector<double>& v = values[{layer, int(mod), ch}];
+            v.insert(v.end(), p, p + col.numel());
         }
     };
-    {
-        c10::InferenceMode guard;
-        model.forward(ids, &rec);
+    for (size_t i = 0; i < samples.size(); ++i) {
+        if (progress) progress->check();
+        {
+            c10::InferenceMode guard;
+            model.forward(samples[i], &rec);
+        }
+        if (progress)
+            progress->report("calibrate", double(i + 1) / double(samples.size()),
+                             "calibration sample " + std::to_string(i + 1) + " of " + std::to_string(samples.size()));
     }
     for (auto& e : mask) {
         if (!e.needs_stats()) continue;

@@ -44,6 +44,10 @@ Hooks make_mask_hooks(const MaskSpec& mask);
 // Fills the statistics of the mean/clamp entries that lack them from a clean forward over ids
 // [1,T]: the channel's mean, or its [q(1-p/100), q(p/100)] quantiles, over all T positions.
 MaskSpec resolve_mask_stats(const Transformer& model, const at::Tensor& ids, MaskSpec mask);
+// The same pooled over samples (each its own forward; statistics over all their positions).
+// progress (optional) is told after each sample and checked for cancellation before each.
+MaskSpec resolve_mask_stats(const Transformer& model, const std::vector<at::Tensor>& samples, MaskSpec mask,
+                            Progress* progress = nullptr);
 
 // Single weights scaled by a factor (WeightEdit), as hooks: each edited linear's output gets
 // (factor - 1) * W[row, col] * x[..., col] added on its row, x being the input the forward feeds
