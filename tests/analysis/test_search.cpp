@@ -191,6 +191,29 @@ private slots:
         }
     }
 
+    void autoBatchKeepsEveryActivationUnder32MiB() {
+        // --batch 0 on the CPU: the memory budget, and no single activation over 32 MiB (beyond it
+        // glibc hands out fresh pages on every allocation). Planted fixture: 4 heads, f32, so one
+        // sample's attention scores at T tokens are 16 T^2 bytes.
+        const Transformer& model = EngineAccess::model(*planted_);
+        QCOMPARE(model.config().num_attention_heads, 4);
+        const int64_t mib = 1048576;
+        for (int64_t T : {12, 128, 512, 1024, 2048}) {
+            const int B = achilles::detail::auto_stage1_batch(model, T, 100);
+            QVERIFY2(B >= 1 && B <= 100, qPrintable(QString("T=%1 B=%2").arg(T).arg(B)));
+            const int64_t scores = int64_t(B) * 4 * T * T * 4;
+            QVERIFY2(scores <= 32 * mib || B == 1, qPrintable(QString("T=%1 B=%2 scores %3 B").arg(T).arg(B).arg(scores)));
+            if (B < 100 && B > 1) {
+                // the cap binds at long T: one more sample would pass 32 MiB (or the 256 MiB budget)
+                QVERIFY(int64_t(B + 1) * 4 * T * T * 4 > 32 * mib || T <= 128);
+            }
+        }
+        QCOMPARE(achilles::detail::auto_stage1_batch(model, 12, 100), 100);   // short probe: all K at once
+        QCOMPARE(achilles::detail::auto_stage1_batch(model, 1024, 100), 2);   // 16 MiB of scores per sample
+        QCOMPARE(achilles::detail::auto_stage1_batch(model, 2048, 100), 1);   // 64 MiB: one at a time
+        QCOMPARE(achilles::detail::auto_stage1_batch(model, 12, 7), 7);       // never more than K
+    }
+
     void masksApplyAtEveryPosition() {
         const Transformer& model = EngineAccess::model(*planted_);
         std::vector<Neuron> ch{{0, Module::down_proj, 5}, {1, Module::act_fn, 7}, {1, Module::q_proj, 3}};

@@ -195,7 +195,16 @@ int auto_stage1_batch(const Transformer& model, int64_t T, int K) {
         const double mb = std::strtod(e, &end);
         if (end != e && mb > 0) budget = mb * 1048576.0;
     }
-    return static_cast<int>(std::clamp<double>(std::floor(budget / std::max(1.0, per)), 1.0, double(std::max(1, K))));
+    double b = std::floor(budget / std::max(1.0, per));
+    // On the CPU no single tensor of the batch may pass 32 MiB: glibc serves blocks above its mmap
+    // threshold (64 MiB here, see threads.h) with fresh pages on every allocation, and a batch whose
+    // attention scores were 83 MB (stories260K, 215 tokens, 56 samples) spent more time in page
+    // faults than in arithmetic (470k minor faults; stage 1 3x slower than at batch 1).
+    if (!model.device().is_cuda()) {
+        const double largest = elt * double(T) * std::max({NH * double(T), I, H});
+        b = std::min(b, std::floor(32.0 * 1048576.0 / std::max(1.0, largest)));
+    }
+    return static_cast<int>(std::clamp<double>(b, 1.0, double(std::max(1, K))));
 }
 
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,

@@ -56,7 +56,8 @@ struct Stage1Stats {
     int batch = 0;                                // noisy samples per forward used
 };
 // Noisy samples per forward when --batch is 0 (auto): what a memory budget of 256 MiB (2 GiB on
-// CUDA; ACHILLES_STAGE1_BATCH_MB overrides) holds of one sample's activations, 1..K.
+// CUDA; ACHILLES_STAGE1_BATCH_MB overrides) holds of one sample's activations, 1..K; on the CPU
+// also no single activation (the attention scores, usually) over 32 MiB.
 int auto_stage1_batch(const Transformer& model, int64_t T, int K);
 std::vector<RankedEntry> stage1(const Transformer& model, const std::vector<int>& ids,
                                 const SearchOptions& o, Progress& progress, Stage1Stats* stats = nullptr);

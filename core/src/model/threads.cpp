@@ -52,7 +52,7 @@ double small_work_flops() {
             const double m = std::strtod(e, &end);
             if (end != e && m >= 0) return m * 1e6;
         }
-        return 64e6;
+        return 512e6;
     }();
     return v;
 }

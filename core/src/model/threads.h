@@ -9,8 +9,12 @@
 // runs with (libtorch's default, --threads, or what the benchmark set), never more.
 //
 // "Tiny" is judged per call from the largest single product of the forward: rows (batch x tokens)
-// x hidden x max(intermediate, vocab) x 2 FLOPs, against small_work_flops() (default 64 MFLOP,
-// environment ACHILLES_SMALL_WORK_MFLOP overrides; 0 disables the policy).
+// x hidden x max(intermediate, vocab) x 2 FLOPs, against small_work_flops() (default 512 MFLOP,
+// environment ACHILLES_SMALL_WORK_MFLOP overrides; 0 disables the policy). 512, not the first
+// 64: a product below it takes under ~5 ms on one core, so a second BLAS thread saves at most half
+// of that, while on a machine with other load a descheduled BLAS worker stalls every product for a
+// time slice: a batched stage 1 on stories260K (22 samples x 215 tokens, 104 MFLOP products) took
+// 12.6 s on two threads against 1.26 s on one, with another process on each core.
 //
 // libtorch's OpenMP count is per calling thread (omp_set_num_threads), so concurrent forwards of
 // the GUI's lanes do not disturb each other; OpenBLAS's count is process-wide and is restored by
