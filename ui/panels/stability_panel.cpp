@@ -162,7 +162,7 @@ StabilityPanel::StabilityPanel(Workbench* wb, QWidget* parent)
     progress_->setRange(0, 1000);
     progress_->setValue(0);
     progress_->setMaximumHeight(16);
-    progress_->setVisible(wb_ != nullptr);
+    progress_->setVisible(false);  // while a study runs
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("stabilityStatus"));
     status_->setWordWrap(true);
@@ -221,6 +221,7 @@ StabilityPanel::StabilityPanel(Workbench* wb, QWidget* parent)
     top->addWidget(runBtn_);
     top->addWidget(cancelBtn_);
     top->addWidget(progress_, 1);
+    top->addStretch();
     top->addWidget(saveBtn_);
     top->addWidget(exportBtn);
     auto* tables = new QSplitter(Qt::Vertical, this);
@@ -370,6 +371,7 @@ bool StabilityPanel::runStudy(const StabilityRequest& req) {
         runBtn_->setEnabled(false);
         cancelBtn_->setEnabled(true);
         progress_->setValue(0);
+        progress_->setVisible(true);
         runMessage_.clear();
         status_->setText(tr("Running the study: %1 runs on %2 probes…").arg(runs).arg(plan.probes.size()));
         jobs_->study.run([engine, plan = std::move(plan), opts, k = req.consensus, heldout = req.heldout.trimmed().toStdString(),
@@ -394,6 +396,7 @@ QString StabilityPanel::statusText() const { return status_->text(); }
 void StabilityPanel::studyDone(const QString& status) {
     runBtn_->setEnabled(true);
     cancelBtn_->setEnabled(false);
+    progress_->setVisible(false);
     status_->setText(status);
     refresh();
 }
