@@ -27,7 +27,6 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
-#include <QTimer>
 
 using namespace achilles;
 using namespace achilles::ui;
@@ -93,13 +92,10 @@ private slots:
         }
         QSignalSpy finished(p, &StabilityPanel::studyFinished);
         QStringList statuses;
-        QTimer poll;
-        connect(&poll, &QTimer::timeout, p, [&] { statuses << p->statusText(); });
-        poll.start(5);
+        connect(p, &StabilityPanel::studyProgress, p, [&](const QString& t) { statuses << t; });
         QVERIFY(p->runStudy(req));
         QVERIFY(p->studyRunning());
         QVERIFY(finished.wait(120000));
-        poll.stop();
         QVERIFY(waitIdle(wb));
         QVERIFY2(shown.error.isEmpty(), qPrintable(shown.error));
         QVERIFY(p->result().has_value());
@@ -135,10 +131,10 @@ private slots:
         QCOMPARE(p->runsTable()->rowCount(), 6);
         QCOMPARE(p->countsTable()->rowCount(), int(doc.value("counts").toArray().size()));
         QVERIFY(p->consensusText().contains(QStringLiteral("at least 2 of 6 runs")));
-        // Progress named the runs as they went.
-        bool sawRun = false;
-        for (const QString& s : statuses) sawRun = sawRun || s.contains(QStringLiteral("run "));
-        QVERIFY2(sawRun, qPrintable(statuses.join(QLatin1Char('|')).left(2000)));
+        // Progress named every run as it started, and the search stage within it.
+        const QString all = statuses.join(QLatin1Char('|'));
+        for (int i = 1; i <= 6; ++i) QVERIFY2(all.contains(QStringLiteral("run %1/6").arg(i)), qPrintable(all.left(3000)));
+        QVERIFY2(all.contains(QStringLiteral("stage1")), qPrintable(all.left(3000)));
         // The saved document opens again through File › Open stability study with the same cells.
         StabilityPanel other(nullptr);
         QVERIFY(other.openFile(path("gui-stability.json")));
@@ -147,6 +143,61 @@ private slots:
         // A model of another checkpoint marks the study stale.
         QVERIFY(loadModel(w, QStringLiteral("default")));
         QVERIFY(!wb->staleReasonOf(p->provenance(), false).isEmpty());
+        w.markClean();
+    }
+
+    // A folder of .txt probes on the embedded model (encoded with its tokenizer), the majority
+    // consensus and a held-out set: again the CLI's document, byte for byte.
+    void textProbesAndHeldoutEqualTheCli() {
+        if (!QFileInfo::exists(QStringLiteral(ACHILLES_CLI))) QSKIP("achilles-cli is not built");
+        QDir().mkpath(path("texts"));
+        write_file_atomic(path("texts/b.txt").toStdString(), "Once upon a time, there was a little girl named Lily. She loved to play outside.\n");
+        write_file_atomic(path("texts/a.txt").toStdString(), "Tom had a red ball. He threw it to his dog, and the dog ran after it.\n");
+        write_file_atomic(path("texts/notes.md").toStdString(), "not a probe\n");
+        write_file_atomic(path("heldout.txt").toStdString(), "The sun was warm and the birds sang.\n\nA cat sat on the mat and looked at the fish.\n\nThird sample, not read.\n");
+        MainWindow w;
+        uitest::Shown shown(&w);
+        w.show();
+        QVERIFY(loadModel(w, QStringLiteral("default")));
+        Workbench* wb = w.workbench();
+        SearchOptions o = wb->options();
+        o.samples = 2;
+        o.max_steps = 8;
+        o.max_tokens = 24;
+        wb->setOptions(o);
+        StabilityPanel* p = w.stabilityPanel();
+        StabilityRequest req;
+        req.probes = path("texts");
+        req.heldout = path("heldout.txt");
+        req.heldoutMaxSamples = 2;
+        {
+            StabilityRunDialog dlg(wb, req, &w);
+            dlg.updatePlan();
+            QCOMPARE(dlg.plannedRuns(), 2);
+        }
+        QSignalSpy finished(p, &StabilityPanel::studyFinished);
+        QVERIFY(p->runStudy(req));
+        QVERIFY(finished.wait(120000));
+        QVERIFY(waitIdle(wb));
+        QVERIFY2(shown.error.isEmpty(), qPrintable(shown.error));
+        QCOMPARE(p->doc().runs.front().label, QStringLiteral("a.txt"));  // sorted by name
+        QVERIFY(!p->doc().heldout.isEmpty());
+        QVERIFY(p->consensusText().contains(QStringLiteral("held-out")));
+        p->saveJson(path("gui-texts.json"));
+        QStringList args{"--quiet", "search", "--model", "default", "--probes", path("texts"), "--heldout", path("heldout.txt"),
+                         "--heldout-max-samples", "2", "--out", path("cli-texts.json")};
+        args << cliFlags(wb->options());
+        QProcess cli;
+        cli.start(QStringLiteral(ACHILLES_CLI), args);
+        QVERIFY(cli.waitForFinished(120000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        const std::string gui = read_file(path("gui-texts.json").toStdString());
+        const std::string cliDoc = read_file(path("cli-texts.json").toStdString());
+        QVERIFY2(gui == cliDoc, qPrintable(QStringLiteral("args %1\nGUI:\n%2\nCLI:\n%3").arg(args.join(' '), QString::fromStdString(gui).left(1500),
+                                                                                           QString::fromStdString(cliDoc).left(1500))));
+        const QJsonObject doc = QJsonDocument::fromJson(QByteArray::fromStdString(gui)).object();
+        QCOMPARE(doc.value("heldout").toObject().value("samples").toInt(), 2);
+        QCOMPARE(doc.value("runs").toArray()[0].toObject().value("tokens").toInt(), p->doc().runs.front().tokens);
         w.markClean();
     }
 

@@ -18,7 +18,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
-#include <QPointer>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
@@ -287,6 +286,7 @@ StabilityPanel::StabilityPanel(Workbench* wb, QWidget* parent)
                                                                         f >= 0 ? QStringLiteral(" %1%").arg(int(f * 100)) : QString()) +
                                  (m.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(m)));
             }
+            emit studyProgress(status_->text());
         });
         jobs_->study.onFinished([this](StabilityResult r) {
             const std::string doc = stability_to_json(r);

@@ -109,6 +109,7 @@ signals:
     void errorOccurred(const QString& title, const QString& message);
     void exportRequested(QCustomPlot* plot, const QString& name);
     void studyStarted();
+    void studyProgress(const QString& status);  // "Running the study — run 2/6: p1 seed=2 · stage1 50% (...)"
     void studyFinished();
     void studyFailed(const QString& message);
     void studyCancelled();
