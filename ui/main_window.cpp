@@ -124,6 +124,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), wb_(new Workbench
     connect(benchmarkPanel_, &BenchmarkPanel::errorOccurred, this, &MainWindow::error);
     connect(stabilityPanel_, &StabilityPanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(stabilityPanel_, &StabilityPanel::errorOccurred, this, &MainWindow::error);
+    connect(stabilityPanel_, &StabilityPanel::studyFinished, this, [this] {
+        showView(QStringLiteral("stability"));
+        statusBar()->showMessage(tr("Stability study finished: %1 runs.").arg(stabilityPanel_->result()->runs.size()), 10000);
+    });
+    connect(stabilityPanel_, &StabilityPanel::studyCancelled, this,
+            [this] { statusBar()->showMessage(tr("Stability study cancelled."), 8000); });
     connect(comparePanel_, &ComparePanel::exportRequested, this, &MainWindow::exportPlotInteractive);
     connect(comparePanel_, &ComparePanel::errorOccurred, this, &MainWindow::error);
     // The neuron chosen in the Neurons table is the super-weight trace's default.
@@ -166,7 +172,7 @@ void MainWindow::buildDocks() {
     generationsPanel_ = new GenerationsPanel(wb_, this);
     mechanismPanel_ = new MechanismPanel(wb_, this);
     benchmarkPanel_ = new BenchmarkPanel(wb_, this);
-    stabilityPanel_ = new StabilityPanel(this);
+    stabilityPanel_ = new StabilityPanel(wb_, this);
     comparePanel_ = new ComparePanel(wb_, this);
     auto dock = [this](const QString& name, const QString& title, QWidget* w) {
         auto* d = new QDockWidget(title, this);
@@ -341,7 +347,11 @@ void MainWindow::buildMenus() {
     {
         // Ctrl+. (and the keypad's Ctrl+.) from any window of the application: a floating dock
         // has the focus as often as the main window during a long search.
-        QAction* cancel = run->addAction(tr("&Cancel search"), wb_, &Workbench::cancelSearch);
+        // It cancels a running stability study too (a search-class job on the same model lane).
+        QAction* cancel = run->addAction(tr("&Cancel search"), this, [this] {
+            wb_->cancelSearch();
+            stabilityPanel_->cancelStudy();
+        });
         cancel->setShortcuts({QKeySequence(tr("Ctrl+.")), QKeySequence(Qt::CTRL | Qt::KeypadModifier | Qt::Key_Period)});
         cancel->setShortcutContext(Qt::ApplicationShortcut);
         cancel->setObjectName(QStringLiteral("cancelSearchAction"));
@@ -356,6 +366,16 @@ void MainWindow::buildMenus() {
         benchmarkPanel_->run();
     })->setShortcut(QKeySequence(tr("Ctrl+B")));
     run->addAction(tr("Cancel b&enchmark"), benchmarkPanel_, &BenchmarkPanel::cancel);
+    {
+        // achilles-cli search --probes: one search per probe (and --vary combination), the Search
+        // panel's options, the loaded model; the result fills the Stability view.
+        QAction* stab = run->addAction(tr("Run &stability study…"), this, [this] {
+            showView(QStringLiteral("stability"));
+            stabilityPanel_->runDialog();
+        });
+        stab->setObjectName(QStringLiteral("runStabilityAction"));
+        run->addAction(tr("Cancel stabilit&y study"), stabilityPanel_, &StabilityPanel::cancelStudy);
+    }
     run->addAction(tr("Com&pare two runs"), this, [this] {
         showView(QStringLiteral("compare"));
         comparePanel_->compare();

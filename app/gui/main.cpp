@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // achilles: the workbench GUI.
 //   achilles [--model DIR|default] [--demo] [--session FILE]
-//            [--screenshot OUT.png [--view NAME] [--search] [--generate] [--samples K] [--sweep N]
+//            [--stability FILE] [--screenshot OUT.png [--view NAME] [--search] [--generate] [--samples K] [--sweep N]
 //             [--baselines LIST] [--size WxH] [--save-session FILE]]
 #include "achilles/error.h"
 #include "achilles/version.h"
@@ -9,6 +9,7 @@
 #include "achilles/options.h"
 #include "headless_run.h"
 #include "main_window.h"
+#include "panels/stability_panel.h"
 #include "panels/model_panel.h"
 #include "workbench/workbench.h"
 #include <QApplication>
@@ -97,6 +98,10 @@ int main(int argc, char** argv) {
                                QStringLiteral("Headless: write the heatmap, drill-down and phase-transition figures "
                                               "(PNG, SVG and PDF) into DIR and exit."),
                                QStringLiteral("DIR"));
+    QCommandLineOption stability(QStringLiteral("stability"),
+                                 QStringLiteral("Open an achilles.stability/1 document (achilles-cli search --probes ... --out) "
+                                                "in the Stability view; with --screenshot --view stability it is rendered."),
+                                 QStringLiteral("FILE"));
     QCommandLineOption mechanism(QStringLiteral("mechanism"),
                                  QStringLiteral("Headless: compute the Mechanism views (massive activations, attention sinks, "
                                                 "logit lens) first; --export-figures then writes them too."));
@@ -105,7 +110,7 @@ int main(int argc, char** argv) {
                                                   "8-9 pt, 600 DPI PNG) or paper-double (7.2 in)."),
                                    QStringLiteral("STYLE"), QStringLiteral("screen"));
     p.addOptions({model, demo, session, shot, view, search, samples, sweep, baselines, generate, size, saveSession, figures, mechanism,
-                  figureStyle});
+                  figureStyle, stability});
     p.process(app);
 
     // Headless runs keep their own settings: they never read the user's saved layout or add to
@@ -131,6 +136,13 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::fprintf(stderr, "achilles: session opened in %lld ms\n", static_cast<long long>(openClock.elapsed()));
+    }
+    if (p.isSet(stability)) {
+        w.showView(QStringLiteral("stability"));
+        if (!w.stabilityPanel()->openFile(p.value(stability)) && headless) {
+            std::fprintf(stderr, "achilles: %s\n", qPrintable(lastError));
+            return 1;
+        }
     }
     QString modelPath = p.value(model);
     if (p.isSet(demo)) {

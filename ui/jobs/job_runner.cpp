@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <new>
+#include <string>
 
 namespace achilles::ui {
 
@@ -26,10 +27,12 @@ public:
 private:
     void report(std::string_view stage, double fraction, std::string_view message) {
         if (cancelled()) return;
-        const bool always = fraction <= 0.0 || fraction >= 1.0 || !emitted_;  // log lines have fraction -1
+        // A new stage always reports (a stability study's "run 2/6" right after a search's "done").
+        const bool always = fraction <= 0.0 || fraction >= 1.0 || !emitted_ || stage != lastStage_;  // log lines have fraction -1
         if (!always && sinceEmit_.isValid() && runner_ && sinceEmit_.elapsed() < runner_->progressInterval()) return;
         emitted_ = true;
         sinceEmit_.restart();
+        lastStage_.assign(stage.data(), stage.size());
         auto job = job_.lock();
         if (!job || !runner_) return;
         const QString st = QString::fromUtf8(stage.data(), qsizetype(stage.size()));
@@ -38,6 +41,7 @@ private:
     }
     QElapsedTimer sinceEmit_;
     bool emitted_ = false;
+    std::string lastStage_;
 };
 }  // namespace
 

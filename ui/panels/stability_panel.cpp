@@ -2,7 +2,13 @@
 #include "panels/stability_panel.h"
 #include "achilles/error.h"
 #include "achilles/fileio.h"
+#include "achilles/search.h"
+#include "jobs/job_runner.h"
+#include "panels/stability_run_dialog.h"
 #include "plots/plot_style.h"
+#include "widgets/file_dialogs.h"
+#include "widgets/stale_banner.h"
+#include "workbench/workbench.h"
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -12,6 +18,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSplitter>
@@ -65,9 +72,10 @@ void setRow(QTableWidget* t, const QStringList& cells) {
 }
 }  // namespace
 
-StabilityDoc readStabilityDoc(const QString& path) {
-    const std::string p = path.toStdString();
-    const std::string text = read_file(p);
+StabilityDoc readStabilityDoc(const QString& path) { return parseStabilityDoc(read_file(path.toStdString()), path); }
+
+StabilityDoc parseStabilityDoc(const std::string& text, const QString& source) {
+    const std::string p = source.toStdString();
     QJsonParseError pe;
     const QJsonDocument d = QJsonDocument::fromJson(QByteArray::fromStdString(text), &pe);
     if (pe.error != QJsonParseError::NoError) throw Error(p, "", "not JSON: " + pe.errorString().toStdString());
@@ -75,7 +83,7 @@ StabilityDoc readStabilityDoc(const QString& path) {
     if (o.value("schema").toString() != QLatin1String("achilles.stability/1"))
         throw Error(p, "schema", "expected \"achilles.stability/1\", got \"" + o.value("schema").toString().toStdString() + "\"");
     StabilityDoc doc;
-    doc.source = path;
+    doc.source = source;
     doc.model = o.value("model").toString();
     for (const QJsonValue& v : o.value("runs").toArray()) {
         const QJsonObject r = v.toObject();
@@ -110,11 +118,62 @@ StabilityDoc readStabilityDoc(const QString& path) {
     return doc;
 }
 
-StabilityPanel::StabilityPanel(QWidget* parent) : QWidget(parent) {
+StabilityPlan planStability(const StabilityRequest& r) {
+    const QString path = r.probes.trimmed();
+    if (path.isEmpty())
+        throw Error("stability study", "--probes", "choose a probes file (JSONL with \"text\" or \"ids\") or a folder of .txt files");
+    StabilityPlan plan;
+    plan.probes = load_probes(path.toStdString());
+    std::vector<std::string> vary;
+    for (const QString& v : r.vary)
+        if (!v.trimmed().isEmpty()) vary.push_back(v.trimmed().toStdString());
+    plan.runs = stability_runs(plan.probes, vary);
+    if (!r.heldout.trimmed().isEmpty()) (void)load_dataset_texts(r.heldout.trimmed().toStdString(), 1);  // as the CLI: before the runs
+    return plan;
+}
+
+struct StabilityPanel::Jobs {
+    explicit Jobs(JobRunner* r) : study(r, Lane::model) {}  // a search-class operation: the model lane
+    JobTracker<StabilityResult> study;
+};
+
+StabilityPanel::~StabilityPanel() = default;
+
+StabilityPanel::StabilityPanel(Workbench* wb, QWidget* parent)
+    : QWidget(parent), wb_(wb), jobs_(wb ? std::make_unique<Jobs>(wb->jobs()) : nullptr) {
     auto* open = new QPushButton(tr("Open stability study…"), this);
     open->setToolTip(tr("An achilles.stability/1 document (achilles-cli search --probes FILE --out ...)"));
+    runBtn_ = new QPushButton(tr("Run stability study…"), this);
+    runBtn_->setObjectName(QStringLiteral("stabilityRun"));
+    runBtn_->setToolTip(tr("achilles-cli search --probes: one search per probe (and per --vary combination) on the loaded "
+                           "model with the Search panel's options"));
+    cancelBtn_ = new QPushButton(tr("Cancel"), this);
+    cancelBtn_->setObjectName(QStringLiteral("stabilityCancel"));
+    cancelBtn_->setEnabled(false);
+    saveBtn_ = new QPushButton(tr("Save JSON…"), this);
+    saveBtn_->setObjectName(QStringLiteral("stabilitySave"));
+    saveBtn_->setToolTip(tr("The achilles.stability/1 document of the study run here (what achilles-cli search --probes --out writes)"));
+    saveBtn_->setEnabled(false);
+    runBtn_->setVisible(wb_ != nullptr);
+    cancelBtn_->setVisible(wb_ != nullptr);
+    saveBtn_->setVisible(wb_ != nullptr);
+    progress_ = new QProgressBar(this);
+    progress_->setRange(0, 1000);
+    progress_->setValue(0);
+    progress_->setMaximumHeight(16);
+    progress_->setVisible(false);  // while a study runs
+    status_ = new QLabel(this);
+    status_->setObjectName(QStringLiteral("stabilityStatus"));
+    status_->setWordWrap(true);
+    prov_label_ = new QLabel(this);
+    prov_label_->setObjectName(QStringLiteral("stabilityProvenance"));
+    prov_label_->setWordWrap(true);
+    prov_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    prov_label_->setVisible(false);
+    stale_ = new StaleBanner(this);
     auto* exportBtn = new QPushButton(tr("Export heatmap…"), this);
-    summary_ = new QLabel(tr("Open a stability study made by achilles-cli search --probes."), this);
+    summary_ = new QLabel(wb_ ? tr("Run a stability study (one search per probe) or open one made by achilles-cli search --probes.")
+                              : tr("Open a stability study made by achilles-cli search --probes."), this);
     summary_->setWordWrap(true);
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     consensus_ = new QLabel(this);
@@ -158,7 +217,11 @@ StabilityPanel::StabilityPanel(QWidget* parent) : QWidget(parent) {
 
     auto* top = new QHBoxLayout;
     top->addWidget(open);
+    top->addWidget(runBtn_);
+    top->addWidget(cancelBtn_);
+    top->addWidget(progress_, 1);
     top->addStretch();
+    top->addWidget(saveBtn_);
     top->addWidget(exportBtn);
     auto* tables = new QSplitter(Qt::Vertical, this);
     tables->addWidget(runs_);
@@ -172,7 +235,10 @@ StabilityPanel::StabilityPanel(QWidget* parent) : QWidget(parent) {
     auto* page = new QWidget(this);
     auto* lay = new QVBoxLayout(page);
     lay->addLayout(top);
+    lay->addWidget(status_);
+    lay->addWidget(stale_);
     lay->addWidget(summary_);
+    lay->addWidget(prov_label_);
     lay->addWidget(split, 1);
     lay->addWidget(consensus_);
     page->setMinimumSize(560, 400);
@@ -190,18 +256,177 @@ StabilityPanel::StabilityPanel(QWidget* parent) : QWidget(parent) {
         if (!f.isEmpty()) openFile(f);
     });
     connect(exportBtn, &QPushButton::clicked, this, [this] { emit exportRequested(plot_, QStringLiteral("stability")); });
+    connect(runBtn_, &QPushButton::clicked, this, &StabilityPanel::runDialog);
+    connect(cancelBtn_, &QPushButton::clicked, this, &StabilityPanel::cancelStudy);
+    connect(saveBtn_, &QPushButton::clicked, this, [this] {
+        const QString f = saveFileDialog(this, DialogKind::exports, tr("Save stability study"), QStringLiteral("stability.json"),
+                                         tr("JSON (*.json)"));
+        if (f.isEmpty()) return;
+        try {
+            saveJson(f);
+        } catch (const std::exception& e) {
+            emit errorOccurred(tr("Save failed"), QString::fromUtf8(e.what()));
+        }
+    });
+    if (wb_) {
+        // A model load would wait behind the study on the model lane: it cancels the study, as it
+        // cancels a search.
+        connect(wb_, &Workbench::modelLoading, this, &StabilityPanel::cancelStudy);
+        connect(wb_, &Workbench::provenanceChanged, this, &StabilityPanel::updateStale);
+        connect(wb_, &Workbench::modelLoaded, this, &StabilityPanel::updateStale);
+        jobs_->study.onProgress([this](const QString& stage, double f, const QString& m) {
+            if (stage == QLatin1String("stability")) {  // "run 2/6: story.txt seed=7"
+                if (f >= 0) progress_->setValue(int(f * 1000));
+                runMessage_ = m;
+                status_->setText(tr("Running the study — %1").arg(m));
+            } else if (stage == QLatin1String("done") && m == QLatin1String("stability finished")) {
+                progress_->setValue(1000);
+            } else if (!stage.isEmpty()) {  // the search of the current run: stage1, stage2, minimize, ...
+                status_->setText(tr("Running the study — %1 · %2%3").arg(runMessage_, stage,
+                                                                        f >= 0 ? QStringLiteral(" %1%").arg(int(f * 100)) : QString()) +
+                                 (m.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(m)));
+            }
+            emit studyProgress(status_->text());
+        });
+        jobs_->study.onFinished([this](StabilityResult r) {
+            const std::string doc = stability_to_json(r);
+            result_ = std::move(r);
+            prov_ = pendingProv_;
+            probes_ = pendingProbes_;
+            try {
+                StabilityDoc d = parseStabilityDoc(doc, QString());  // the reader of opened documents: one set of numbers
+                setDoc(std::move(d));
+            } catch (const std::exception& e) {  // cannot happen for the core's own document; never crash on it
+                result_.reset();
+                prov_ = {};
+                studyDone(tr("Failed: %1").arg(QString::fromUtf8(e.what())));
+                emit errorOccurred(tr("Stability study failed"), QString::fromUtf8(e.what()));
+                emit studyFailed(QString::fromUtf8(e.what()));
+                return;
+            }
+            progress_->setValue(1000);
+            studyDone(tr("Finished: %1 runs. Save JSON writes the achilles.stability/1 document.").arg(result_->runs.size()));
+            emit studyFinished();
+        });
+        jobs_->study.onFailed([this](const QString& m) {
+            studyDone(tr("Failed: %1").arg(m));
+            emit errorOccurred(tr("Stability study failed"), m);
+            emit studyFailed(m);
+        });
+        jobs_->study.onCancelled([this] {
+            studyDone(tr("Cancelled: no study was produced; the view is as it was."));
+            emit studyCancelled();
+        });
+    }
     refresh();
 }
 
 bool StabilityPanel::openFile(const QString& path) {
     try {
-        setDoc(readStabilityDoc(path));
+        StabilityDoc d = readStabilityDoc(path);
+        result_.reset();  // what is shown is the file now, not the study run here
+        prov_ = {};
+        setDoc(std::move(d));
     } catch (const std::exception& e) {
         emit errorOccurred(tr("Cannot open the stability study"), QString::fromUtf8(e.what()));
         return false;
     }
     emit opened(path);
     return true;
+}
+
+void StabilityPanel::runDialog() {
+    if (!wb_) return;
+    if (studyRunning()) {
+        emit errorOccurred(tr("Stability study"), tr("A study is running: cancel it first (Cancel, or Ctrl+.)."));
+        return;
+    }
+    StabilityRunDialog dlg(wb_, request_, this);
+    if (dlg.exec() != QDialog::Accepted) return;
+    runStudy(dlg.request());
+}
+
+bool StabilityPanel::runStudy(const StabilityRequest& req) {
+    auto fail = [this](const QString& m) {
+        status_->setText(tr("Cannot run: %1").arg(m));
+        emit errorOccurred(tr("Stability study"), m);
+        emit studyFailed(m);
+        return false;
+    };
+    if (!wb_) return fail(tr("This panel has no workbench."));
+    request_ = req;
+    try {
+        if (!wb_->hasModel()) throw Error("There is no model loaded: load one in the Model panel first.");
+        if (studyRunning()) throw Error("A stability study is running: cancel it first.");
+        const SearchOptions opts = wb_->options();  // the Search panel's (and the Probe panel's dataset fields)
+        validate(opts);
+        if (!opts.eval_dataset.empty()) (void)load_dataset_texts(opts.eval_dataset, 1);
+        StabilityPlan plan = planStability(req);
+        std::shared_ptr<const Engine> engine = wb_->engineShared();
+        pendingProv_ = {};
+        pendingProv_.model = engine->info().fingerprint;
+        pendingProv_.text = req.probes.trimmed();
+        pendingProbes_ = int(plan.probes.size());
+        const int runs = int(plan.runs.size());
+        runBtn_->setEnabled(false);
+        cancelBtn_->setEnabled(true);
+        progress_->setValue(0);
+        progress_->setVisible(true);
+        runMessage_.clear();
+        status_->setText(tr("Running the study: %1 runs on %2 probes…").arg(runs).arg(plan.probes.size()));
+        jobs_->study.run([engine, plan = std::move(plan), opts, k = req.consensus, heldout = req.heldout.trimmed().toStdString(),
+                          hmax = req.heldoutMaxSamples](Progress& p) {
+            return run_stability(*engine, plan.probes, plan.runs, opts, k, heldout, hmax, p);
+        });
+        emit studyStarted();
+        return true;
+    } catch (const std::exception& e) {
+        return fail(QString::fromUtf8(e.what()));
+    }
+}
+
+void StabilityPanel::cancelStudy() {
+    if (jobs_) jobs_->study.cancel();
+}
+
+bool StabilityPanel::studyRunning() const { return jobs_ && jobs_->study.running(); }
+
+QString StabilityPanel::statusText() const { return status_->text(); }
+
+void StabilityPanel::studyDone(const QString& status) {
+    runBtn_->setEnabled(true);
+    cancelBtn_->setEnabled(false);
+    progress_->setVisible(false);
+    status_->setText(status);
+    refresh();
+}
+
+QString StabilityPanel::provenanceText() const {
+    if (!result_ || !prov_.hasModel()) return {};
+    const SearchOptions& o = result_->options;
+    return tr("Computed here on %1: %2 runs on %3 probes from %4 (Search panel options: α %5, K %6, ε %7, max steps %8, "
+              "seed %9).")
+        .arg(prov_.modelName())
+        .arg(result_->runs.size())
+        .arg(probes_)
+        .arg(prov_.text)
+        .arg(o.alpha)
+        .arg(o.samples)
+        .arg(o.epsilon)
+        .arg(o.max_steps)
+        .arg(qulonglong(o.seed));
+}
+
+void StabilityPanel::updateStale() {
+    stale_->setReason(wb_ && result_ ? wb_->staleReasonOf(prov_, false) : QString());
+}
+
+void StabilityPanel::saveJson(const QString& path) {
+    if (!result_) throw Error("There is no stability study run here to save: run one first (Run › Run stability study).");
+    write_file_atomic(path.toStdString(), stability_to_json(*result_));
+    doc_.source = path;
+    status_->setText(tr("Wrote %1").arg(path));
+    refresh();
 }
 
 void StabilityPanel::setDoc(StabilityDoc d) {
@@ -218,6 +443,10 @@ double StabilityPanel::cellValue(int i, int j) const {
 QString StabilityPanel::consensusText() const { return consensus_->text(); }
 
 void StabilityPanel::refresh() {
+    saveBtn_->setEnabled(bool(result_) && !studyRunning());
+    prov_label_->setText(provenanceText());
+    prov_label_->setVisible(!prov_label_->text().isEmpty());
+    updateStale();
     runs_->setRowCount(0);
     counts_->setRowCount(0);
     const int n = int(doc_.runs.size());
@@ -227,7 +456,7 @@ void StabilityPanel::refresh() {
         scale_->setVisible(false);
         plot_->xAxis->setRange(-0.5, 2.5);
         plot_->yAxis->setRange(-0.5, 2.5);
-        setPlotHint(plot_, tr("Open a stability study: the Jaccard matrix of its runs appears here."));
+        setPlotHint(plot_, tr("Run or open a stability study: the Jaccard matrix of its runs appears here."));
         consensus_->clear();
         plot_->replot();
         return;
@@ -279,7 +508,7 @@ void StabilityPanel::refresh() {
     }
     for (const auto& c : doc_.counts) setRow(counts_, {c.neuron, QStringLiteral("%1 / %2").arg(c.count).arg(n)});
     summary_->setText(tr("%1 — %2 runs on %3 · union %4 channels · intersection %5 channels")
-                          .arg(QFileInfo(doc_.source).fileName()).arg(n).arg(doc_.model).arg(doc_.unionSize).arg(doc_.intersection.size()));
+                          .arg(doc_.source.isEmpty() ? tr("study run here (not saved)") : QFileInfo(doc_.source).fileName()).arg(n).arg(doc_.model).arg(doc_.unionSize).arg(doc_.intersection.size()));
     QString cons = tr("Consensus set (in at least %1 of %2 runs): %3 channels").arg(doc_.consensusK).arg(n).arg(doc_.consensus.size());
     if (!doc_.consensus.isEmpty()) {
         QStringList shown = doc_.consensus.mid(0, 40);

@@ -13,6 +13,7 @@ QString dialogKindKey(DialogKind kind) {
     case DialogKind::sessions: return QStringLiteral("dialogs/sessions");
     case DialogKind::exports: return QStringLiteral("dialogs/exports");
     case DialogKind::texts: return QStringLiteral("dialogs/texts");
+    case DialogKind::probes: return QStringLiteral("dialogs/probes");
     }
     return QStringLiteral("dialogs/other");
 }
@@ -33,7 +34,7 @@ void rememberDialogPath(DialogKind kind, const QString& chosen, bool chosenIsFol
     if (chosen.isEmpty()) return;
     const QFileInfo fi(chosen);
     QString dir;
-    if (chosenIsFolder) dir = kind == DialogKind::models ? fi.absolutePath() : fi.absoluteFilePath();
+    if (chosenIsFolder) dir = kind == DialogKind::models || kind == DialogKind::probes ? fi.absolutePath() : fi.absoluteFilePath();
     else dir = fi.absolutePath();
     QSettings().setValue(dialogKindKey(kind), QDir::cleanPath(dir));
 }

@@ -8,13 +8,13 @@ class QWidget;
 
 namespace achilles::ui {
 
-enum class DialogKind { models, sessions, exports, texts };
+enum class DialogKind { models, sessions, exports, texts, probes };  // probes: stability studies' probe files and folders
 
 QString dialogKindKey(DialogKind kind);             // "dialogs/models", ...
 QString lastDialogDir(DialogKind kind);             // the remembered folder, else the home folder
 QString dialogStartPath(DialogKind kind, const QString& fileName = {});  // lastDialogDir/fileName
 // Remembers the folder of a chosen file, or a chosen folder itself (a model folder: its parent,
-// where the other models are).
+// where the other models are; a probes folder likewise).
 void rememberDialogPath(DialogKind kind, const QString& chosen, bool chosenIsFolder = false);
 
 // The QFileDialog static functions, started at dialogStartPath and remembering the choice.

@@ -122,6 +122,8 @@ public:
     QString pplStaleReason() const;
     QString masksStaleReason() const;
     QString generationStaleReason() const;
+    // The same check for any other view's provenance (the Stability panel's study: probeMatters false).
+    QString staleReasonOf(const Provenance& p, bool probeMatters) const { return staleReason(p, probeMatters); }
 
 signals:
     void modelLoading();
