@@ -524,6 +524,24 @@ private slots:
         QCOMPARE(run(dir, &err), 0);
         const json j = json::parse(std::ifstream(scratch("chat_cli.json")));
         QCOMPARE(j["options"]["chat_template"].get<std::string>(), dir + "/tokenizer_config.json");
+        // generate --chat-template: the rendered prompt, with BOS once (the template emits it).
+        {
+            QProcess p;
+            p.start(ACHILLES_CLI, {"generate", "--model", QString::fromStdString(dir), "--prompt", "Once upon", "--max-new", "3",
+                                   "--chat-template", "--json", "--quiet"});
+            QVERIFY(p.waitForFinished(120000));
+            QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+            const json g = json::parse(p.readAllStandardOutput().toStdString());
+            const auto ids = g["prompt_ids"].get<std::vector<int>>();
+            QVERIFY(ids.size() > 2);
+            QCOMPARE(ids[0], default_engine().info().bos_id);
+            QVERIFY(ids[1] != ids[0]);
+            QProcess q;
+            q.start(ACHILLES_CLI, {"generate", "--model", "default", "--prompt", "x", "--chat-template", "--quiet"});
+            QVERIFY(q.waitForFinished(120000));
+            QCOMPARE(q.exitCode(), 1);
+            QVERIFY(QString::fromUtf8(q.readAllStandardError()).contains("no chat template"));
+        }
         // No template: a clear message and exit 1 (before the model loads, and with --model default too).
         for (const std::string& m : {test::source_dir() + "/resources/default-model", std::string("default")}) {
             QCOMPARE(run(m, &err), 1);
