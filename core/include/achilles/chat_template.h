@@ -64,12 +64,15 @@ public:
     const std::map<std::string, std::string>& variables() const { return vars_; }
     void set_variables(std::map<std::string, std::string> v) { vars_ = std::move(v); }
     void set_note(std::string n) { note_ = std::move(n); }
+    // Evaluation steps allowed per render (default kMaxChatSteps; the fuzz harness lowers it).
+    void set_max_steps(long long n) { max_steps_ = n; }
 
     struct Impl;
 
 private:
     std::string text_, file_, note_;
     std::map<std::string, std::string> vars_;
+    long long max_steps_ = kMaxChatSteps;
     std::unique_ptr<Impl> impl_;
 };
 

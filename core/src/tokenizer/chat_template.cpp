@@ -907,7 +907,7 @@ struct LoopCtl {
 
 class Renderer {
 public:
-    Renderer(const Source& S) : S_(S) {}
+    Renderer(const Source& S, long long max_steps) : S_(S), max_steps_(max_steps) {}
     std::string out;
 
     void run(const Body& b, Dict globals) {
@@ -921,11 +921,12 @@ private:
     std::vector<Dict> scopes_;
     std::deque<Dict> namespaces_;
     long long steps_ = 0;
+    const long long max_steps_;
 
     [[noreturn]] void fail(Pos p, const std::string& what) const { S_.fail(p, what); }
     void step(Pos p) {
-        if (++steps_ > kMaxChatSteps)
-            fail(p, "the template takes more than " + std::to_string(kMaxChatSteps) + " evaluation steps");
+        if (++steps_ > max_steps_)
+            fail(p, "the template takes more than " + std::to_string(max_steps_) + " evaluation steps");
     }
     // Work proportional to a size (building lists and strings) counts as steps too.
     void work(size_t units, Pos p) {
@@ -1899,8 +1900,8 @@ ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
 
 namespace {
-std::string render_with(const ChatTemplate::Impl& impl, Dict globals) {
-    Renderer r(impl.src);
+std::string render_with(const ChatTemplate::Impl& impl, Dict globals, long long max_steps) {
+    Renderer r(impl.src, max_steps);
     r.run(impl.body, std::move(globals));
     return std::move(r.out);
 }
@@ -1925,7 +1926,7 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
     g.put("add_generation_prompt", Value::boolean(add_generation_prompt));
     for (const auto& [k, v] : flags) g.put(k, Value::boolean(v));
     for (const auto& [k, v] : strings) g.put(k, Value::str(v));
-    return render_with(*impl_, std::move(g));
+    return render_with(*impl_, std::move(g), max_steps_);
 }
 
 std::string ChatTemplate::render_json(const std::string& context_json) const {
@@ -1937,7 +1938,7 @@ std::string ChatTemplate::render_json(const std::string& context_json) const {
     g.put("documents", Value::none());
     g.put("add_generation_prompt", Value::boolean(false));
     for (const auto& [k, x] : j.items()) g.put(k, from_json(x, file_, 1));
-    return render_with(*impl_, std::move(g));
+    return render_with(*impl_, std::move(g), max_steps_);
 }
 
 std::string ChatTemplate::render_user_prompt(const std::string& user) const {
