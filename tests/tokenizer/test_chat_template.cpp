@@ -141,6 +141,9 @@ private slots:
         QTest::newRow("chained") << "{{ 1 < 2 < 3 }}" << "unsupported feature: the chained comparison at line 1, column 10";
         QTest::newRow("unclosed comment") << "{# x" << "unclosed comment";
         QTest::newRow("bad char") << "{{ a ; b }}" << "unexpected character ';'";
+        QTest::newRow("leading zero") << "{{ 01 }}" << "an integer literal with a leading zero at line 1, column 4";
+        QTest::newRow("hex") << "{{ 0x1F }}" << "unsupported feature: the hexadecimal, octal or binary literal";
+        QTest::newRow("type in message") << "{{ 5[0] }}" << "cannot index an integer at line 1, column 5";
     }
     void syntaxErrors() {
         QFETCH(QString, text);

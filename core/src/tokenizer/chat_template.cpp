@@ -10,6 +10,7 @@
 #include <cctype>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <filesystem>
@@ -65,6 +66,8 @@ Value make_dict(Dict d, Value::T t = Value::Dct) {
     return v;
 }
 
+// "an integer", "a string", ...: for messages.
+std::string a_type(const Value& v);
 const char* type_name(const Value& v) {
     switch (v.t) {
     case Value::Undef: return "undefined";
@@ -79,6 +82,10 @@ const char* type_name(const Value& v) {
     case Value::Func: return "function";
     }
     return "value";
+}
+std::string a_type(const Value& v) {
+    const char* n = type_name(v);
+    return std::string(n[0] == 'u' || n[0] == 'i' ? "an " : "a ") + n;
 }
 
 // ---------------------------------------------------------------- UTF-8 and Python whitespace
@@ -312,8 +319,15 @@ std::vector<Piece> lex(const Source& S) {
                 t.v = s.substr(k, e - k);
                 k = e;
             } else if (std::isdigit(static_cast<unsigned char>(c))) {
-                size_t e = k;
-                while (e < s.size() && (std::isdigit(static_cast<unsigned char>(s[e])) || s[e] == '_')) ++e;
+                // jinja2's integers: [1-9](_?\d)* or 0(_?0)*; an underscore only between digits.
+                auto digit = [&](size_t q) { return q < s.size() && std::isdigit(static_cast<unsigned char>(s[q])); };
+                if (c == '0' && k + 1 < s.size() && std::strchr("xXoObB", s[k + 1]))
+                    S.unsupported(tp, "the hexadecimal, octal or binary literal");
+                size_t e = k + 1;
+                while (digit(e) || (s[e] == '_' && digit(e + 1))) ++e;
+                if (c == '0')
+                    for (size_t q = k; q < e; ++q)
+                        if (s[q] != '0' && s[q] != '_') S.fail(tp, "an integer literal with a leading zero");
                 if (e < s.size() && (s[e] == '.' && e + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[e + 1]))))
                     S.unsupported(tp, "the float literal");
                 if (e < s.size() && (s[e] == 'e' || s[e] == 'E')) S.unsupported(tp, "the float literal");
@@ -1006,7 +1020,7 @@ private:
             for (size_t i = 0; i + 1 < off.size(); ++i) chars.push_back(Value::str(v.s.substr(off[i], off[i + 1] - off[i])));
             return chars;
         }
-        default: fail(p, std::string("cannot loop over a ") + type_name(v));
+        default: fail(p, std::string("cannot loop over ") + a_type(v));
         }
     }
 
@@ -1026,7 +1040,7 @@ private:
                 scope.put(n.targets[0], item);
             } else {
                 if (item.t != Value::Lst || item.l->size() != n.targets.size())
-                    fail(n.pos, "cannot unpack a " + std::string(type_name(item)) + " into " +
+                    fail(n.pos, "cannot unpack " + a_type(item) + " into " +
                                     std::to_string(n.targets.size()) + " loop variables");
                 for (size_t q = 0; q < n.targets.size(); ++q) scope.put(n.targets[q], (*item.l)[q]);
             }
@@ -1133,7 +1147,7 @@ private:
             o += '}';
             break;
         case Value::Undef: case Value::Ns: case Value::Loop: case Value::Func:
-            fail(p, std::string("cannot print a ") + type_name(v) + " inside a list or dict");
+            fail(p, std::string("cannot print ") + a_type(v) + " inside a list or dict");
         default: o += to_str(v, p);
         }
     }
@@ -1149,7 +1163,7 @@ private:
             repr(v, o, p, 0);
             return o;
         }
-        default: fail(p, std::string("cannot print a ") + type_name(v));
+        default: fail(p, std::string("cannot print ") + a_type(v));
         }
     }
 
@@ -1219,7 +1233,7 @@ private:
             o += '}';
             break;
         }
-        default: fail(p, std::string("tojson cannot serialise a ") + type_name(v));
+        default: fail(p, std::string("tojson cannot serialise ") + a_type(v));
         }
     }
 
@@ -1252,11 +1266,11 @@ private:
     static bool is_num(const Value& v) { return v.t == Value::Int || v.t == Value::Bool; }
 
     std::string str_arg(const Value& v, Pos p, const std::string& what) const {
-        if (v.t != Value::Str) fail(p, what + " must be a string, got a " + type_name(v));
+        if (v.t != Value::Str) fail(p, what + " must be a string, got " + a_type(v));
         return v.s;
     }
     long long int_arg(const Value& v, Pos p, const std::string& what) const {
-        if (!is_num(v)) fail(p, what + " must be an integer, got a " + type_name(v));
+        if (!is_num(v)) fail(p, what + " must be an integer, got " + a_type(v));
         return as_num(v);
     }
 
@@ -1462,7 +1476,7 @@ private:
             case Value::Str: return Value::integer(static_cast<long long>(cp_offsets(v.s).size() - 1));
             case Value::Lst: return Value::integer(static_cast<long long>(v.l->size()));
             case Value::Dct: return Value::integer(static_cast<long long>(v.d->items.size()));
-            default: fail(p, std::string("a ") + type_name(v) + " has no length");
+            default: fail(p, a_type(v) + " has no length");
             }
         }
         if (f == "first" || f == "last") {
@@ -1473,7 +1487,7 @@ private:
         if (f == "list") return Value::list(iterate(v, p));
         if (f == "items") {
             if (v.t == Value::Undef) return Value::list({});
-            if (v.t != Value::Dct) fail(p, std::string("items needs a dict, got a ") + type_name(v));
+            if (v.t != Value::Dct) fail(p, std::string("items needs a dict, got ") + a_type(v));
             List o;
             for (const auto& [k, x] : v.d->items) o.push_back(Value::list({Value::str(k), x}));
             return Value::list(std::move(o));
@@ -1515,7 +1529,7 @@ private:
         if (f.t != Value::Func) {
             if (f.t == Value::Undef && callee.k == Expr::Name)
                 S_.unsupported(p, "the function '" + callee.name + "' (not one the renderer provides, or undefined)");
-            fail(p, std::string("a ") + type_name(f) + " cannot be called");
+            fail(p, a_type(f) + " cannot be called");
         }
         const Args a = args_of(e, 1);
         const std::string what = f.s + "()";
@@ -1631,7 +1645,7 @@ private:
             S_.unsupported(p, what + " of a dict");
         }
         if (obj.t == Value::Undef) fail(p, "cannot call " + what + " of an undefined value");
-        S_.unsupported(p, what + " of a " + type_name(obj));
+        S_.unsupported(p, what + " of " + a_type(obj));
     }
 
     Value attr(const Value& v, const std::string& name, Pos p) const {
@@ -1653,7 +1667,7 @@ private:
         case Value::Undef: fail(p, "cannot read the attribute '" + name + "' of an undefined value");
         case Value::Str:
             S_.unsupported(p, "the string attribute '" + name + "' (string methods must be called)");
-        default: S_.unsupported(p, std::string("the attribute '") + name + "' of a " + type_name(v));
+        default: S_.unsupported(p, std::string("the attribute '") + name + "' of " + a_type(v));
         }
     }
 
@@ -1665,7 +1679,7 @@ private:
         if (v.t == Value::Lst || v.t == Value::Str) {
             if (!is_num(k)) {
                 if (k.t == Value::Str && v.t == Value::Str) S_.unsupported(p, "a string index into a string");
-                fail(p, std::string("a ") + type_name(v) + " index must be an integer");
+                fail(p, a_type(v) + " index must be an integer");
             }
             long long i = as_num(k);
             if (v.t == Value::Lst) {
@@ -1682,7 +1696,7 @@ private:
         }
         if (v.t == Value::Undef) fail(p, "cannot index an undefined value");
         if (v.t == Value::None) return Value{};
-        fail(p, std::string("cannot index a ") + type_name(v));
+        fail(p, std::string("cannot index ") + a_type(v));
     }
 
     Value binop(const std::string& op, const Value& x, const Value& y, Pos p) const {
@@ -1700,7 +1714,7 @@ private:
             } else if (y.t == Value::Undef) {
                 r = false;
             } else {
-                fail(p, std::string("'in' needs a string, list or dict on its right, got a ") + type_name(y));
+                fail(p, std::string("'in' needs a string, list or dict on its right, got ") + a_type(y));
             }
             return Value::boolean(op == "in" ? r : !r);
         }
@@ -1713,7 +1727,7 @@ private:
             int c;
             if (is_num(x) && is_num(y)) c = as_num(x) < as_num(y) ? -1 : as_num(x) > as_num(y) ? 1 : 0;
             else if (x.t == Value::Str && y.t == Value::Str) c = x.s.compare(y.s) < 0 ? -1 : x.s == y.s ? 0 : 1;
-            else fail(p, std::string("cannot compare a ") + type_name(x) + " with a " + type_name(y) + " by '" + op + "'");
+            else fail(p, std::string("cannot compare ") + a_type(x) + " with " + a_type(y) + " by '" + op + "'");
             return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
         }
         if (op == "+") {
@@ -1821,7 +1835,7 @@ private:
                 return Value::str(std::move(o));
             }
             if (v.t == Value::Undef) fail(e.pos, "cannot slice an undefined value");
-            fail(e.pos, std::string("cannot slice a ") + type_name(v));
+            fail(e.pos, std::string("cannot slice ") + a_type(v));
         }
         case Expr::Call: return sized(call(e), e.pos);
         case Expr::Filter: return sized(filter(e), e.pos);
@@ -1829,7 +1843,7 @@ private:
         case Expr::Not: return Value::boolean(!truthy(eval(*e.a[0])));
         case Expr::Neg: {
             const Value v = eval(*e.a[0]);
-            if (!is_num(v)) fail(e.pos, std::string("cannot negate a ") + type_name(v));
+            if (!is_num(v)) fail(e.pos, std::string("cannot negate ") + a_type(v));
             if (as_num(v) == LLONG_MIN) fail(e.pos, "integer overflow in '-'");
             return Value::integer(-as_num(v));
         }
