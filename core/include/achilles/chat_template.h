@@ -12,8 +12,10 @@
 // undefined, none, string, number, integer, boolean, mapping, iterable, sequence, true, false,
 // odd, even; the filters trim, length/count, upper, lower, capitalize, title, default/d, tojson,
 // string, first, last, join, list, replace, items; the string methods strip, lstrip, rstrip,
-// startswith, endswith, split, upper, lower, replace, title; dict.get/items/keys/values; range();
-// raise_exception(msg).
+// startswith, endswith, split, upper, lower, replace, title, join; dict.get/items/keys/values;
+// range(), dict(), namespace(), strftime_now() and raise_exception(msg) (an Error carrying msg).
+// Lists and dicts print as Python's repr; case changes are ASCII-only (non-ASCII text is an
+// unsupported-feature error rather than a guess).
 // Anything else (macros, call blocks, filter blocks, include, floats, unknown filters, tests,
 // functions or methods...) is an Error at parse time or when first evaluated, naming the file, the
 // field `chat_template`, the feature and its line and column. Nothing falls back silently.
