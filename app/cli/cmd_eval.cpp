@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // achilles-cli eval: multiple-choice accuracy with and without a critical set zeroed.
 #include "achilles/benchmark.h"
+#include "achilles/chat_template.h"
 #include "achilles/error.h"
 #include "achilles/fileio.h"
 #include "achilles/results.h"
@@ -19,6 +20,7 @@ struct EvalOpts {
     int max_new = 50;
     uint64_t seed = 42;
     bool no_random = false;
+    bool chat_template = false;
 };
 
 void check_out_path(const std::string& path, const std::string& flag) {
@@ -48,6 +50,9 @@ void register_eval(CLI::App& app, Globals& g, Runner& run) {
         ->capture_default_str();
     sub->add_option("--max-new", o->max_new, "gen: new tokens at most")->capture_default_str();
     sub->add_flag("--no-random", o->no_random, "leave out the random set of the same size");
+    sub->add_flag("--chat-template", o->chat_template,
+                  "wrap each prompt as one user message with the model's chat template (tokenizer_config.json), "
+                  "add_generation_prompt=true; an error when the model has none or the template uses unsupported features");
     sub->add_option("--out", o->out, "write the report JSON (atomically)");
     sub->add_option("--csv", o->csv, "write accuracies as CSV (condition, method, subject, ...)");
     on_run(sub, run, [&g, o] {
@@ -60,6 +65,18 @@ void register_eval(CLI::App& app, Globals& g, Runner& run) {
         check_out_path(o->csv, "--csv");
         // Inputs are read and checked before the model loads.
         const BenchSet set = load_benchmark(o->bench, o->limit);
+        std::shared_ptr<const ChatTemplate> chat;
+        auto load_chat = [&](const std::string& folder) {
+            chat = std::make_shared<const ChatTemplate>(load_chat_template(folder));
+            if (!chat->note().empty()) std::cerr << "note: " << chat->file() << ": " << chat->note() << "\n";
+            // Every prompt is rendered once up front, so a template that fails on them fails before any scoring.
+            for (const auto& it : set.items) {
+                (void)chat->render_user_prompt(ll_context(it));
+                (void)chat->render_user_prompt(gen_prompt(it));
+            }
+        };
+        std::error_code ec;
+        if (o->chat_template && std::filesystem::is_directory(o->m.model, ec)) load_chat(o->m.model);
         std::optional<SearchResult> result;
         MaskSpec critical;
         if (!o->result.empty()) {
@@ -73,6 +90,7 @@ void register_eval(CLI::App& app, Globals& g, Runner& run) {
         }
         CliProgress progress(g.quiet);
         auto engine = load_engine(o->m, progress);
+        if (o->chat_template && !chat) load_chat(engine->info().fingerprint.path);  // e.g. --model default
         const ModelShape& shape = engine->info().shape;
         if (result) validate_result(*result, o->result, &shape);
         validate_mask(critical, shape);
@@ -96,6 +114,7 @@ void register_eval(CLI::App& app, Globals& g, Runner& run) {
         bo.method = *method;
         bo.max_new = o->max_new;
         bo.seed = o->seed;
+        bo.chat_template = chat;
         const BenchReport rep = run_benchmark(*engine, set, conds, bo, progress);
         progress.finish();
         const std::string doc = bench_report_to_json(rep);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+#include "achilles/chat_template.h"
 #include "achilles/config.h"
 #include "achilles/error.h"
+#include <filesystem>
 #include "cli_util.h"
 #include <iostream>
 #include <memory>
@@ -16,6 +18,7 @@ struct GenOpts {
     GenerateOptions g;
     bool greedy = false;
     int64_t context = 0;   // 0: the model's max_position_embeddings
+    bool chat_template = false;
 };
 }  // namespace
 
@@ -38,6 +41,8 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
                     "positions at most, prompt included (default: the model's max_position_embeddings; "
                     "raise it deliberately to decode past the trained context)");
     sub->add_flag("--no-stop{false}", o->g.stop_at_eos, "keep decoding past EOS (up to --max-new)");
+    sub->add_flag("--chat-template", o->chat_template,
+                  "render the prompt as one user message with the model's chat template (add_generation_prompt=true)");
     on_run(sub, run, [&g, o, sub] {
         GenerateOptions go = o->g;
         const bool sampled = sub->count("--temperature") + sub->count("--top-p") + sub->count("--top-k") > 0;
@@ -51,15 +56,32 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
         if (!o->mask.empty()) mask = parse_mask_spec(o->mask);
         const Input in = read_text_input(o->input, false);
         std::vector<int> ids = in.ids;
+        if (o->chat_template && !ids.empty())
+            throw Error("command line", "--chat-template", "applies to a text prompt, not to --ids");
+        std::string chat_text;  // the rendered prompt
+        std::error_code ec;
+        if (o->chat_template && std::filesystem::is_directory(o->m.model, ec))
+            chat_text = load_chat_template(o->m.model).render_user_prompt(in.text);  // fails before the model loads
         CliProgress progress(g.quiet);
         auto engine = load_engine(o->m, progress);
         progress.finish();
+        if (o->chat_template && chat_text.empty())
+            chat_text = load_chat_template(engine->info().fingerprint.path).render_user_prompt(in.text);
         validate_mask(mask, engine->info().shape);
         if (ids.empty()) {
             const Tokenizer* tok = engine->tokenizer();
             if (!tok) throw Error(o->m.model, "tokenizer", "the model folder has no tokenizer; use --ids");
-            ids = tok->encode(in.text, EncodeOptions{});
-            if (ids.empty() && engine->info().bos_id >= 0) ids.push_back(engine->info().bos_id);
+            const int bos = engine->info().bos_id;
+            if (o->chat_template) {
+                // As in eval (benchmark.h): no special tokens added; BOS only when the template did not emit it.
+                EncodeOptions plain;
+                plain.add_special = false;
+                ids = tok->encode(chat_text, plain);
+                if (bos >= 0 && (ids.empty() || ids[0] != bos)) ids.insert(ids.begin(), bos);
+            } else {
+                ids = tok->encode(in.text, EncodeOptions{});
+            }
+            if (ids.empty() && bos >= 0) ids.push_back(bos);
             if (ids.empty()) throw Error("command line", "--prompt", "the prompt gives no tokens");
         } else {
             for (int id : ids)

@@ -8,7 +8,9 @@
 #include <QtTest>
 #ifndef Q_MOC_RUN  // moc parses with C++17 predefines and trips over <compare>; it needs none of these
 #include "achilles/benchmark.h"
+#include "achilles/chat_template.h"
 #include "achilles/error.h"
+#include "achilles/tokenizer.h"
 #endif
 #include "test_paths.h"
 #include <QtTest>
@@ -67,6 +69,20 @@ std::string error_of(F&& f) {
         return e.what();
     }
     return {};
+}
+
+// The default model in a scratch folder whose tokenizer_config.json carries `chat_template`.
+std::string chat_model(const std::string& name, const std::string& chat_template) {
+    namespace fs = std::filesystem;
+    const fs::path dir = scratch("chat_" + name), src = test::source_dir() + "/resources/default-model";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const char* f : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.model"})
+        fs::copy_file(src / f, dir / f);
+    json cfg = json::parse(std::ifstream((src / "tokenizer_config.json").string()));
+    cfg["chat_template"] = chat_template;
+    std::ofstream((dir / "tokenizer_config.json").string()) << cfg.dump(2);
+    return dir.string();
 }
 
 }  // namespace
@@ -422,6 +438,120 @@ private slots:
         QCOMPARE(q.exitCode(), 1);
         const QString err = QString::fromUtf8(q.readAllStandardError());
         QVERIFY2(err.contains("bad.jsonl:1") && err.contains("choices") && err.contains("fewer than 2"), qPrintable(err));
+    }
+
+    void chat_template() {
+        // A template that emits the BOS text and one that does not: the scored sequences carry BOS once.
+        for (const bool emits_bos : {true, false}) {
+            const std::string tpl = emits_bos ? "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]"
+                                              : "<<{% for m in messages %}{{ m.role }}: {{ m.content }}{% endfor %}>>"
+                                                "{% if add_generation_prompt %}\nassistant:{% endif %}";
+            const std::string dir = chat_model(emits_bos ? "bos" : "nobos", tpl);
+            LoadOptions lo;
+            lo.path = dir;
+            const auto engine = Engine::load(lo, null_progress());
+            const BenchSet set = load_benchmark(bench_dir() + "/tiny.jsonl", 2);
+            BenchOptions o;
+            o.method = BenchMethod::both;
+            o.max_new = 4;
+            o.chat_template = std::make_shared<const ChatTemplate>(load_chat_template(dir));
+            const BenchReport r = run_benchmark(*engine, set, {{"unmasked", {}}}, o, null_progress());
+            QCOMPARE(r.chat_template, dir + "/tokenizer_config.json");
+            const Tokenizer* tok = engine->tokenizer();
+            const int bos = engine->info().bos_id;
+            QVERIFY(bos >= 0);
+            EncodeOptions plain;
+            plain.add_special = false;
+            for (size_t i = 0; i < set.items.size(); ++i) {
+                const BenchItem& it = set.items[i];
+                const std::string ctx = o.chat_template->render_user_prompt(ll_context(it));
+                QCOMPARE(ctx.rfind("<s>", 0) == 0, emits_bos);
+                const std::vector<int> ctx_ids = tok->encode(ctx, plain);
+                QCOMPARE(ctx_ids[0] == bos, emits_bos);  // the BOS text is the BOS token
+                for (size_t k = 0; k < it.choices.size(); ++k) {
+                    const std::vector<int> whole = tok->encode(ctx + ll_continuation(it, static_cast<int>(k)), plain);
+                    std::vector<int> seq;
+                    if (!emits_bos) seq.push_back(bos);
+                    seq.insert(seq.end(), ctx_ids.begin(), ctx_ids.end());
+                    seq.insert(seq.end(), whole.begin() + static_cast<ptrdiff_t>(ctx_ids.size()), whole.end());
+                    QCOMPARE(seq[0], bos);
+                    QVERIFY(seq[1] != bos);
+                    const int cl = static_cast<int>(whole.size() - ctx_ids.size());
+                    const PplResult pr = engine->perplexity(seq, {}, null_progress());
+                    double lp = 0;
+                    for (size_t t = seq.size() - 1 - static_cast<size_t>(cl); t < seq.size() - 1; ++t) lp -= pr.nll[t];
+                    const double got = r.conditions[0].items[i].logprob[k];
+                    QVERIFY2(std::abs(got - lp) < 1e-9, (std::to_string(got) + " vs " + std::to_string(lp)).c_str());
+                }
+                // gen: the same greedy output as decoding the rendered prompt by hand.
+                std::vector<int> prompt = tok->encode(o.chat_template->render_user_prompt(gen_prompt(it)), plain);
+                if (!emits_bos) prompt.insert(prompt.begin(), bos);
+                GenerateOptions go;
+                go.max_new = 4;
+                go.greedy = true;
+                go.alternatives = 0;
+                go.stop_at_eos = true;
+                QCOMPARE(r.conditions[0].items[i].gen_text, engine->generate(prompt, go, {}, null_progress()).text);
+            }
+            const json j = json::parse(bench_report_to_json(r));
+            QCOMPARE(j["options"]["chat_template"].get<std::string>(), dir + "/tokenizer_config.json");
+            QVERIFY(j["protocol"].contains("chat_template"));
+            QVERIFY(bench_report_table(r).find("chat template of " + dir) != std::string::npos);
+        }
+        // Without one: null, and no protocol entry.
+        const BenchSet set = load_benchmark(bench_dir() + "/tiny.jsonl", 1);
+        BenchOptions o;
+        o.method = BenchMethod::ll;
+        const json j = json::parse(bench_report_to_json(run_benchmark(default_engine(), set, {{"unmasked", {}}}, o, null_progress())));
+        QVERIFY(j["options"]["chat_template"].is_null());
+        QVERIFY(!j["protocol"].contains("chat_template"));
+    }
+
+    void chat_template_cli() {
+        const std::string bench = bench_dir() + "/tiny.jsonl";
+        auto run = [&](const std::string& model, QString* err) {
+            QProcess p;
+            const QString out = QString::fromStdString(scratch("chat_cli.json"));
+            QFile::remove(out);
+            p.start(ACHILLES_CLI, {"eval", "--model", QString::fromStdString(model), "--bench", QString::fromStdString(bench),
+                                   "--limit", "2", "--method", "ll", "--chat-template", "--out", out, "--quiet"});
+            p.waitForFinished(300000);
+            if (err) *err = QString::fromUtf8(p.readAllStandardError());
+            return p.exitCode();
+        };
+        QString err;
+        const std::string dir = chat_model("cli", "{{ bos_token }}{{ messages[0].content }}");
+        QCOMPARE(run(dir, &err), 0);
+        const json j = json::parse(std::ifstream(scratch("chat_cli.json")));
+        QCOMPARE(j["options"]["chat_template"].get<std::string>(), dir + "/tokenizer_config.json");
+        // generate --chat-template: the rendered prompt, with BOS once (the template emits it).
+        {
+            QProcess p;
+            p.start(ACHILLES_CLI, {"generate", "--model", QString::fromStdString(dir), "--prompt", "Once upon", "--max-new", "3",
+                                   "--chat-template", "--json", "--quiet"});
+            QVERIFY(p.waitForFinished(120000));
+            QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+            const json g = json::parse(p.readAllStandardOutput().toStdString());
+            const auto ids = g["prompt_ids"].get<std::vector<int>>();
+            QVERIFY(ids.size() > 2);
+            QCOMPARE(ids[0], default_engine().info().bos_id);
+            QVERIFY(ids[1] != ids[0]);
+            QProcess q;
+            q.start(ACHILLES_CLI, {"generate", "--model", "default", "--prompt", "x", "--chat-template", "--quiet"});
+            QVERIFY(q.waitForFinished(120000));
+            QCOMPARE(q.exitCode(), 1);
+            QVERIFY(QString::fromUtf8(q.readAllStandardError()).contains("no chat template"));
+        }
+        // No template: a clear message and exit 1 (before the model loads, and with --model default too).
+        for (const std::string& m : {test::source_dir() + "/resources/default-model", std::string("default")}) {
+            QCOMPARE(run(m, &err), 1);
+            QVERIFY2(err.contains("tokenizer_config.json: field 'chat_template'") && err.contains("no chat template"), qPrintable(err));
+        }
+        // An unsupported feature: named with its line and column.
+        const std::string bad = chat_model("bad", "{{ bos_token }}\n{% macro m() %}{% endmacro %}");
+        QCOMPARE(run(bad, &err), 1);
+        QVERIFY2(err.contains("field 'chat_template'") && err.contains("unsupported feature: the 'macro' tag at line 2, column 4"),
+                 qPrintable(err));
     }
 
     void shared_benchmarks() {

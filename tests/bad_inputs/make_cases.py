@@ -233,6 +233,32 @@ case("bench_method_unknown", ["eval", "--model", "$M", "--bench", "$D/b.jsonl", 
 case("bench_missing", ["eval", "--model", "$M", "--bench", "$D/none.jsonl"], ["none.jsonl"], model=L3, files={"$D/x": ""})
 case("bench_dev_zero", ["eval", "--model", "$M", "--bench", "/dev/zero"], ["/dev/zero"], model=L3)
 
+# eval --chat-template: a model without tokenizer_config.json or without a template, and templates the
+# renderer refuses (named with line and column), all before the model loads. No literal `{{` in these
+# templates: the corpus uses it for its macros.
+TKC = "$S/" + TK + "/tokenizer_config.json"
+def chat(name, template_json, msg, files=None):
+    fl = {"$D/b.jsonl": BQ}
+    if template_json is not None:
+        fl["$M/tokenizer_config.json"] = {"from": TKC, "set": {"chat_template": template_json}}
+    fl.update(files or {})
+    case("bench_chat_" + name, ["eval", "--model", "$M", "--bench", "$D/b.jsonl", "--chat-template"], msg, model=L3, files=fl)
+chat("no_config", None, ["tokenizer_config.json", "field 'chat_template'", "no tokenizer_config.json"])
+chat("missing", None, ["tokenizer_config.json", "field 'chat_template'", "is missing"],
+     files={"$M/tokenizer_config.json": '{"bos_token": "<s>"}'})
+chat("null", "null", ["tokenizer_config.json", "field 'chat_template'", "is missing"])
+chat("number", "5", ["tokenizer_config.json", "field 'chat_template'", "a string or a list"])
+chat("macro", '"{% macro m() %}x{% endmacro %}"', ["tokenizer_config.json", "field 'chat_template'", "unsupported feature: the 'macro' tag at line 1, column 4"])
+chat("unknown_filter", '"x\\n{% for m in messages %}{% set c = m.content | wordcount %}{% endfor %}"',
+     ["tokenizer_config.json", "field 'chat_template'", "unsupported feature: the filter 'wordcount' at line 2, column 47"])
+chat("unclosed", '"{% for m in messages %}"', ["tokenizer_config.json", "field 'chat_template'", "missing {% endfor %}"])
+chat("raise", '"{% if messages[0].role == \\"user\\" %}{% set x = raise_exception(\\"users are not welcome\\") %}{% endif %}"',
+     ["tokenizer_config.json", "field 'chat_template'", "raised an exception", "users are not welcome"])
+chat("no_default", '[{"name": "tool_use", "template": "x"}]', ["tokenizer_config.json", "none is named 'default'", "tool_use"])
+chat("deep", '"{{rep:{% if true %}:1000}}"', ["tokenizer_config.json", "field 'chat_template'", "nesting deeper than 64"])
+chat("steps", '"{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}"',
+     ["tokenizer_config.json", "field 'chat_template'", "evaluation steps"])
+
 # ---------------------------------------------------------------- ppl / generate arguments
 case("ppl_ids_beyond_context", ["ppl", "--model", "$M", "--ids", "{{rep:5,:59999}}5"], ["--ids", "60000 ids exceed the model's context of 64"], model=L3)
 case("ppl_ids_outside_vocab", ["ppl", "--model", "$M", "--ids", "1,2,999"], ["--ids", "outside the vocabulary"], model=L3)

@@ -20,15 +20,16 @@ if ! command -v "$CXX" >/dev/null 2>&1 || ! dpkg -s "libclang-rt-$CLANG_VER-dev"
 fi
 PROFDATA="llvm-profdata-$CLANG_VER"; COV="llvm-cov-$CLANG_VER"
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_json fuzz_safetensors fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode fuzz_mask_spec fuzz_result fuzz_npy)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_json fuzz_safetensors fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode fuzz_mask_spec fuzz_result fuzz_npy fuzz_chat_template)
 corpus_of() { case "$1" in fuzz_tokenizer_json) echo tokenizer_json ;; fuzz_tokenizer_encode) echo tokenizer_encode ;; fuzz_mask_spec) echo mask_spec ;; *) echo "${1#fuzz_}" ;; esac; }
 # The parser each target aims at: its line and branch coverage are reported (llvm-cov).
 files_of() { case "$1" in
   fuzz_json) echo core/src/util/json_util.cpp ;; fuzz_safetensors) echo core/src/io/safetensors.cpp ;;
   fuzz_config) echo core/src/io/config.cpp ;; fuzz_tokenizer_json) echo "core/src/tokenizer/bpe.cpp core/src/tokenizer/tokenizer.cpp" ;;
   fuzz_tokenizer_encode) echo "core/src/tokenizer/bpe.cpp core/src/tokenizer/nfc.cpp" ;; fuzz_mask_spec) echo core/src/util/neuron.cpp ;;
-  fuzz_result) echo core/src/session/result_json.cpp ;; fuzz_npy) echo core/src/io/npy.cpp ;; esac; }
-dict_of() { case "$1" in fuzz_mask_spec) echo "$ROOT/tests/fuzz/mask.dict" ;; fuzz_tokenizer_encode|fuzz_npy) echo "" ;; *) echo "$ROOT/tests/fuzz/json.dict" ;; esac; }
+  fuzz_result) echo core/src/session/result_json.cpp ;; fuzz_npy) echo core/src/io/npy.cpp ;;
+  fuzz_chat_template) echo core/src/tokenizer/chat_template.cpp ;; esac; }
+dict_of() { case "$1" in fuzz_mask_spec) echo "$ROOT/tests/fuzz/mask.dict" ;; fuzz_chat_template) echo "$ROOT/tests/fuzz/chat.dict" ;; fuzz_tokenizer_encode|fuzz_npy) echo "" ;; *) echo "$ROOT/tests/fuzz/json.dict" ;; esac; }
 
 configure() {  # dir, flags
   cmake -S "$ROOT" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$CXX" \

@@ -29,18 +29,27 @@
 //        the first match of the regex `The answer is \(?([A-Z])\)?`; fallback: the first standalone
 //        capital letter A..(A+n-1) of the output (not next to another letter or digit); else no answer
 //        (counted wrong). A regex letter past the choices counts as answered and wrong.
+//   chat (BenchOptions::chat_template set; achilles-cli eval --chat-template): the ll context and the gen
+//        prompt are each rendered as one user message with add_generation_prompt = true (achilles/
+//        chat_template.h); the ll continuation stays " " + choice after the rendered context. The
+//        rendered text is encoded without special tokens added, so special-token text in it (BOS,
+//        <|im_start|>, ...) becomes those tokens. Double-BOS rule: BOS is prepended only when the
+//        encoded prompt does not already start with it (templates such as Llama-3's emit bos_token).
 // Accuracy comes with a 95% Wilson score interval (z = 1.959963984540054).
 #include "achilles/engine.h"
 #include "achilles/neuron.h"
 #include "achilles/progress.h"
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace achilles {
+
+class ChatTemplate;  // achilles/chat_template.h
 
 inline constexpr const char* kBenchSchema = "achilles.bench/1";
 inline constexpr size_t kMaxBenchFileBytes = size_t(1) << 30;   // 1 GiB
@@ -115,6 +124,7 @@ struct BenchOptions {
     int max_new = 50;                 // gen: new tokens, 1..kMaxBenchMaxNew
     uint64_t seed = 42;               // recorded; the random condition is drawn with it by the caller
     int64_t context = 0;              // 0: the model's max_position_embeddings
+    std::shared_ptr<const ChatTemplate> chat_template;  // null: plain prompts
 };
 
 struct Accuracy {
@@ -162,6 +172,7 @@ struct BenchReport {
     uint64_t seed = 42;
     int64_t context = 0;
     bool bos = false;
+    std::string chat_template;        // the template's source (tokenizer_config.json); empty: none
     std::vector<std::string> item_ids, item_subjects;
     std::vector<int> item_answers;
     std::vector<ConditionResult> conditions;

@@ -2,6 +2,7 @@
 // Multiple-choice benchmarks under masks (achilles-cli eval): the JSONL / ARC / MMLU-CSV readers,
 // the two scoring protocols, the Wilson interval and the report writers. See achilles/benchmark.h.
 #include "achilles/benchmark.h"
+#include "achilles/chat_template.h"
 #include "achilles/config.h"
 #include "achilles/error.h"
 #include "achilles/fileio.h"
@@ -602,6 +603,12 @@ BenchReport run_benchmark(const Engine& engine, const BenchSet& set, const std::
     r.seed = o.seed;
     r.context = C;
     r.bos = bos >= 0;
+    const ChatTemplate* chat = o.chat_template.get();
+    if (chat) r.chat_template = chat->file();
+    // With a chat template the prompt is the rendered user turn; BOS is prepended only when the
+    // rendered text does not start with it already (no double BOS; see benchmark.h).
+    auto wrap = [chat](const std::string& prompt) { return chat ? chat->render_user_prompt(prompt) : prompt; };
+    auto needs_bos = [&](const std::vector<int>& ids) { return bos >= 0 && !(chat && !ids.empty() && ids[0] == bos); };
     for (const auto& it : set.items) {
         r.item_ids.push_back(it.id);
         r.item_subjects.push_back(it.subject);
@@ -627,15 +634,16 @@ BenchReport run_benchmark(const Engine& engine, const BenchSet& set, const std::
         std::vector<int> cont_len(static_cast<size_t>(n)), bytes(static_cast<size_t>(n));
         std::vector<bool> cut(static_cast<size_t>(n), false);
         if (do_ll) {
-            const std::string ctx = ll_context(it);
+            const std::string ctx = wrap(ll_context(it));
             const std::vector<int> ctx_ids = tok->encode(ctx, plain);
+            const bool add_bos = needs_bos(ctx_ids);
             for (int k = 0; k < n; ++k) {
                 const std::string cont = ll_continuation(it, k);
                 const std::vector<int> whole = tok->encode(ctx + cont, plain);
                 if (whole.size() <= ctx_ids.size())
                     throw Error(where, "choices[" + std::to_string(k) + "]", "gives no tokens after the prompt");
                 std::vector<int> seq;
-                if (bos >= 0) seq.push_back(bos);
+                if (add_bos) seq.push_back(bos);
                 seq.insert(seq.end(), ctx_ids.begin(), ctx_ids.end());
                 seq.insert(seq.end(), whole.begin() + static_cast<ptrdiff_t>(ctx_ids.size()), whole.end());
                 int cl = static_cast<int>(whole.size() - ctx_ids.size());
@@ -654,8 +662,8 @@ BenchReport run_benchmark(const Engine& engine, const BenchSet& set, const std::
         int max_new = o.max_new;
         bool prompt_cut = false;
         if (do_gen) {
-            if (bos >= 0) prompt.push_back(bos);
-            const std::vector<int> body = tok->encode(gen_prompt(it), plain);
+            const std::vector<int> body = tok->encode(wrap(gen_prompt(it)), plain);
+            if (needs_bos(body)) prompt.push_back(bos);
             prompt.insert(prompt.end(), body.begin(), body.end());
             if (C > 0) {
                 max_new = static_cast<int>(std::min<int64_t>(max_new, C - 1));
@@ -797,7 +805,8 @@ std::string bench_report_to_json(const BenchReport& r, int indent) {
                     {"max_new", r.max_new},
                     {"seed", r.seed},
                     {"context", r.context},
-                    {"bos", r.bos}};
+                    {"bos", r.bos},
+                    {"chat_template", r.chat_template.empty() ? ojson(nullptr) : ojson(r.chat_template)}};
     o["protocol"] = {
         {"ll_context", "Question: {question}\\nAnswer:"},
         {"ll_continuation", " {choice}"},
@@ -807,6 +816,10 @@ std::string bench_report_to_json(const BenchReport& r, int indent) {
         {"gen_regex", "The answer is \\(?([A-Z])\\)?  (first match)"},
         {"gen_fallback", "first standalone capital letter A..(A+n-1) of the output; else no answer (wrong)"},
         {"ci95", "Wilson score interval, z = 1.959963984540054"}};
+    if (!r.chat_template.empty())
+        o["protocol"]["chat_template"] =
+            "the ll context and the gen prompt rendered as one user message with add_generation_prompt=true; "
+            "BOS prepended only when the rendered prompt does not start with it";
     ojson conds = ojson::array();
     for (const auto& c : r.conditions) {
         ojson cj;
@@ -885,6 +898,7 @@ std::string bench_report_table(const BenchReport& r) {
     const bool ll = r.method != BenchMethod::gen, gen = r.method != BenchMethod::ll;
     std::ostringstream out;
     out << r.source << ": " << r.rows << " questions, method " << bench_method_name(r.method) << ", accuracy [95% Wilson CI]\n";
+    if (!r.chat_template.empty()) out << "prompts wrapped by the chat template of " << r.chat_template << "\n";
     std::string h = pad("condition", 12) + pad("size", 7);
     if (ll) h += pad("ll acc", 26) + pad("ll acc_norm", 26);
     if (gen) h += pad("gen acc", 26) + pad("fallback", 10) + "no answer";
