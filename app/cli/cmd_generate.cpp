@@ -73,11 +73,11 @@ void register_generate(CLI::App& app, Globals& g, Runner& run) {
             if (!tok) throw Error(o->m.model, "tokenizer", "the model folder has no tokenizer; use --ids");
             const int bos = engine->info().bos_id;
             if (o->chat_template) {
-                // As in eval (benchmark.h): no special tokens added; BOS only when the template did not emit it.
+                // As in eval (benchmark.h): no special tokens added, nothing prepended; BOS only where the template writes it.
                 EncodeOptions plain;
                 plain.add_special = false;
                 ids = tok->encode(chat_text, plain);
-                if (bos >= 0 && (ids.empty() || ids[0] != bos)) ids.insert(ids.begin(), bos);
+                if (ids.empty() && bos >= 0) ids.push_back(bos);
             } else {
                 ids = tok->encode(in.text, EncodeOptions{});
             }

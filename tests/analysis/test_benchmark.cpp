@@ -441,7 +441,8 @@ private slots:
     }
 
     void chat_template() {
-        // A template that emits the BOS text and one that does not: the scored sequences carry BOS once.
+        // A template that emits the BOS text and one that does not: the scored sequences are the rendered
+        // prompt's tokens with nothing prepended (transformers' rule), so BOS once or not at all.
         for (const bool emits_bos : {true, false}) {
             const std::string tpl = emits_bos ? "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]"
                                               : "<<{% for m in messages %}{{ m.role }}: {{ m.content }}{% endfor %}>>"
@@ -471,10 +472,9 @@ private slots:
                 for (size_t k = 0; k < it.choices.size(); ++k) {
                     const std::vector<int> whole = tok->encode(ctx + ll_continuation(it, static_cast<int>(k)), plain);
                     std::vector<int> seq;
-                    if (!emits_bos) seq.push_back(bos);
                     seq.insert(seq.end(), ctx_ids.begin(), ctx_ids.end());
                     seq.insert(seq.end(), whole.begin() + static_cast<ptrdiff_t>(ctx_ids.size()), whole.end());
-                    QCOMPARE(seq[0], bos);
+                    QCOMPARE(seq[0] == bos, emits_bos);
                     QVERIFY(seq[1] != bos);
                     const int cl = static_cast<int>(whole.size() - ctx_ids.size());
                     const PplResult pr = engine->perplexity(seq, {}, null_progress());
@@ -485,7 +485,6 @@ private slots:
                 }
                 // gen: the same greedy output as decoding the rendered prompt by hand.
                 std::vector<int> prompt = tok->encode(o.chat_template->render_user_prompt(gen_prompt(it)), plain);
-                if (!emits_bos) prompt.insert(prompt.begin(), bos);
                 GenerateOptions go;
                 go.max_new = 4;
                 go.greedy = true;

@@ -33,8 +33,9 @@
 //        prompt are each rendered as one user message with add_generation_prompt = true (achilles/
 //        chat_template.h); the ll continuation stays " " + choice after the rendered context. The
 //        rendered text is encoded without special tokens added, so special-token text in it (BOS,
-//        <|im_start|>, ...) becomes those tokens. Double-BOS rule: BOS is prepended only when the
-//        encoded prompt does not already start with it (templates such as Llama-3's emit bos_token).
+//        <|im_start|>, ...) becomes those tokens. BOS rule: nothing is prepended, as transformers'
+//        apply_chat_template does, so BOS appears exactly where the template writes it (Llama-3,
+//        Mistral, Gemma emit bos_token; Qwen's and Phi-3's do not, and get none).
 // Accuracy comes with a 95% Wilson score interval (z = 1.959963984540054).
 #include "achilles/engine.h"
 #include "achilles/neuron.h"

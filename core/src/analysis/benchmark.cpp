@@ -605,10 +605,10 @@ BenchReport run_benchmark(const Engine& engine, const BenchSet& set, const std::
     r.bos = bos >= 0;
     const ChatTemplate* chat = o.chat_template.get();
     if (chat) r.chat_template = chat->file();
-    // With a chat template the prompt is the rendered user turn; BOS is prepended only when the
-    // rendered text does not start with it already (no double BOS; see benchmark.h).
+    // With a chat template the prompt is the rendered user turn and nothing is prepended, as with
+    // transformers' apply_chat_template: a template that wants BOS writes it (see benchmark.h).
     auto wrap = [chat](const std::string& prompt) { return chat ? chat->render_user_prompt(prompt) : prompt; };
-    auto needs_bos = [&](const std::vector<int>& ids) { return bos >= 0 && !(chat && !ids.empty() && ids[0] == bos); };
+    auto needs_bos = [&](const std::vector<int>& ids) { return bos >= 0 && (!chat || ids.empty()); };
     for (const auto& it : set.items) {
         r.item_ids.push_back(it.id);
         r.item_subjects.push_back(it.subject);
@@ -819,7 +819,7 @@ std::string bench_report_to_json(const BenchReport& r, int indent) {
     if (!r.chat_template.empty())
         o["protocol"]["chat_template"] =
             "the ll context and the gen prompt rendered as one user message with add_generation_prompt=true; "
-            "BOS prepended only when the rendered prompt does not start with it";
+            "encoded without special tokens added and nothing prepended (BOS only where the template writes it)";
     ojson conds = ojson::array();
     for (const auto& c : r.conditions) {
         ojson cj;
