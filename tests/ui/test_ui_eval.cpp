@@ -17,7 +17,11 @@
 #include "achilles/results.h"
 #include "achilles/stability.h"
 #include "workbench/workbench.h"
+#include "achilles/chat_template.h"
+#include "test_paths.h"
 #include <QDir>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <set>
 #include <QListWidget>
@@ -164,6 +168,64 @@ private slots:
         p->cancel();
         QVERIFY(cancelled.wait(60000));
         QVERIFY(waitIdle(wb));
+    }
+
+    void benchmarkAppliesTheChatTemplate() {
+        // "chat template" checked: the panel's report equals the core's run with the model's template
+        // (the embedded model copied, with a chat template added to its tokenizer_config.json); on a
+        // model without one the run is refused with the core's message naming the file and field.
+        const QDir src(QString::fromStdString(test::source_dir() + "/resources/default-model"));
+        const QString dir = path("chat-model");
+        QVERIFY(QDir().mkpath(dir));
+        for (const QString& f : src.entryList(QDir::Files)) QVERIFY(QFile::copy(src.filePath(f), dir + "/" + f));
+        QFile cfgFile(dir + "/tokenizer_config.json");
+        QVERIFY(cfgFile.open(QIODevice::ReadOnly));
+        QJsonObject cfg = QJsonDocument::fromJson(cfgFile.readAll()).object();
+        cfgFile.close();
+        cfg["chat_template"] = QStringLiteral("{{ bos_token }}{% for m in messages %}[{{ m.role | upper }}] {{ m.content }}\n{% endfor %}"
+                                              "{% if add_generation_prompt %}[ASSISTANT]{% endif %}");
+        QFile::remove(dir + "/tokenizer_config.json");
+        write_file_atomic((dir + "/tokenizer_config.json").toStdString(), QJsonDocument(cfg).toJson().toStdString());
+        write_file_atomic(path("chat.jsonl").toStdString(), kBench);
+
+        MainWindow w;
+        uitest::Shown shown(&w);
+        w.show();
+        QVERIFY(loadModel(w, dir));
+        BenchmarkPanel* p = w.benchmarkPanel();
+        p->setBenchmarkFile(path("chat.jsonl"));
+        p->setLimit(2);
+        p->setMethod(BenchMethod::both);
+        p->setMaxNew(4);
+        p->setChatTemplate(true);
+        QSignalSpy done(p, &BenchmarkPanel::finished);
+        p->run();
+        QVERIFY(done.wait(180000));
+        QVERIFY(p->report());
+        BenchOptions bo;
+        bo.method = BenchMethod::both;
+        bo.max_new = 4;
+        bo.chat_template = std::make_shared<const ChatTemplate>(load_chat_template(dir.toStdString()));
+        const BenchReport core = run_benchmark(*w.workbench()->engine(), load_benchmark(path("chat.jsonl").toStdString(), 2),
+                                               {{"unmasked", {}}}, bo, null_progress());
+        QCOMPARE(p->report()->chat_template, dir.toStdString() + "/tokenizer_config.json");
+        QCOMPARE(bench_report_to_json(*p->report()), bench_report_to_json(core));
+        // not the plain prompts' report
+        bo.chat_template.reset();
+        const BenchReport plain = run_benchmark(*w.workbench()->engine(), load_benchmark(path("chat.jsonl").toStdString(), 2),
+                                                {{"unmasked", {}}}, bo, null_progress());
+        QVERIFY(bench_report_to_json(*p->report()) != bench_report_to_json(plain));
+
+        // The embedded model has no template: a dialog naming tokenizer_config.json and chat_template.
+        QVERIFY(loadModel(w, QStringLiteral("default")));
+        QSignalSpy failed(p, &BenchmarkPanel::failed);
+        p->run();
+        QCOMPARE(failed.count(), 1);
+        const QString m = failed.first().at(0).toString();
+        QVERIFY2(m.contains(QLatin1String("tokenizer_config.json")) && m.contains(QLatin1String("chat_template")), qPrintable(m));
+        QVERIFY(shown.error.contains(QLatin1String("chat_template")));
+        QVERIFY(!p->running());
+        p->setChatTemplate(false);
     }
 
     void benchmarkNeedsATokenizer() {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "panels/benchmark_panel.h"
+#include "achilles/chat_template.h"
 #include "achilles/error.h"
 #include "achilles/fileio.h"
 #include "achilles/results.h"
@@ -95,6 +96,11 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
     seed_->setToolTip(tr("Seed of the random set of the same size (--seed)"));
     random_ = new QCheckBox(tr("random set of the same size"), this);
     random_->setChecked(true);
+    chat_ = new QCheckBox(tr("chat template"), this);
+    chat_->setObjectName(QStringLiteral("benchChatTemplate"));
+    chat_->setToolTip(tr("--chat-template: each prompt as one user message through the model's chat template "
+                         "(tokenizer_config.json), nothing prepended, as transformers' apply_chat_template; "
+                         "a model without one, or a template outside the supported subset, is an error"));
     run_ = new QPushButton(tr("Run benchmark"), this);
     run_->setObjectName(QStringLiteral("benchRun"));
     cancel_ = new QPushButton(tr("Cancel"), this);
@@ -126,6 +132,7 @@ BenchmarkPanel::BenchmarkPanel(Workbench* wb, QWidget* parent)
     opts->addWidget(new QLabel(tr("Seed"), this));
     opts->addWidget(seed_);
     opts->addWidget(random_);
+    opts->addWidget(chat_);
     opts->addStretch();
     auto* runRow = new QHBoxLayout;
     runRow->addWidget(run_);
@@ -244,6 +251,7 @@ void BenchmarkPanel::setMethod(BenchMethod m) { method_->setCurrentIndex(method_
 void BenchmarkPanel::setMaxNew(int n) { maxNew_->setValue(n); }
 void BenchmarkPanel::setSeed(int s) { seed_->setValue(s); }
 void BenchmarkPanel::setRandomSet(bool on) { random_->setChecked(on); }
+void BenchmarkPanel::setChatTemplate(bool on) { chat_->setChecked(on); }
 bool BenchmarkPanel::running() const { return jobs_->bench.running(); }
 void BenchmarkPanel::cancel() { jobs_->bench.cancel(); }
 QString BenchmarkPanel::statusText() const { return status_->text(); }
@@ -277,12 +285,21 @@ void BenchmarkPanel::run() {
         bo.method = BenchMethod(method_->currentData().toInt());
         bo.max_new = maxNew_->value();
         bo.seed = uint64_t(seed_->value());
+        // The template is read and parsed here, so a model without one (or an unsupported feature)
+        // is a dialog before anything runs; every prompt is rendered in the job before scoring.
+        if (chat_->isChecked())
+            bo.chat_template = std::make_shared<const ChatTemplate>(load_chat_template(wb_->engine()->info().fingerprint.path));
         const int limit = limit_->value();
         std::shared_ptr<const Engine> engine = wb_->engineShared();
         const std::string file = path.toStdString();
         started();
         jobs_->bench.run([engine, file, limit, conds = std::move(conds), bo](Progress& p) {
             const BenchSet set = load_benchmark(file, limit);
+            if (bo.chat_template)
+                for (const auto& it : set.items) {
+                    (void)bo.chat_template->render_user_prompt(ll_context(it));
+                    (void)bo.chat_template->render_user_prompt(gen_prompt(it));
+                }
             return run_benchmark(*engine, set, conds, bo, p);
         });
     } catch (const std::exception& e) {

@@ -39,6 +39,7 @@ public:
     void setMaxNew(int n);
     void setSeed(int seed);
     void setRandomSet(bool on);
+    void setChatTemplate(bool on);  // --chat-template: the model's tokenizer_config.json template
     // The conditions the next run uses (unmasked, critical, minimal, random); throws Error.
     std::vector<BenchCondition> conditions() const;
     void run();                      // on the eval lane; emits finished / failed / cancelled
@@ -76,6 +77,7 @@ private:
     QSpinBox *limit_, *maxNew_, *seed_;
     QComboBox* method_;
     QCheckBox* random_;
+    QCheckBox* chat_;
     QPushButton *run_, *cancel_, *saveJson_, *saveCsv_, *export_;
     QProgressBar* progress_;
     QLabel *status_, *conds_;
