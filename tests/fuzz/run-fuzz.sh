@@ -54,6 +54,7 @@ for t in "${TARGETS[@]}"; do
   d="$(dict_of "$t")"; dictarg=(); [ -n "$d" ] && dictarg=(-dict="$d")
   [ -n "${ACHILLES_FUZZ_RUNS:-}" ] && dictarg+=(-runs="$ACHILLES_FUZZ_RUNS")
   log="$FUZZ/$t.log"
+  start="$find/.run-start"; touch "$start"  # findings of earlier runs are not counted again
   set +e
   ( cd "$find" && "$FUZZ/tests/fuzz/$t" "${dictarg[@]}" -max_total_time="$SECS" -timeout=20 -rss_limit_mb=4096 \
         -max_len=65536 -print_final_stats=1 "$work" "$ROOT/tests/fuzz/corpus/$c" ) >"$log" 2>&1
@@ -61,7 +62,7 @@ for t in "${TARGETS[@]}"; do
   set -e
   execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
   rate="$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
-  nfind="$(find "$find" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' -o -maxdepth 1 -name 'leak-*' | wc -l)"
+  nfind="$(find "$find" -maxdepth 1 -newer "$start" \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
   [ "$rc" -ne 0 ] && [ "$nfind" -eq 0 ] && nfind="rc=$rc"
   [ "$rc" -ne 0 ] && status=1
   # Coverage of core/src over the final corpus (committed seeds + what this run found).
