@@ -60,8 +60,8 @@ for t in "${TARGETS[@]}"; do
         -max_len=65536 -print_final_stats=1 "$work" "$ROOT/tests/fuzz/corpus/$c" ) >"$log" 2>&1
   rc=$?
   set -e
-  execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
-  rate="$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
+  execs="$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
+  rate="$(grep -ao 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
   nfind="$(find "$find" -maxdepth 1 -newer "$start" \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
   [ "$rc" -ne 0 ] && [ "$nfind" -eq 0 ] && nfind="rc=$rc"
   [ "$rc" -ne 0 ] && status=1
