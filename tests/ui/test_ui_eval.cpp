@@ -35,13 +35,9 @@
 using namespace achilles;
 using namespace achilles::ui;
 using achilles::ui::uitest::waitIdle;
+using achilles::ui::uitest::loadModel;
 
 namespace {
-bool loadModel(MainWindow& w, const QString& path) {
-    QSignalSpy loaded(w.workbench(), &Workbench::modelLoaded);
-    w.modelPanel()->loadPath(path);
-    return loaded.wait(120000) && waitIdle(w.workbench());
-}
 void shot(MainWindow& w, const QString& view, const QString& file) {
     const QString dir = qEnvironmentVariable("ACHILLES_SCREENSHOT_DIR");
     const QImage img = w.grabView(view);

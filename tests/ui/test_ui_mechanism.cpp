@@ -38,6 +38,7 @@
 using namespace achilles;
 using namespace achilles::ui;
 using achilles::ui::uitest::waitIdle;
+using achilles::ui::uitest::loadModel;
 
 namespace {
 QString fixtureDir(const char* rel) { return QString::fromStdString(test::tests_dir()) + QLatin1Char('/') + QLatin1String(rel); }
@@ -48,11 +49,6 @@ QJsonObject readJson(const QString& path) {
     return QJsonDocument::fromJson(f.readAll()).object();
 }
 
-bool loadModel(MainWindow& w, const QString& path) {
-    QSignalSpy loaded(w.workbench(), &Workbench::modelLoaded);
-    w.modelPanel()->loadPath(path);
-    return loaded.wait(60000) && waitIdle(w.workbench());
-}
 
 // Runs one tab's analysis and waits for its outcome; false on failure or timeout.
 template <class F>

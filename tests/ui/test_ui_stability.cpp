@@ -31,13 +31,9 @@
 using namespace achilles;
 using namespace achilles::ui;
 using achilles::ui::uitest::waitIdle;
+using achilles::ui::uitest::loadModel;
 
 namespace {
-bool loadModel(MainWindow& w, const QString& path) {
-    QSignalSpy loaded(w.workbench(), &Workbench::modelLoaded);
-    w.modelPanel()->loadPath(path);
-    return loaded.wait(120000) && waitIdle(w.workbench());
-}
 // The achilles-cli search flags that give `o` (every field that differs from its default).
 QStringList cliFlags(const SearchOptions& o) {
     QStringList out;

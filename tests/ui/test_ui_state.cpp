@@ -26,15 +26,11 @@ using namespace achilles;
 using namespace achilles::ui;
 using achilles::ui::uitest::Shown;
 using achilles::ui::uitest::waitIdle;
+using achilles::ui::uitest::loadModel;
 
 namespace {
 bool near(double a, double b, double rel) { return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b)); }
 
-bool loadModel(MainWindow& w, const QString& path) {
-    QSignalSpy loaded(w.workbench(), &Workbench::modelLoaded);
-    w.modelPanel()->loadPath(path);
-    return loaded.wait(60000) && waitIdle(w.workbench());
-}
 
 bool runSearch(MainWindow& w, int maxSteps = 8) {
     Workbench* wb = w.workbench();

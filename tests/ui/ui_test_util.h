@@ -2,6 +2,7 @@
 #pragma once
 // Test seams over the public signals of the window and the workbench (no test switches in them).
 #include "main_window.h"
+#include "panels/model_panel.h"
 #include "test_paths.h"
 #include "workbench/workbench.h"
 #include <QFile>
@@ -9,6 +10,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QStringList>
+#include <QSignalSpy>
 #include <QTest>
 
 namespace achilles::ui::uitest {
@@ -26,6 +28,13 @@ public:
 // Runs the event loop until the workbench has no job queued, running or undelivered.
 inline bool waitIdle(const Workbench* wb, int timeoutMs = 60000) {
     return QTest::qWaitFor([wb] { return !wb->busy(); }, timeoutMs);
+}
+
+// Loads a model through the Model panel, as a user would, and waits until it is loaded and idle.
+inline bool loadModel(MainWindow& w, const QString& path, int timeoutMs = 120000) {
+    QSignalSpy loaded(w.workbench(), &Workbench::modelLoaded);
+    w.modelPanel()->loadPath(path);
+    return loaded.wait(timeoutMs) && waitIdle(w.workbench());
 }
 
 // The planted search fixture and its golden.json (tests/fixtures/search); empty when absent.
