@@ -69,11 +69,7 @@ void register_eval(CLI::App& app, Globals& g, Runner& run) {
         auto load_chat = [&](const std::string& folder) {
             chat = std::make_shared<const ChatTemplate>(load_chat_template(folder));
             if (!chat->note().empty()) std::cerr << "note: " << chat->file() << ": " << chat->note() << "\n";
-            // Every prompt is rendered once up front, so a template that fails on them fails before any scoring.
-            for (const auto& it : set.items) {
-                (void)chat->render_user_prompt(ll_context(it));
-                (void)chat->render_user_prompt(gen_prompt(it));
-            }
+            check_chat_prompts(*chat, set);  // before the model loads, when the folder is known
         };
         std::error_code ec;
         if (o->chat_template && std::filesystem::is_directory(o->m.model, ec)) load_chat(o->m.model);

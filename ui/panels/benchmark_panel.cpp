@@ -286,7 +286,7 @@ void BenchmarkPanel::run() {
         bo.max_new = maxNew_->value();
         bo.seed = uint64_t(seed_->value());
         // The template is read and parsed here, so a model without one (or an unsupported feature)
-        // is a dialog before anything runs; every prompt is rendered in the job before scoring.
+        // is a dialog before anything runs; run_benchmark renders every prompt before scoring.
         if (chat_->isChecked())
             bo.chat_template = std::make_shared<const ChatTemplate>(load_chat_template(wb_->engine()->info().fingerprint.path));
         const int limit = limit_->value();
@@ -295,11 +295,6 @@ void BenchmarkPanel::run() {
         started();
         jobs_->bench.run([engine, file, limit, conds = std::move(conds), bo](Progress& p) {
             const BenchSet set = load_benchmark(file, limit);
-            if (bo.chat_template)
-                for (const auto& it : set.items) {
-                    (void)bo.chat_template->render_user_prompt(ll_context(it));
-                    (void)bo.chat_template->render_user_prompt(gen_prompt(it));
-                }
             return run_benchmark(*engine, set, conds, bo, p);
         });
     } catch (const std::exception& e) {

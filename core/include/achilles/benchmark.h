@@ -88,6 +88,11 @@ BenchSet parse_benchmark_csv(std::string_view text, const std::string& source, i
 std::string ll_context(const BenchItem& item);
 std::string ll_continuation(const BenchItem& item, int choice);
 std::string gen_prompt(const BenchItem& item);
+class ChatTemplate;
+// Renders every item's ll context and gen prompt through the template, so that a template that
+// fails on them (raise_exception, a missing key) fails before any scoring. run_benchmark calls it
+// first; the CLI also calls it before loading the model. Throws the template's Error.
+void check_chat_prompts(const ChatTemplate& chat, const BenchSet& set);
 
 enum class AnswerHow { regex, fallback, none };
 std::string_view answer_how_name(AnswerHow h);

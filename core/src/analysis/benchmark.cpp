@@ -569,6 +569,13 @@ struct Tally {
 
 }  // namespace
 
+void check_chat_prompts(const ChatTemplate& chat, const BenchSet& set) {
+    for (const auto& it : set.items) {
+        (void)chat.render_user_prompt(ll_context(it));
+        (void)chat.render_user_prompt(gen_prompt(it));
+    }
+}
+
 BenchReport run_benchmark(const Engine& engine, const BenchSet& set, const std::vector<BenchCondition>& conditions,
                           const BenchOptions& o, Progress& progress) {
     const Tokenizer* tok = engine.tokenizer();
@@ -579,6 +586,7 @@ BenchReport run_benchmark(const Engine& engine, const BenchSet& set, const std::
     if (set.items.empty()) throw Error(set.source, "", "the benchmark holds no questions");
     if (conditions.empty()) throw Error("options", "conditions", "no condition to evaluate");
     for (const auto& c : conditions) validate_mask(c.mask, engine.info().shape);
+    if (o.chat_template) check_chat_prompts(*o.chat_template, set);
     int64_t C = o.context;
     if (C == 0) {
         try {
