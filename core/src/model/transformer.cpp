@@ -6,10 +6,12 @@
 #include "model/transformer.h"
 #include "achilles/error.h"
 #include "model/arch.h"
+#include "model/attention_kernel.h"
 #include "model/placement.h"
 #include "model/threads.h"
 #include <torch/cuda.h>
 #include <torch/version.h>
+#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <algorithm>
@@ -391,6 +393,7 @@ struct Transformer::Impl::Pass {
     bool site_hooks = false, linear_inputs = false;
     at::Tensor cos_cpu, sin_cpu;
     std::map<int, at::Tensor> mask_cpu;  // window -> mask (true = masked), undefined when none is
+    std::map<int, std::pair<std::vector<int64_t>, std::vector<int64_t>>> ranges_cpu;  // window -> key ranges
     struct DevTables {
         at::Tensor cos, sin;
         std::map<int, at::Tensor> masks;
@@ -432,6 +435,22 @@ struct Transformer::Impl::Pass {
         if (window > 0) mk = mk.logical_or((q - k) >= window);
         if (!mk.any().item<bool>()) mk = at::Tensor();
         return mask_cpu[window] = mk;
+    }
+
+    // The same rule as host_mask(), as one range of keys per query row (lo <= key < hi), for the
+    // fused CPU attention: row t is position past + t and sees keys past + t - window < key <= past + t.
+    const std::pair<std::vector<int64_t>, std::vector<int64_t>>& key_ranges(int window) {
+        auto [it, fresh] = ranges_cpu.try_emplace(window);
+        if (fresh) {
+            it->second.first.resize(size_t(T));
+            it->second.second.resize(size_t(T));
+            for (int64_t t = 0; t < T; ++t) {
+                const int64_t q = past + t;
+                it->second.first[size_t(t)] = window > 0 ? std::max<int64_t>(0, q - window + 1) : 0;
+                it->second.second[size_t(t)] = q + 1;
+            }
+        }
+        return it->second;
     }
 
     // Moves h to the layer's device and selects its tables and mask.
@@ -494,12 +513,40 @@ at::Tensor Transformer::Impl::attention(Pass& pass, int l, const at::Tensor& x) 
         cache->k[size_t(l)] = k;
         cache->v[size_t(l)] = v;
     }
+    const double softcap = cfg.attn_logit_softcapping;
+    const bool want_probs = pass.hooks && pass.hooks->attention_probs;
+    if (softcap <= 0 && !want_probs && q.device().is_cpu() && q.scalar_type() == at::kFloat &&
+        !(q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+        // Fused on the CPU (model/attention_kernel.h): no score tensor, no repeat_kv copies, the
+        // output written straight in [B, T, heads, D] order. Not differentiable: training and
+        // gradients take the ATen path below.
+        if (q.stride(-1) != 1) q = q.contiguous();
+        if (k.stride(-1) != 1) k = k.contiguous();
+        if (v.stride(-1) != 1) v = v.contiguous();
+        const auto& [lo, hi] = pass.key_ranges(windows[size_t(l)]);
+        at::Tensor out = at::empty({B, T, NH, D}, q.options());
+        detail::AttentionArgs a;
+        a.B = B; a.NH = NH; a.NKV = NKV; a.T = T; a.S = k.size(2); a.D = D;
+        a.scale = static_cast<float>(scale);
+        a.q = q.data_ptr<float>(); a.k = k.data_ptr<float>(); a.v = v.data_ptr<float>(); a.out = out.data_ptr<float>();
+        for (int i = 0; i < 3; ++i) {
+            a.q_stride[i] = q.stride(i);
+            a.k_stride[i] = k.stride(i);
+            a.v_stride[i] = v.stride(i);
+        }
+        a.out_stride[0] = T * NH * D; a.out_stride[1] = D; a.out_stride[2] = NH * D;
+        a.lo = lo.data(); a.hi = hi.data();
+        at::parallel_for(0, B * NKV, 1, [&](int64_t begin, int64_t end) { detail::attention_f32(a, begin, end); });
+        at::Tensor attn = out.view({B, T, NH * D});
+        if (pass.linear_inputs) pass.hooks->linear_input(l, Module::o_proj, attn);
+        at::Tensor o = lin(attn, L.o_w, L.o_b);
+        pass.site(l, Module::o_proj, o);
+        return o;
+    }
     const int64_t n_rep = NH / NKV;
     at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
     const at::Tensor& mask = *pass.mask;
-    const double softcap = cfg.attn_logit_softcapping;
     at::Tensor attn;
-    const bool want_probs = pass.hooks && pass.hooks->attention_probs;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
     if (softcap <= 0 && !want_probs) {  // fused attention (libtorch >= 2.1 has the scale argument)
         c10::optional<at::Tensor> allowed;
