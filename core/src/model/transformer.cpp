@@ -426,19 +426,9 @@ struct Transformer::Impl::Pass {
         if (site_hooks) hooks->site(layer, mod, t);
     }
 
-    // Causal (window 0) or causal + sliding mask on the host; undefined when nothing is masked.
-    const at::Tensor& host_mask(int window) {
-        auto it = mask_cpu.find(window);
-        if (it != mask_cpu.end()) return it->second;
-        at::Tensor q = at::arange(past, S, at::kLong).unsqueeze(1), k = at::arange(0, S, at::kLong).unsqueeze(0);
-        at::Tensor mk = k > q;
-        if (window > 0) mk = mk.logical_or((q - k) >= window);
-        if (!mk.any().item<bool>()) mk = at::Tensor();
-        return mask_cpu[window] = mk;
-    }
-
-    // The same rule as host_mask(), as one range of keys per query row (lo <= key < hi), for the
-    // fused CPU attention: row t is position past + t and sees keys past + t - window < key <= past + t.
+    // The attention rule, as one range of keys per query row (lo <= key < hi): row t is position
+    // past + t and sees keys past + t - window < key <= past + t (window 0: every earlier key).
+    // The fused CPU attention reads these ranges; host_mask() is built from them.
     const std::pair<std::vector<int64_t>, std::vector<int64_t>>& key_ranges(int window) {
         auto [it, fresh] = ranges_cpu.try_emplace(window);
         if (fresh) {
@@ -451,6 +441,20 @@ struct Transformer::Impl::Pass {
             }
         }
         return it->second;
+    }
+
+    // The same rule as a [T, S] mask on the host (true = masked); undefined when nothing is masked.
+    const at::Tensor& host_mask(int window) {
+        auto it = mask_cpu.find(window);
+        if (it != mask_cpu.end()) return it->second;
+        const auto& [lo, hi] = key_ranges(window);
+        const auto opt = at::TensorOptions().dtype(at::kLong);
+        at::Tensor k = at::arange(0, S, opt).unsqueeze(0);
+        at::Tensor l = at::from_blob(const_cast<int64_t*>(lo.data()), {T, 1}, opt).clone();
+        at::Tensor h = at::from_blob(const_cast<int64_t*>(hi.data()), {T, 1}, opt).clone();
+        at::Tensor mk = (k < l).logical_or(k >= h);
+        if (!mk.any().item<bool>()) mk = at::Tensor();
+        return mask_cpu[window] = mk;
     }
 
     // Moves h to the layer's device and selects its tables and mask.
