@@ -83,6 +83,31 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
     return x.unsqueeze(2).expand({B, KV, n_rep, S, D}).reshape({B, KV * n_rep, S, D});
 }
 
+// Softmax attention through model/attention_kernel.h: q [B, NH, T, D], k and v [B, NKV, S, D]
+// (float32, CPU), row t attending keys lo[t] <= key < hi[t]; returns [B, T, NH * D]. No score
+// tensor, no repeat_kv copies, the output written straight in [B, T, heads, D] order.
+at::Tensor fused_attention_cpu(at::Tensor q, at::Tensor k, at::Tensor v, const std::vector<int64_t>& lo,
+                               const std::vector<int64_t>& hi, double scale) {
+    if (q.stride(-1) != 1) q = q.contiguous();
+    if (k.stride(-1) != 1) k = k.contiguous();
+    if (v.stride(-1) != 1) v = v.contiguous();
+    const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3), NKV = k.size(1);
+    at::Tensor out = at::empty({B, T, NH, D}, q.options());
+    detail::AttentionArgs a;
+    a.B = B; a.NH = NH; a.NKV = NKV; a.T = T; a.S = k.size(2); a.D = D;
+    a.scale = static_cast<float>(scale);
+    a.q = q.data_ptr<float>(); a.k = k.data_ptr<float>(); a.v = v.data_ptr<float>(); a.out = out.data_ptr<float>();
+    for (int i = 0; i < 3; ++i) {
+        a.q_stride[i] = q.stride(i);
+        a.k_stride[i] = k.stride(i);
+        a.v_stride[i] = v.stride(i);
+    }
+    a.out_stride[0] = T * NH * D; a.out_stride[1] = D; a.out_stride[2] = NH * D;
+    a.lo = lo.data(); a.hi = hi.data();
+    at::parallel_for(0, B * NKV, 1, [&](int64_t begin, int64_t end) { detail::attention_f32(a, begin, end); });
+    return out.view({B, T, NH * D});
+}
+
 at::Tensor lin(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
     return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
@@ -519,55 +544,35 @@ at::Tensor Transformer::Impl::attention(Pass& pass, int l, const at::Tensor& x) 
     }
     const double softcap = cfg.attn_logit_softcapping;
     const bool want_probs = pass.hooks && pass.hooks->attention_probs;
+    at::Tensor attn;  // [B, T, NH * D]
     if (softcap <= 0 && !want_probs && q.device().is_cpu() && q.scalar_type() == at::kFloat &&
         !(q.requires_grad() || k.requires_grad() || v.requires_grad())) {
-        // Fused on the CPU (model/attention_kernel.h): no score tensor, no repeat_kv copies, the
-        // output written straight in [B, T, heads, D] order. Not differentiable: training and
-        // gradients take the ATen path below.
-        if (q.stride(-1) != 1) q = q.contiguous();
-        if (k.stride(-1) != 1) k = k.contiguous();
-        if (v.stride(-1) != 1) v = v.contiguous();
+        // Fused on the CPU (model/attention_kernel.h). Not differentiable: training and gradients
+        // take the ATen path below.
         const auto& [lo, hi] = pass.key_ranges(windows[size_t(l)]);
-        at::Tensor out = at::empty({B, T, NH, D}, q.options());
-        detail::AttentionArgs a;
-        a.B = B; a.NH = NH; a.NKV = NKV; a.T = T; a.S = k.size(2); a.D = D;
-        a.scale = static_cast<float>(scale);
-        a.q = q.data_ptr<float>(); a.k = k.data_ptr<float>(); a.v = v.data_ptr<float>(); a.out = out.data_ptr<float>();
-        for (int i = 0; i < 3; ++i) {
-            a.q_stride[i] = q.stride(i);
-            a.k_stride[i] = k.stride(i);
-            a.v_stride[i] = v.stride(i);
-        }
-        a.out_stride[0] = T * NH * D; a.out_stride[1] = D; a.out_stride[2] = NH * D;
-        a.lo = lo.data(); a.hi = hi.data();
-        at::parallel_for(0, B * NKV, 1, [&](int64_t begin, int64_t end) { detail::attention_f32(a, begin, end); });
-        at::Tensor attn = out.view({B, T, NH * D});
-        if (pass.linear_inputs) pass.hooks->linear_input(l, Module::o_proj, attn);
-        at::Tensor o = lin(attn, L.o_w, L.o_b);
-        pass.site(l, Module::o_proj, o);
-        return o;
-    }
-    const int64_t n_rep = NH / NKV;
-    at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
-    const at::Tensor& mask = *pass.mask;
-    at::Tensor attn;
+        attn = fused_attention_cpu(q, k, v, lo, hi, scale);
+    } else {
+        const int64_t n_rep = NH / NKV;
+        at::Tensor kk = repeat_kv(k, n_rep), vv = repeat_kv(v, n_rep);
+        const at::Tensor& mask = *pass.mask;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-    if (softcap <= 0 && !want_probs) {  // fused attention (libtorch >= 2.1 has the scale argument)
-        c10::optional<at::Tensor> allowed;
-        if (mask.defined()) allowed = mask.logical_not();
-        attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, scale);
-    } else
+        if (softcap <= 0 && !want_probs) {  // ATen's fused attention (libtorch >= 2.1 has the scale argument)
+            c10::optional<at::Tensor> allowed;
+            if (mask.defined()) allowed = mask.logical_not();
+            attn = at::scaled_dot_product_attention(q, kk, vv, allowed, 0.0, false, scale);
+        } else
 #endif
-    {
-        at::Tensor s = at::matmul(q, kk.transpose(-2, -1)) * scale;
-        if (softcap > 0) s = at::tanh(s / softcap) * softcap;
-        if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
-        at::Tensor p = at::softmax(s, -1, at::kFloat);
-        if (want_probs) pass.hooks->attention_probs(l, p);
-        if (p.scalar_type() != q.scalar_type()) p = p.to(q.scalar_type());
-        attn = at::matmul(p, vv);
+        {
+            at::Tensor s = at::matmul(q, kk.transpose(-2, -1)) * scale;
+            if (softcap > 0) s = at::tanh(s / softcap) * softcap;
+            if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
+            at::Tensor p = at::softmax(s, -1, at::kFloat);
+            if (want_probs) pass.hooks->attention_probs(l, p);
+            if (p.scalar_type() != q.scalar_type()) p = p.to(q.scalar_type());
+            attn = at::matmul(p, vv);
+        }
+        attn = attn.transpose(1, 2).reshape({B, T, NH * D});
     }
-    attn = attn.transpose(1, 2).reshape({B, T, NH * D});
     if (pass.linear_inputs) pass.hooks->linear_input(l, Module::o_proj, attn);
     at::Tensor o = lin(attn, L.o_w, L.o_b);
     pass.site(l, Module::o_proj, o);
